@@ -1,0 +1,1 @@
+"""Marketplace feeds (Wayfair, Overstock, Magento) built on backorder positions."""

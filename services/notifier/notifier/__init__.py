@@ -1,0 +1,1 @@
+"""Backorder notifications by email (built on the recalculator's BackorderChanged)."""

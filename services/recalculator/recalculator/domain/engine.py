@@ -1,0 +1,626 @@
+"""The allocation engine: applies one validated input event at a time to the recalculator's
+state and says what was published. Pure: no I/O, no clock, no randomness; time and ids come
+from the events.
+
+Costs per event (plain mode, n open lines in a touched pool, k lines whose allocation or
+published value changes, d lines changed since the SKU was last recalculated):
+- OrderCreated / ItemAdded / ItemReplaced / OrderSplit: O(lines × log n) to place the lines,
+  plus a recalculation of their SKUs;
+- POReceived / InventoryAdjusted: O(1) per pool, plus a recalculation when the rules ask;
+- OrderStatusChanged: O(lines × log n) when eligibility, pool or priority changed;
+- recalculating a SKU: settle its pools O(log n + k), then look at the d changed lines;
+- with consider_replacement_sku_qty, a recalculated SKU that has a replacement also looks at
+  every short line of the SKUs sharing that replacement: O(s log s) for s short lines;
+- fully-shippable mode: a recalculated pool that changed is recomputed in O(n);
+- SettingsChanged (allocation settings) and WarehouseUpserted (type changed) rebuild every
+  pool: O(N log N) over all open lines. They are rare operator actions.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from backorder_events import BackorderSettings
+
+from . import policy
+from .model import NONE, Line, Order, backorder_status, to_us
+from .pool import Pool
+from .results import (
+    APPLIED,
+    DUPLICATE,
+    REJECTED,
+    LineChange,
+    OrderBackorderChange,
+    Outcome,
+    ProductBackorderChange,
+    Rejected,
+)
+
+MANUAL_TYPES = frozenset({"ReallocateBackorder", "MarkBackorder", "MarkNotBackorder"})
+_HOLD_LIKE = frozenset({"OnHold", "Quote"})
+
+
+class _EventScope:
+    """What one event touched: published values before it began, and SKUs to recalculate."""
+
+    __slots__ = ("orders_before", "totals_before", "recalc")
+
+    def __init__(self) -> None:
+        self.orders_before: dict[str, tuple[Order, str, dict[str, int]]] = {}
+        self.totals_before: dict[str, int] = {}
+        self.recalc: set[str] = set()
+
+
+class Changes:
+    """Keys of state rows changed since the last `take_changes()`, for persistence."""
+
+    __slots__ = ("orders", "stock", "warehouses", "products", "settings", "processed", "skus")
+
+    def __init__(self) -> None:
+        self.orders: set[str] = set()
+        self.stock: set[tuple[str, str]] = set()
+        self.warehouses: set[str] = set()
+        self.products: set[str] = set()
+        self.skus: set[str] = set()  # SKUs whose published total changed
+        self.settings = False
+        self.processed: list[str] = []
+
+
+class Engine:
+    def __init__(
+        self, settings: BackorderSettings | None = None, *, incremental: bool = True
+    ) -> None:
+        self.settings = settings or BackorderSettings()
+        self.incremental = incremental
+        self.orders: dict[str, Order] = {}
+        self.stock: dict[str, dict[str, int]] = {}  # sku → warehouse → physical qty
+        self.warehouse_types: dict[str, str] = {}
+        self.warehouse_names: dict[str, str | None] = {}
+        self.replacements: dict[str, str] = {}  # sku → replacement sku
+        self.product_names: dict[str, str | None] = {}
+        self.referrers: dict[str, set[str]] = defaultdict(set)  # replacement → skus
+        self.lines_by_sku: dict[str, set[Line]] = defaultdict(set)
+        self.pools: dict[tuple[str, str | None], Pool] = {}
+        self.pools_by_sku: dict[str, dict[str | None, Pool]] = defaultdict(dict)
+        self.dirty: dict[str, set[Line]] = defaultdict(set)
+        self.totals: dict[str, int] = defaultdict(int)  # sku → total published backorder
+        self.processed: set[str] = set()
+        self.last_time: int | None = None
+        self.changes = Changes()
+        self._scope: _EventScope | None = None
+        self._handlers: dict[str, Callable] = {
+            "OrderCreated": self._order_created,
+            "OrderSplit": self._order_split,
+            "ItemAdded": self._item_added,
+            "ItemReplaced": self._item_replaced,
+            "OrderStatusChanged": self._order_status_changed,
+            "POReceived": self._po_received,
+            "InventoryAdjusted": self._inventory_adjusted,
+            "WarehouseUpserted": self._warehouse_upserted,
+            "ProductUpserted": self._product_upserted,
+            "SettingsChanged": self._settings_changed,
+            "PurchaseOrderUpdated": self._not_for_allocation,
+            "ContainerUpdated": self._not_for_allocation,
+            "RecalculateBackorders": self._recalculate_backorders,
+            "ReallocateBackorder": self._reallocate_backorder,
+            "MarkBackorder": self._mark_backorder,
+            "MarkNotBackorder": self._mark_not_backorder,
+        }
+
+    # -- the one entry point -------------------------------------------------------------
+
+    def handle(self, event) -> Outcome:
+        """Apply one validated event (a `backorder_events` model). Never raises for bad
+        business input: that comes back as a rejected outcome and changes nothing."""
+        if event.id in self.processed:
+            return Outcome(DUPLICATE, f"event id {event.id!r} was already processed")
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            return Outcome(REJECTED, f"unknown event type {event.type!r}")
+        now = to_us(event.time)
+        scope = self._scope = _EventScope()
+        try:
+            handler(event.data, now)  # each handler checks everything before it mutates
+        except Rejected as rejected:
+            self._scope = None
+            return Outcome(REJECTED, rejected.reason)
+        self.processed.add(event.id)
+        self.changes.processed.append(event.id)
+        self.last_time = now
+        outcome = Outcome(APPLIED)
+        if self.settings.enable_backorder_workflow:
+            if scope.recalc:
+                self._recalculate(scope.recalc, now)
+            reason = "manual" if event.type in MANUAL_TYPES else "recalculation"
+            outcome.orders = self._order_changes(scope, reason, event.id)
+            outcome.products = self._product_changes(scope)
+        self._scope = None
+        return outcome
+
+    # -- order events ----------------------------------------------------------------------
+
+    def _order_created(self, data, now: int) -> None:
+        if data.order_id in self.orders:
+            raise Rejected(f"order {data.order_id!r} already exists")
+        order = Order(
+            order_id=data.order_id,
+            company_id=data.company_id,
+            order_date=to_us(data.order_date),
+            order_status=data.order_status.value,
+            payment_status=data.payment_status.value,
+            payment_date=to_us(data.payment_date) if data.payment_date else None,
+            rush=data.rush,
+            picked=data.picked,
+            ship_from_warehouse_id=data.ship_from_warehouse_id,
+            channel=data.channel,
+            customer=data.customer.model_dump(exclude_none=True) if data.customer else None,
+        )
+        self.orders[order.order_id] = order
+        self._touch(order, new=True)
+        for item in data.lines:
+            self._add_line(order, item.line_id, item.sku, item.qty, item.name, item.unit_price)
+        if not self.settings.stop_marking_on_create:
+            self._scope.recalc.update(line.sku for line in order.lines.values())
+
+    def _order_split(self, data, now: int) -> None:
+        order = self._order(data.order_id)
+        if data.new_order_id in self.orders:
+            raise Rejected(f"order {data.new_order_id!r} already exists")
+        moves = []
+        for item in data.lines:
+            line = order.lines.get(item.line_id)
+            if line is None:
+                raise Rejected(f"order {order.order_id!r} has no line {item.line_id!r}")
+            if item.qty > line.qty:
+                raise Rejected(
+                    f"cannot move {item.qty} of line {item.line_id!r}: it has {line.qty}"
+                )
+            moves.append((line, item.qty, item.new_line_id))
+        new = Order(
+            order_id=data.new_order_id,
+            company_id=order.company_id,
+            order_date=order.order_date,
+            order_status=order.order_status,
+            payment_status=order.payment_status,
+            payment_date=order.payment_date,
+            rush=order.rush,
+            picked=order.picked,
+            ship_from_warehouse_id=order.ship_from_warehouse_id,
+            channel=order.channel,
+            customer=order.customer,
+        )
+        self.orders[new.order_id] = new
+        self._touch(order)
+        self._touch(new, new=True)
+        recalc = self._scope.recalc
+        recalc.update(line.sku for line in order.lines.values())
+        for line, qty, new_line_id in moves:
+            # The new line starts with nothing published; the original keeps what it had,
+            # capped at what is left of it. The recalculation right after sets both.
+            self._add_line(new, new_line_id, line.sku, qty, line.name, line.unit_price)
+            if qty == line.qty:
+                self._drop_line(line)
+            else:
+                self._resize_line(line, line.sku, line.qty - qty)
+
+    def _item_added(self, data, now: int) -> None:
+        order = self._order(data.order_id)
+        item = data.line
+        if item.line_id in order.lines:
+            raise Rejected(f"order {order.order_id!r} already has a line {item.line_id!r}")
+        self._touch(order)
+        self._add_line(order, item.line_id, item.sku, item.qty, item.name, item.unit_price)
+        self._scope.recalc.add(item.sku)
+
+    def _item_replaced(self, data, now: int) -> None:
+        order = self._order(data.order_id)
+        line = self._line(order, data.line_id)
+        self._touch(order)
+        old_sku = line.sku
+        self._resize_line(line, data.new_sku, data.qty if data.qty is not None else line.qty)
+        self._scope.recalc.update((old_sku, data.new_sku))
+
+    def _order_status_changed(self, data, now: int) -> None:
+        order = self._order(data.order_id)
+        given = data.model_fields_set
+        old_status = order.order_status
+        if "order_status" in given and data.order_status is not None:
+            order.order_status = data.order_status.value
+        if "payment_status" in given and data.payment_status is not None:
+            order.payment_status = data.payment_status.value
+        if "payment_date" in given:
+            order.payment_date = to_us(data.payment_date) if data.payment_date else None
+        if "rush" in given and data.rush is not None:
+            order.rush = data.rush
+        if "picked" in given and data.picked is not None:
+            order.picked = data.picked
+        if "ship_from_warehouse_id" in given:
+            order.ship_from_warehouse_id = data.ship_from_warehouse_id
+        self.changes.orders.add(order.order_id)
+        for line in order.lines.values():
+            self._replace(line)
+        moved_hold = old_status != order.order_status and (
+            old_status in _HOLD_LIKE or order.order_status in _HOLD_LIKE
+        )
+        if moved_hold and self.settings.update_on_order_status_change:
+            self._scope.recalc.update(line.sku for line in order.lines.values())
+
+    # -- stock, reference data and settings --------------------------------------------------
+
+    def _po_received(self, data, now: int) -> None:
+        for item in data.lines:
+            self._change_stock(item.sku, data.warehouse_id, item.qty, None)
+            self._scope.recalc.add(item.sku)
+
+    def _inventory_adjusted(self, data, now: int) -> None:
+        self._change_stock(data.sku, data.warehouse_id, data.delta, data.set_to)
+        if data.recalculate:
+            self._scope.recalc.add(data.sku)
+
+    def _warehouse_upserted(self, data, now: int) -> None:
+        kind = data.type.value
+        before = self.warehouse_types.get(data.warehouse_id, policy.SELLABLE)
+        self.warehouse_types[data.warehouse_id] = kind
+        self.warehouse_names[data.warehouse_id] = data.name
+        self.changes.warehouses.add(data.warehouse_id)
+        if kind != before:
+            self.rebuild()  # supply of every SKU stocked there, and in warehouse mode eligibility
+
+    def _product_upserted(self, data, now: int) -> None:
+        sku = data.sku
+        old = self.replacements.pop(sku, None)
+        if old is not None:
+            self.referrers[old].discard(sku)
+        if data.replacement_sku:
+            self.replacements[sku] = data.replacement_sku
+            self.referrers[data.replacement_sku].add(sku)
+        self.product_names[sku] = data.name
+        self.changes.products.add(sku)
+
+    def _settings_changed(self, data, now: int) -> None:
+        before = self.settings
+        self.settings = before.apply(data.settings)
+        self.changes.settings = True
+        if any(
+            getattr(before, name) != getattr(self.settings, name)
+            for name in policy.ALLOCATION_SETTINGS
+        ):
+            self.rebuild()
+
+    def _not_for_allocation(self, data, now: int) -> None:
+        """Purchase orders and containers feed the channels, not the allocation."""
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def _recalculate_backorders(self, data, now: int) -> None:
+        orders = [self._order(order_id) for order_id in data.order_ids]
+        if not orders and not data.skus:
+            self._scope.recalc.update(self.lines_by_sku)
+            return
+        for order in orders:
+            self._scope.recalc.update(line.sku for line in order.lines.values())
+        self._scope.recalc.update(data.skus)
+
+    def _reallocate_backorder(self, data, now: int) -> None:
+        order = self._order(data.order_id)
+        plan = []
+        for item in data.lines:
+            line = self._line(order, item.line_id)
+            if item.backorder_qty > line.qty:
+                raise Rejected(
+                    f"backorder {item.backorder_qty} for line {item.line_id!r} "
+                    f"is above its qty {line.qty}"
+                )
+            plan.append((line, item.backorder_qty))
+        if self.settings.enable_backorder_workflow:
+            for line, value in plan:
+                self._set_manual(line, value)
+
+    def _mark_backorder(self, data, now: int) -> None:
+        orders = [self._order(order_id) for order_id in data.order_ids]
+        if self.settings.enable_backorder_workflow:
+            for order in orders:
+                for line in order.lines.values():
+                    self._set_manual(line, line.qty)
+
+    def _mark_not_backorder(self, data, now: int) -> None:
+        orders = [self._order(order_id) for order_id in data.order_ids]
+        if self.settings.enable_backorder_workflow:
+            for order in orders:
+                for line in order.lines.values():
+                    self._set_manual(line, 0)
+
+    # -- lookups that reject ------------------------------------------------------------------
+
+    def _order(self, order_id: str) -> Order:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise Rejected(f"unknown order {order_id!r}")
+        return order
+
+    @staticmethod
+    def _line(order: Order, line_id: str) -> Line:
+        line = order.lines.get(line_id)
+        if line is None:
+            raise Rejected(f"order {order.order_id!r} has no line {line_id!r}")
+        return line
+
+    # -- state changes --------------------------------------------------------------------------
+
+    def _touch(self, order: Order, *, new: bool = False) -> None:
+        """Remember the order's published values as they were before this event."""
+        self.changes.orders.add(order.order_id)
+        scope = self._scope
+        if scope is None or order.order_id in scope.orders_before:
+            return
+        lines = {} if new else {lid: line.published for lid, line in order.lines.items()}
+        scope.orders_before[order.order_id] = (order, order.published_status, lines)
+
+    def _set_published(self, line: Line, value: int) -> None:
+        old = line.published
+        if value == old:
+            return
+        self._touch(line.order)
+        sku = line.sku
+        scope = self._scope
+        if scope is not None and sku not in scope.totals_before:
+            scope.totals_before[sku] = self.totals[sku]
+        self.totals[sku] += value - old
+        self.changes.skus.add(sku)
+        line.published = value
+        if line.frozen:
+            line.pool.adjust_frozen(value - old)
+
+    def _set_manual(self, line: Line, value: int) -> None:
+        self._touch(line.order)
+        self._set_published(line, value)
+        line.manual = True
+        self.dirty[line.sku].add(line)  # the next recalculation overwrites it
+
+    def _add_line(self, order, line_id, sku, qty, name, unit_price) -> Line:
+        line = Line(
+            order=order,
+            line_id=line_id,
+            sku=sku,
+            qty=qty,
+            name=name,
+            unit_price=None if unit_price is None else str(unit_price),
+        )
+        order.lines[line_id] = line
+        self.lines_by_sku[sku].add(line)
+        self._place(line)
+        return line
+
+    def _drop_line(self, line: Line) -> None:
+        self._unplace(line)
+        self._set_published(line, 0)
+        self.lines_by_sku[line.sku].discard(line)
+        del line.order.lines[line.line_id]
+        line.live = False
+
+    def _resize_line(self, line: Line, sku: str, qty: int) -> None:
+        """Change a line's SKU and/or qty; its published backorder is capped at the new qty
+        and follows the line to its new SKU."""
+        self._unplace(line)
+        published = min(line.published, qty)
+        self._set_published(line, 0)
+        self.lines_by_sku[line.sku].discard(line)
+        line.sku = sku
+        line.qty = qty
+        self.lines_by_sku[sku].add(line)
+        self._set_published(line, published)
+        self._place(line)
+
+    def _place(self, line: Line) -> None:
+        order = line.order
+        calculated, warehouse = policy.pool_warehouse(
+            self.settings, self.warehouse_types, order
+        )
+        self.dirty[line.sku].add(line)
+        if not calculated:
+            line.pool = None
+            line.key = None
+            return
+        pool = self.pools.get((line.sku, warehouse))
+        if pool is None:
+            pool = self._new_pool(line.sku, warehouse)
+        line.key = policy.priority_key(self.settings, order, line)
+        line.pool = pool
+        pool.insert(line)
+
+    def _unplace(self, line: Line) -> None:
+        if line.pool is not None:
+            line.pool.remove(line)
+            line.pool = None
+        self.dirty[line.sku].add(line)
+
+    def _replace(self, line: Line) -> None:
+        """Re-place a line whose order changed, unless its pool and key stay the same."""
+        calculated, warehouse = policy.pool_warehouse(
+            self.settings, self.warehouse_types, line.order
+        )
+        pool = line.pool
+        if calculated and pool is not None and pool.warehouse_id == warehouse:
+            if policy.priority_key(self.settings, line.order, line) == line.key:
+                return
+        self._unplace(line)
+        self._place(line)
+
+    def _new_pool(self, sku: str, warehouse: str | None) -> Pool:
+        settings = self.settings
+        pool = Pool(
+            sku,
+            warehouse,
+            policy.pool_supply(settings, self.warehouse_types, self.stock.get(sku), warehouse),
+            self.dirty[sku],
+            fully_shippable=settings.prioritize_fully_shippable,
+            track_dates=settings.max_days_to_be_back is not None,
+        )
+        self.pools[(sku, warehouse)] = pool
+        self.pools_by_sku[sku][warehouse] = pool
+        return pool
+
+    def _change_stock(self, sku: str, warehouse: str, delta: int | None, set_to: int | None):
+        by_warehouse = self.stock.setdefault(sku, {})
+        if set_to is not None:
+            by_warehouse[warehouse] = set_to
+        else:
+            by_warehouse[warehouse] = by_warehouse.get(warehouse, 0) + delta
+        self.changes.stock.add((sku, warehouse))
+        settings = self.settings
+        target = warehouse if settings.warehouse_based else None
+        pool = self.pools.get((sku, target))
+        if pool is not None:
+            pool.set_supply(
+                policy.pool_supply(settings, self.warehouse_types, by_warehouse, target)
+            )
+
+    def rebuild(self) -> None:
+        """Drop every pool and place every line again (after settings or warehouse types
+        changed, or after loading state)."""
+        for line_set in self.dirty.values():
+            line_set.clear()
+        self.pools.clear()
+        self.pools_by_sku.clear()
+        for order_id in sorted(self.orders):
+            for line in self.orders[order_id].lines.values():
+                line.pool = None
+                line.frozen = False
+                line.alloc = 0
+                self._place(line)
+
+    # -- recalculation ---------------------------------------------------------------------------
+
+    def _recalculate(self, skus: Iterable[str], now: int) -> None:
+        skus = set(skus)
+        settings = self.settings
+        if settings.consider_replacement_sku_qty:
+            # Their short lines draw on the leftover of the SKUs recalculated here (one hop).
+            for sku in list(skus):
+                skus.update(self.referrers.get(sku, ()))
+        for sku in sorted(skus):
+            if self.incremental:
+                targets = self._incremental_targets(sku, now)
+            else:
+                from .reference import sku_targets
+
+                self.dirty[sku].clear()
+                targets = sku_targets(self, sku, now)
+            for line, target in targets:
+                if line.manual:
+                    line.manual = False
+                    self._touch(line.order)
+                self._set_published(line, target)
+
+    def prepare(self, pool: Pool, now: int) -> None:
+        """Make a pool's allocation current for a recalculation at `now`."""
+        pool.refresh_frozen(policy.frozen_cutoff(self.settings, now))
+        pool.settle()
+
+    def _incremental_targets(self, sku: str, now: int) -> list[tuple[Line, int]]:
+        pools = self.pools_by_sku.get(sku, {})
+        for pool in pools.values():
+            self.prepare(pool, now)
+        dirty = self.dirty[sku]
+        candidates = set(dirty)
+        dirty.clear()
+        extra: dict[Line, int] = {}
+        if self.settings.consider_replacement_sku_qty and sku in self.replacements:
+            extra = self._replacement_draws(sku, now)
+            for pool in pools.values():
+                candidates.update(pool.short_lines())
+        targets = []
+        for line in candidates:
+            if not line.live or line.sku != sku:
+                continue
+            targets.append((line, self.target(line, extra.get(line, 0))))
+        return targets
+
+    @staticmethod
+    def target(line: Line, from_replacement: int = 0) -> int:
+        if line.pool is None:
+            return 0  # not calculated (rules §4)
+        if line.frozen:
+            return line.published
+        return line.qty - line.alloc - from_replacement
+
+    def _replacement_draws(self, sku: str, now: int) -> dict[Line, int]:
+        """Rules §6: short lines of every SKU sharing `sku`'s replacement draw on the
+        replacement's leftover, in one priority order; returns the draws of `sku`'s lines."""
+        replacement = self.replacements[sku]
+        draws: dict[Line, int] = {}
+        for warehouse in self.pools_by_sku.get(sku, {}):
+            left = self.leftover(replacement, warehouse, now)
+            if not left:
+                continue
+            group = []
+            for other in sorted(self.referrers.get(replacement, ())):
+                pool = self.pools.get((other, warehouse))
+                if pool is not None:
+                    self.prepare(pool, now)
+                    group.append(pool.short_lines())
+            for line in heapq.merge(*group, key=_line_key):
+                give = min(line.qty - line.alloc, left)
+                left -= give
+                if line.sku == sku:
+                    draws[line] = give
+                if not left:
+                    break
+        return draws
+
+    def leftover(self, sku: str, warehouse: str | None, now: int) -> int:
+        pool = self.pools.get((sku, warehouse))
+        if pool is None:
+            return policy.pool_supply(
+                self.settings, self.warehouse_types, self.stock.get(sku), warehouse
+            )
+        self.prepare(pool, now)
+        return pool.leftover
+
+    # -- what is published ------------------------------------------------------------------------
+
+    def _order_changes(self, scope: _EventScope, reason: str, cause_id: str):
+        changes = []
+        for order_id in sorted(scope.orders_before):
+            order, previous_status, before = scope.orders_before[order_id]
+            status = backorder_status(order)
+            changed = status != previous_status
+            lines = []
+            for line_id, line in order.lines.items():
+                previous = before.get(line_id, 0)
+                changed = changed or previous != line.published
+                lines.append(LineChange(line_id, line.sku, line.qty, line.published, previous))
+            if not changed:
+                # A line that left the order with a backorder still counts as a change.
+                changed = any(v and lid not in order.lines for lid, v in before.items())
+            if changed:
+                order.published_status = status
+                changes.append(
+                    OrderBackorderChange(
+                        order_id, order.company_id, status, previous_status, reason,
+                        cause_id, tuple(lines),
+                    )
+                )
+        return changes
+
+    def _product_changes(self, scope: _EventScope):
+        return [
+            ProductBackorderChange(sku, self.totals[sku], before)
+            for sku, before in sorted(scope.totals_before.items())
+            if self.totals[sku] != before
+        ]
+
+    # -- persistence hand-off -------------------------------------------------------------------
+
+    def take_changes(self) -> Changes:
+        changes, self.changes = self.changes, Changes()
+        return changes
+
+
+def _line_key(line: Line) -> tuple:
+    return line.key
+
+
+__all__ = ["Engine", "NONE"]

@@ -1,0 +1,77 @@
+"""Orders and lines as the allocation core keeps them.
+
+Times are integers (microseconds since the Unix epoch, UTC): they come from events, compare
+fast and make the priority keys plain tuples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pool import Pool
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY_US = 86_400_000_000
+
+# Order-level backorder statuses (rules §7).
+NONE, PARTIAL, FULL = "None", "Partial", "Full"
+
+
+def to_us(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def from_us(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+@dataclass(eq=False, slots=True)
+class Line:
+    """One order line. Identity matters (lines sit in sets and pools), so no value equality."""
+
+    order: Order
+    line_id: str
+    sku: str
+    qty: int
+    name: str | None = None
+    unit_price: str | None = None
+    # What downstream systems were last told, and whether a manual action set it.
+    published: int = 0
+    manual: bool = False
+    # Allocation state, owned by the pool that holds the line (None: not calculated).
+    pool: Pool | None = None
+    key: tuple | None = None
+    alloc: int = 0
+    frozen: bool = False
+    live: bool = True  # False once the line has left its order (moved whole by a split)
+
+
+@dataclass(eq=False, slots=True)
+class Order:
+    order_id: str
+    company_id: str
+    order_date: int
+    order_status: str
+    payment_status: str
+    payment_date: int | None = None
+    rush: bool = False
+    picked: bool = False
+    ship_from_warehouse_id: str | None = None
+    channel: str | None = None
+    customer: dict[str, Any] | None = None
+    lines: dict[str, Line] = field(default_factory=dict)
+    published_status: str = NONE
+
+
+def backorder_status(order: Order) -> str:
+    """Rules §7, over the published backorder quantities."""
+    backordered = total = 0
+    for line in order.lines.values():
+        backordered += line.published
+        total += line.qty
+    if backordered == 0:
+        return NONE
+    return FULL if backordered == total else PARTIAL

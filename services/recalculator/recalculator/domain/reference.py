@@ -1,0 +1,112 @@
+"""Rules §3–§6 computed from scratch for one SKU, straight from the text of the rules.
+
+This is the yardstick for the incremental pools: the property tests compare the two, the
+benchmark times both, and `Engine(incremental=False)` runs on it. It reads the engine's
+inputs (orders, stock, settings, published values) and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import policy
+from .model import Line
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+def allocate(lines_in_priority: list[Line], supply: int, fully_shippable: bool) -> dict:
+    """Rules §6 for one pool: line → allocated quantity."""
+    given = {}
+    left = supply
+    if not fully_shippable:
+        for line in lines_in_priority:
+            take = min(line.qty, left)
+            given[line] = take
+            left -= take
+        return given
+    for line in lines_in_priority:
+        if line.qty <= left:
+            given[line] = line.qty
+            left -= line.qty
+        else:
+            given[line] = 0
+    for line in lines_in_priority:
+        if given[line] < line.qty and left:
+            extra = min(line.qty - given[line], left)
+            given[line] += extra
+            left -= extra
+    return given
+
+
+class _PoolView:
+    """One pool recomputed from scratch: its calculated lines, frozen lines and allocation."""
+
+    def __init__(self, engine: Engine, sku: str, warehouse: str | None, now: int) -> None:
+        settings = engine.settings
+        cutoff = policy.frozen_cutoff(settings, now)
+        live: list[Line] = []
+        self.frozen: set[Line] = set()
+        frozen_used = 0
+        for line in engine.lines_by_sku.get(sku, ()):
+            calculated, pool_wh = policy.pool_warehouse(
+                settings, engine.warehouse_types, line.order
+            )
+            if not calculated or pool_wh != warehouse:
+                continue
+            if cutoff is not None and line.order.order_date < cutoff:
+                self.frozen.add(line)
+                frozen_used += line.qty - line.published
+            else:
+                live.append(line)
+        live.sort(key=lambda line: policy.priority_key(settings, line.order, line))
+        self.live = live
+        supply = policy.pool_supply(
+            settings, engine.warehouse_types, engine.stock.get(sku), warehouse
+        )
+        self.available = max(0, supply - frozen_used)
+        self.alloc = allocate(live, self.available, settings.prioritize_fully_shippable)
+        self.leftover = max(0, self.available - sum(self.alloc.values()))
+
+
+def sku_targets(engine: Engine, sku: str, now: int) -> list[tuple[Line, int]]:
+    """The backorder quantity every line of `sku` should publish at `now`."""
+    settings = engine.settings
+    warehouses = set()
+    calculated_wh: dict[Line, str | None] = {}
+    for line in engine.lines_by_sku.get(sku, ()):
+        calculated, warehouse = policy.pool_warehouse(settings, engine.warehouse_types, line.order)
+        if calculated:
+            calculated_wh[line] = warehouse
+            warehouses.add(warehouse)
+    views = {wh: _PoolView(engine, sku, wh, now) for wh in warehouses}
+
+    draws: dict[Line, int] = {}
+    replacement = engine.replacements.get(sku)
+    if settings.consider_replacement_sku_qty and replacement is not None:
+        for warehouse in warehouses:
+            left = _PoolView(engine, replacement, warehouse, now).leftover
+            short = []  # (line, its primary allocation)
+            for other in engine.referrers.get(replacement, ()):
+                view = views[warehouse] if other == sku else _PoolView(engine, other, warehouse, now)
+                short.extend((line, view.alloc[line]) for line in view.live if view.alloc[line] < line.qty)
+            short.sort(key=lambda pair: policy.priority_key(settings, pair[0].order, pair[0]))
+            for line, primary in short:
+                give = min(line.qty - primary, left)
+                left -= give
+                if line.sku == sku:
+                    draws[line] = give
+
+    targets = []
+    for line in engine.lines_by_sku.get(sku, ()):
+        if line not in calculated_wh:
+            targets.append((line, 0))
+            continue
+        view = views[calculated_wh[line]]
+        if line in view.frozen:
+            targets.append((line, line.published))
+        else:
+            targets.append((line, line.qty - view.alloc[line] - draws.get(line, 0)))
+    return targets
+

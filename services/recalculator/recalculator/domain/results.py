@@ -1,0 +1,51 @@
+"""What handling one input event produces: plain values, turned into CloudEvents by
+`recalculator.publishing`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+APPLIED, DUPLICATE, REJECTED = "applied", "duplicate", "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class LineChange:
+    line_id: str
+    sku: str
+    qty: int
+    backorder_qty: int
+    previous_backorder_qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBackorderChange:
+    order_id: str
+    company_id: str
+    status: str
+    previous_status: str
+    reason: str  # "recalculation" or "manual"
+    cause_id: str
+    lines: tuple[LineChange, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductBackorderChange:
+    sku: str
+    backorder_qty: int
+    previous_backorder_qty: int
+
+
+@dataclass(slots=True)
+class Outcome:
+    status: str
+    reason: str | None = None
+    orders: list[OrderBackorderChange] = field(default_factory=list)
+    products: list[ProductBackorderChange] = field(default_factory=list)
+
+
+class Rejected(Exception):
+    """The event is refused as a whole; nothing was changed (rules §10)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
