@@ -1,0 +1,70 @@
+"""The engine's state as rows and back. Orders travel as one JSON document each."""
+
+from __future__ import annotations
+
+import json
+
+from ..domain.engine import Engine
+from ..domain.model import Line, Order
+
+
+def order_doc(order: Order) -> str:
+    return json.dumps(
+        {
+            "company_id": order.company_id,
+            "order_date": order.order_date,
+            "order_status": order.order_status,
+            "payment_status": order.payment_status,
+            "payment_date": order.payment_date,
+            "rush": order.rush,
+            "picked": order.picked,
+            "ship_from_warehouse_id": order.ship_from_warehouse_id,
+            "channel": order.channel,
+            "customer": order.customer,
+            "published_status": order.published_status,
+            "lines": [
+                [l.line_id, l.sku, l.qty, l.published, l.manual, l.name, l.unit_price]
+                for l in order.lines.values()
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
+def order_row(order: Order) -> dict:
+    backordered = sum(line.published for line in order.lines.values())
+    return {
+        "order_id": order.order_id,
+        "company_id": order.company_id,
+        "order_date": order.order_date,
+        "backorder_status": order.published_status,
+        "backorder_qty": backordered,
+        "qty": sum(line.qty for line in order.lines.values()),
+        "doc": order_doc(order),
+    }
+
+
+def load_order(engine: Engine, order_id: str, doc: str) -> Order:
+    """Add a stored order to the engine (call `engine.rebuild()` once all are loaded)."""
+    data = json.loads(doc)
+    order = Order(
+        order_id=order_id,
+        company_id=data["company_id"],
+        order_date=data["order_date"],
+        order_status=data["order_status"],
+        payment_status=data["payment_status"],
+        payment_date=data["payment_date"],
+        rush=data["rush"],
+        picked=data["picked"],
+        ship_from_warehouse_id=data["ship_from_warehouse_id"],
+        channel=data["channel"],
+        customer=data["customer"],
+        published_status=data["published_status"],
+    )
+    for line_id, sku, qty, published, manual, name, unit_price in data["lines"]:
+        line = Line(order, line_id, sku, qty, name, unit_price, published, manual)
+        order.lines[line_id] = line
+        engine.lines_by_sku[sku].add(line)
+        engine.totals[sku] += published
+    engine.orders[order_id] = order
+    return order

@@ -1,0 +1,118 @@
+"""The recalculator's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# One row per order: searchable columns, and the whole order (lines, published values) as
+# JSON in `doc`, from which the engine is rebuilt on start.
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String, primary_key=True),
+    Column("company_id", String, nullable=False),
+    Column("order_date", BigInteger, nullable=False),  # µs since epoch
+    Column("backorder_status", String, nullable=False),
+    Column("backorder_qty", Integer, nullable=False),
+    Column("qty", Integer, nullable=False),
+    Column("doc", Text, nullable=False),
+    Index("ix_orders_backorder_status", "backorder_status"),
+)
+
+stock = Table(
+    "stock",
+    metadata,
+    Column("sku", String, primary_key=True),
+    Column("warehouse_id", String, primary_key=True),
+    Column("qty", BigInteger, nullable=False),
+)
+
+warehouses = Table(
+    "warehouses",
+    metadata,
+    Column("warehouse_id", String, primary_key=True),
+    Column("type", String, nullable=False),
+    Column("name", String),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("sku", String, primary_key=True),
+    Column("replacement_sku", String),
+    Column("name", String),
+)
+
+# Total published backorder quantity per SKU (the seed's product search).
+sku_backorders = Table(
+    "sku_backorders",
+    metadata,
+    Column("sku", String, primary_key=True),
+    Column("backorder_qty", BigInteger, nullable=False),
+    Index("ix_sku_backorders_qty", "backorder_qty"),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("doc", Text, nullable=False),
+)
+
+# Ids of applied events: the idempotency keys, written in the transaction that applied them.
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("event_id", String, primary_key=True),
+)
+
+# Small facts about the state itself (the business time of the last applied event).
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# How far each named input source has been consumed (file line, or topic partition offset).
+positions = Table(
+    "positions",
+    metadata,
+    Column("source", String, primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+# Published events, in the order they were decided; relayed to consumers from here.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String, nullable=False, unique=True),
+    Column("event_type", String, nullable=False),
+    Column("subject", String, nullable=False),
+    Column("payload", Text, nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("source", String, nullable=False),
+    Column("position", BigInteger),
+    Column("partition", Integer),
+    Column("event_id", String),
+    Column("event_type", String),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+)

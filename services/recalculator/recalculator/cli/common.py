@@ -1,0 +1,57 @@
+"""Small helpers shared by the commands."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from backorder_events import BackorderSettings
+from pydantic import ValidationError
+
+from ..config import RecalculatorConfig
+from ..runtime.embedded import sqlite_url
+
+
+class CommandError(Exception):
+    """A problem with the command's arguments or files, said in one line."""
+
+
+def load_settings(path: str | None) -> BackorderSettings:
+    """Settings from a JSON or TOML file holding a flat mapping of setting names."""
+    if path is None:
+        return BackorderSettings()
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
+    except OSError as error:
+        raise CommandError(f"cannot read settings file {path}: {error.strerror}") from None
+    except (ValueError, tomllib.TOMLDecodeError) as error:
+        raise CommandError(f"settings file {path} is not valid: {error}") from None
+    if isinstance(data, dict) and isinstance(data.get("settings"), dict):
+        data = data["settings"]
+    try:
+        return BackorderSettings.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in error.errors()
+        )
+        raise CommandError(f"settings file {path}: {problems}") from None
+
+
+def database_url(db: str | None, config: RecalculatorConfig | None = None) -> str:
+    config = config or RecalculatorConfig()
+    if db:
+        return db if "://" in db else sqlite_url(db)
+    if config.database_url:
+        return config.database_url
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return sqlite_url(config.default_db())
+
+
+def add_db_option(parser) -> None:
+    parser.add_argument(
+        "--db",
+        help="SQLite file or SQLAlchemy URL (default: $BACKORDERS_DATABASE_URL or var/backorders.sqlite)",
+    )

@@ -1,0 +1,33 @@
+"""`backorders`: the service's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import explain, replay, run, search
+from .common import CommandError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backorders", description="Event-driven backorder allocation for multichannel sellers."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (replay, run, search, explain):
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except CommandError as error:
+        print(f"backorders {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""`backorders run [EVENTS.jsonl | -]`
+
+Without a file: the main job on the embedded default — a seeded, generated trading day
+through the embedded runtime into a fresh demo database, with a progress bar and a summary.
+With a file (or `-` for standard input): a real log into the persistent embedded database,
+continuing from the state it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..config import RecalculatorConfig
+from ..publishing import to_json
+from ..runtime.embedded import EmbeddedRuntime, sqlite_url
+from ..workload import WorkloadShape, generate_day
+from . import summary
+from .common import CommandError, add_db_option, database_url
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("run", help="run the embedded service (a generated day by default)")
+    parser.add_argument("events", nargs="?", help="a CloudEvents log (JSON lines), or - for stdin")
+    add_db_option(parser)
+    parser.add_argument("--seed", type=int, default=42, help="seed of the generated day")
+    parser.add_argument("--orders", type=int, default=5000, help="orders in the generated day")
+    parser.add_argument("--skus", type=int, default=300, help="SKUs in the generated day")
+    parser.add_argument("--batch-size", type=int, default=None, help="inputs per transaction")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args) -> int:
+    config = RecalculatorConfig()
+    batch = args.batch_size or config.batch_size
+    console = Console(stderr=False)
+    if args.events is None:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        path = Path(args.db) if args.db else config.demo_db()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = sqlite_url(path)
+        shape = WorkloadShape(orders=args.orders, skus=args.skus)
+        with console.status("generating the trading day…"):
+            events = generate_day(args.seed, shape)
+        records = [(n, to_json(e) if "__raw__" not in e else e["__raw__"]) for n, e in enumerate(events, 1)]
+        source = f"generated:seed={args.seed}"
+        title = f"Generated trading day (seed {args.seed}): {shape.orders} orders over {shape.skus} SKUs"
+        tracked = True
+    else:
+        url = database_url(args.db, config)
+        if args.events == "-":
+            records = enumerate((line for line in sys.stdin.buffer if line.strip()), 1)
+            source, tracked, total = "stdin", False, None
+        else:
+            file = Path(args.events)
+            if not file.is_file():
+                raise CommandError(f"no such file: {args.events}")
+            records = _file_records(file)
+            source, tracked = str(file.resolve()), True
+        title = f"Log {args.events} into {url}"
+    total = len(records) if isinstance(records, list) else None
+    tally, seconds, counts = asyncio.run(
+        _consume(url, batch, source, records, tracked, total, not args.no_progress, console)
+    )
+    summary.render(console, title, tally, seconds, counts)
+    if args.events is None:
+        console.print(
+            f"Explore it: backorders search orders --backorder full --db {path}   "
+            f"backorders explain ORDER_ID --db {path}"
+        )
+    return 0
+
+
+def _file_records(file: Path):
+    with file.open("rb") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip(b"\r\n")
+            if line.strip():
+                yield number, line
+
+
+async def _consume(url, batch, source, records, tracked, total, show_progress, console):
+    async with EmbeddedRuntime(url, batch_size=batch) as runtime:
+        with Progress(
+            TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, disable=not show_progress, transient=True,
+        ) as progress:
+            task = progress.add_task("events", total=total)
+            counter = [0]
+
+            def advance(_result) -> None:
+                counter[0] += 1
+                if counter[0] % 250 == 0:
+                    progress.update(task, completed=counter[0])
+
+            started = time.perf_counter()
+            tally = await runtime.consume(source, records, track_position=tracked, on_processed=advance)
+            seconds = time.perf_counter() - started
+            progress.update(task, completed=counter[0])
+        counts = await summary.gather(runtime.repository)
+    return tally, seconds, counts

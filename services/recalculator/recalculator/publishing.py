@@ -1,0 +1,111 @@
+"""Turning what the engine decided into CloudEvents, and refused inputs into dead letters.
+
+Output ids are UUIDv5 of the cause's id and the order (or SKU): the same log gives the same
+ids on every run, retry and replay, so consumers can drop repeats.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+from backorder_events import DeadLetter
+
+from .domain.results import OrderBackorderChange, Outcome, ProductBackorderChange
+
+SOURCE = "/backorders/recalculator"
+_NAMESPACE = uuid.UUID("6f1f3d8e-2a47-4c5e-9a55-0b2f5d7c9e11")
+
+
+def output_id(kind: str, cause_id: str, key: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{kind}\x1f{cause_id}\x1f{key}"))
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def to_json(event: dict) -> str:
+    """Compact, key order as built: the same event always gives the same bytes."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+def order_event(change: OrderBackorderChange, time: str) -> dict:
+    return {
+        "specversion": "1.0",
+        "id": output_id("BackorderChanged", change.cause_id, change.order_id),
+        "source": SOURCE,
+        "type": "BackorderChanged",
+        "time": time,
+        "subject": change.order_id,
+        "datacontenttype": "application/json",
+        "data": {
+            "order_id": change.order_id,
+            "company_id": change.company_id,
+            "status": change.status,
+            "previous_status": change.previous_status,
+            "reason": change.reason,
+            "cause_id": change.cause_id,
+            "lines": [
+                {
+                    "line_id": line.line_id,
+                    "sku": line.sku,
+                    "qty": line.qty,
+                    "backorder_qty": line.backorder_qty,
+                    "previous_backorder_qty": line.previous_backorder_qty,
+                }
+                for line in change.lines
+            ],
+        },
+    }
+
+
+def product_event(change: ProductBackorderChange, cause_id: str, time: str) -> dict:
+    return {
+        "specversion": "1.0",
+        "id": output_id("ProductBackorderChanged", cause_id, change.sku),
+        "source": SOURCE,
+        "type": "ProductBackorderChanged",
+        "time": time,
+        "subject": change.sku,
+        "datacontenttype": "application/json",
+        "data": {
+            "sku": change.sku,
+            "backorder_qty": change.backorder_qty,
+            "previous_backorder_qty": change.previous_backorder_qty,
+        },
+    }
+
+
+def output_events(outcome: Outcome, cause_id: str, time: datetime) -> list[dict]:
+    """BackorderChanged in ascending order id, then ProductBackorderChanged by SKU."""
+    stamp = rfc3339(time)
+    events = [order_event(change, stamp) for change in outcome.orders]
+    events.extend(product_event(change, cause_id, stamp) for change in outcome.products)
+    return events
+
+
+def dead_letter(
+    raw: str | bytes,
+    reason: str,
+    source: str,
+    position: int | None,
+    *,
+    event_id: str | None = None,
+    event_type: str | None = None,
+    partition: int | None = None,
+) -> DeadLetter:
+    return DeadLetter(
+        raw=raw,
+        reason=reason,
+        source=source,
+        position=position,
+        partition=partition,
+        event_id=event_id,
+        event_type=event_type,
+    )
+
+
+def dead_letter_line(record: DeadLetter) -> str:
+    return record.model_dump_json()
