@@ -107,6 +107,7 @@ _TS = "%Y-%m-%dT%H:%M:%SZ"
 _SHORT_PER_10 = 4  # SKUs in each block of 10 (by demand) that end the day well short
 _HEAD_TARGET = (0.6, 0.9)  # end-of-day supply / demand of the bestsellers
 _SHORT_TARGET = (0.0, 0.5)  # ... of the short SKUs below them
+_SHIP_BOOKING_DELAY = (60, 900)  # seconds from an order's Completed to its stock decrements
 
 _WAREHOUSES = (("WH-MAIN", "Sellable", "Main warehouse"), ("WH-DROP", "Dropship", "Dropship partners"),
                ("WH-RET", "Unsellable", "Returns & damaged"))
@@ -579,6 +580,9 @@ class _Day:
             return
         self.status_changed(t, order, order_status=3 if self.rng.random() < 0.05 else "Completed")
         order.status = "Completed"
+        # The warehouse books the shipped units out a little later (one delta per line).
+        lines = [(sku, qty) for sku, qty in order.lines.values()]
+        self.at(min(t + self.rng.randint(*_SHIP_BOOKING_DELAY), _DAY_SECONDS - 1), self.book_out, lines)
 
     def split(self, t: int, order_id: str) -> None:
         rng, order = self.rng, self.orders[order_id]
@@ -648,6 +652,14 @@ class _Day:
         for line in lines:
             self.avail[line["sku"]] += line["qty"]
         self.emit(t, "POReceived", {"po_id": po_id, "warehouse_id": self.warehouses[0][0], "lines": lines}, po_id)
+
+    def book_out(self, t: int, lines: list[tuple[str, int]]) -> None:
+        # Shipped units leave the shelf. No change to `avail`: the rough allocation already
+        # took them when the order came in, and the order has left the demand with them.
+        wid = self.warehouses[0][0]
+        for sku, qty in lines:
+            self.emit(t, "InventoryAdjusted", {"sku": sku, "warehouse_id": wid, "delta": -qty,
+                                               "recalculate": False}, sku)
 
     def inventory_delta(self, t: int) -> None:
         rng = self.rng

@@ -1,2 +1,114 @@
-def register(commands):
-    pass
+"""`backorders search orders --backorder ...` and `backorders search products --backorder-from N
+--backorder-to M`: the seed's two backorder searches, over the embedded database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import and_, select
+
+from ..adapters import tables as t
+from ..adapters.repository import make_engine
+from ..domain.model import from_us
+from .common import add_db_option, database_url
+
+# The seed's order filters (rules §7).
+ORDER_FILTERS = {
+    "full": ("Full",),
+    "partial": ("Partial",),
+    "full-or-partial": ("Full", "Partial"),
+    "none": ("None",),
+    "not-full": ("Partial", "None"),
+}
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("search", help="find backordered orders or products")
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="WHAT")
+    orders = kinds.add_parser("orders", help="orders by backorder status")
+    orders.add_argument("--backorder", required=True, choices=sorted(ORDER_FILTERS))
+    products = kinds.add_parser("products", help="products by total backorder quantity")
+    products.add_argument("--backorder-from", type=int, default=1, metavar="N")
+    products.add_argument("--backorder-to", type=int, default=None, metavar="M")
+    for sub in (orders, products):
+        add_db_option(sub)
+        sub.add_argument("--limit", type=int, default=None, help="at most this many rows")
+        sub.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    orders.set_defaults(handler=handle_orders)
+    products.set_defaults(handler=handle_products)
+
+
+async def find_orders(url: str, backorder: str, limit: int | None = None) -> list[dict]:
+    query = (
+        select(
+            t.orders.c.order_id,
+            t.orders.c.company_id,
+            t.orders.c.order_date,
+            t.orders.c.backorder_status,
+            t.orders.c.backorder_qty,
+            t.orders.c.qty,
+        )
+        .where(t.orders.c.backorder_status.in_(ORDER_FILTERS[backorder]))
+        .order_by(t.orders.c.order_date, t.orders.c.order_id)
+    )
+    if limit:
+        query = query.limit(limit)
+    return await _rows(url, query)
+
+
+async def find_products(url: str, low: int, high: int | None, limit: int | None = None) -> list[dict]:
+    condition = t.sku_backorders.c.backorder_qty >= low
+    if high is not None:
+        condition = and_(condition, t.sku_backorders.c.backorder_qty <= high)
+    query = (
+        select(t.sku_backorders.c.sku, t.sku_backorders.c.backorder_qty)
+        .where(condition)
+        .order_by(t.sku_backorders.c.backorder_qty.desc(), t.sku_backorders.c.sku)
+    )
+    if limit:
+        query = query.limit(limit)
+    return await _rows(url, query)
+
+
+async def _rows(url: str, query) -> list[dict]:
+    db = make_engine(url)
+    try:
+        async with db.begin() as conn:
+            await conn.run_sync(t.metadata.create_all)
+            return [dict(row._mapping) for row in await conn.execute(query)]
+    finally:
+        await db.dispose()
+
+
+def handle_orders(args) -> int:
+    rows = asyncio.run(find_orders(database_url(args.db), args.backorder, args.limit))
+    for row in rows:
+        row["order_date"] = from_us(row["order_date"]).isoformat().replace("+00:00", "Z")
+    _show(rows, args.jsonl, f"Orders: {args.backorder} backorder")
+    return 0
+
+
+def handle_products(args) -> int:
+    rows = asyncio.run(
+        find_products(database_url(args.db), args.backorder_from, args.backorder_to, args.limit)
+    )
+    _show(rows, args.jsonl, f"Products with backorder from {args.backorder_from} to {args.backorder_to or '∞'}")
+    return 0
+
+
+def _show(rows: list[dict], jsonl: bool, title: str) -> None:
+    if jsonl:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    console = Console()
+    table = Table(title=f"{title} ({len(rows)})")
+    if rows:
+        for column in rows[0]:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(value) for value in row.values()))
+    console.print(table)

@@ -528,7 +528,7 @@ class Engine:
         dirty.clear()
         extra: dict[Line, int] = {}
         if self.settings.consider_replacement_sku_qty and sku in self.replacements:
-            extra = self._replacement_draws(sku, now)
+            extra = self.replacement_draws(sku, now)
             for pool in pools.values():
                 candidates.update(pool.short_lines())
         targets = []
@@ -546,7 +546,7 @@ class Engine:
             return line.published
         return line.qty - line.alloc - from_replacement
 
-    def _replacement_draws(self, sku: str, now: int) -> dict[Line, int]:
+    def replacement_draws(self, sku: str, now: int) -> dict[Line, int]:
         """Rules §6: short lines of every SKU sharing `sku`'s replacement draw on the
         replacement's leftover, in one priority order; returns the draws of `sku`'s lines."""
         replacement = self.replacements[sku]

@@ -1,0 +1,129 @@
+"""The embedded runtime over SQLite: state survives a restart, and a restarted process
+neither loses nor re-applies an event."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support import published
+
+from recalculator.adapters import tables as t
+from recalculator.cli.replay import replay
+from recalculator.domain.engine import Engine
+from recalculator.publishing import to_json
+from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
+from recalculator.workload import WorkloadShape, generate_day, write_jsonl
+
+
+def records_of(events):
+    return [(n, e["__raw__"] if "__raw__" in e else to_json(e)) for n, e in enumerate(events, 1)]
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("day")
+    events = generate_day(11, WorkloadShape(orders=800, skus=60))
+    # Exercise the stateful settings too: frozen lines and replacement SKUs.
+    events.insert(0, {"specversion": "1.0", "id": "settings-1", "source": "/ops", "type": "SettingsChanged",
+                      "time": "2025-04-30T07:00:00Z",
+                      "data": {"settings": {"max_days_to_be_back": 10, "consider_replacement_sku_qty": True}}})
+    log = folder / "day.jsonl"
+    write_jsonl(events, log)
+    out, dlq = folder / "out.jsonl", folder / "dlq.jsonl"
+    tally = replay(str(log), str(out), str(dlq))
+    return {
+        "records": records_of(events),
+        "outputs": out.read_text().splitlines(),
+        "dead": [json.loads(line) for line in dlq.read_text().splitlines()],
+        "tally": tally,
+    }
+
+
+async def outbox_payloads(runtime):
+    async with runtime.db.connect() as conn:
+        rows = await conn.execute(t.outbox.select().order_by(t.outbox.c.seq))
+        return [row.payload for row in rows]
+
+
+async def test_restart_midway_gives_the_same_outputs_as_replay(tmp_path, day):
+    url = sqlite_url(tmp_path / "state.sqlite")
+    records = day["records"]
+    half = len(records) // 2
+    async with EmbeddedRuntime(url, batch_size=37) as runtime:
+        first = await runtime.consume("day", records[:half])
+    async with EmbeddedRuntime(url, batch_size=37) as runtime:
+        assert len(runtime.engine.processed) == first.applied
+        second = await runtime.consume("day", records)  # from the start: the position skips the first half
+        assert second.total == len(records) - half
+        assert first.applied + second.applied == day["tally"].applied
+        assert await outbox_payloads(runtime) == day["outputs"]
+        stored_dead = await runtime.repository.dead_letter_records()
+        assert [(d.position, d.reason) for d in stored_dead] == [
+            (d["position"], d["reason"]) for d in day["dead"]
+        ]
+
+
+async def test_loaded_state_equals_the_live_state(tmp_path, day):
+    url = sqlite_url(tmp_path / "state.sqlite")
+    async with EmbeddedRuntime(url, batch_size=100) as runtime:
+        await runtime.consume("day", day["records"])
+        live = runtime.engine
+    async with EmbeddedRuntime(url) as reloaded:
+        assert published(reloaded.engine) == published(live)
+        assert {k: v for k, v in reloaded.engine.totals.items() if v} == {
+            k: v for k, v in live.totals.items() if v
+        }
+        assert reloaded.engine.settings == live.settings
+        assert reloaded.engine.stock == live.stock
+        assert reloaded.engine.processed == live.processed
+        assert {o.order_id: o.published_status for o in reloaded.engine.orders.values()} == {
+            o.order_id: o.published_status for o in live.orders.values()
+        }
+
+
+async def test_the_same_events_from_another_source_are_skipped_by_id(tmp_path, day):
+    url = sqlite_url(tmp_path / "state.sqlite")
+    async with EmbeddedRuntime(url) as runtime:
+        await runtime.consume("day", day["records"])
+        before = await outbox_payloads(runtime)
+        again = await runtime.consume("stdin", day["records"], track_position=False)
+        assert again.applied == 0
+        # Only the inputs that never applied come back: the dead-lettered ones.
+        assert again.dead_lettered == day["tally"].dead_lettered
+        assert await outbox_payloads(runtime) == before
+
+
+async def test_a_failed_commit_leaves_nothing_behind(tmp_path, day, monkeypatch):
+    url = sqlite_url(tmp_path / "state.sqlite")
+    records = day["records"]
+    async with EmbeddedRuntime(url, batch_size=50) as runtime:
+        await runtime.consume("day", records[:100])
+        calls = {"n": 0}
+        original = runtime.repository.write_batch
+
+        async def failing(*args, **kwargs):
+            await original(*args, **kwargs)
+            calls["n"] += 1
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr(runtime.repository, "write_batch", failing)
+        with pytest.raises(RuntimeError):
+            await runtime.consume("day", records)
+    async with EmbeddedRuntime(url, batch_size=50) as runtime:
+        assert await runtime.repository.position("day") == 100
+        assert len(runtime.engine.processed) == sum(1 for r in records[:100]) - _not_applied(day, 100)
+        await runtime.consume("day", records)
+        assert await outbox_payloads(runtime) == day["outputs"]
+
+
+def _not_applied(day, upto: int) -> int:
+    dead = sum(1 for d in day["dead"] if d["position"] <= upto)
+    engine = Engine()
+    from recalculator.processing import process
+
+    duplicates = 0
+    for position, raw in day["records"][:upto]:
+        if process(engine, raw, "x", position).status == "duplicate":
+            duplicates += 1
+    return dead + duplicates
