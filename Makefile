@@ -20,7 +20,8 @@ run: install
 
 ## Every test: unit, property, CLI and the embedded runtime's crash tests.
 test: install
-	$(BIN)/python -m pytest -q
+	mkdir -p var
+	$(BIN)/python -m pytest -q --junitxml=var/test-report.xml
 
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
