@@ -20,7 +20,7 @@ def order_doc(order: Order) -> str:
             "picked": order.picked,
             "ship_from_warehouse_id": order.ship_from_warehouse_id,
             "channel": order.channel,
-            "customer": order.customer,
+            "customer": _customer(order.customer),
             "published_status": order.published_status,
             "lines": [
                 [l.line_id, l.sku, l.qty, l.published, l.manual, l.name, l.unit_price]
@@ -68,3 +68,9 @@ def load_order(engine: Engine, order_id: str, doc: str) -> Order:
         engine.totals[sku] += published
     engine.orders[order_id] = order
     return order
+
+
+def _customer(customer):
+    if customer is None or isinstance(customer, dict):
+        return customer
+    return customer.model_dump(mode="json", exclude_none=True)

@@ -155,7 +155,7 @@ class Engine:
             picked=data.picked,
             ship_from_warehouse_id=data.ship_from_warehouse_id,
             channel=data.channel,
-            customer=data.customer.model_dump(exclude_none=True) if data.customer else None,
+            customer=data.customer,  # kept as given: only the notifier reads it
         )
         self.orders[order.order_id] = order
         self._touch(order, new=True)
@@ -524,13 +524,13 @@ class Engine:
         for pool in pools.values():
             self.prepare(pool, now)
         dirty = self.dirty[sku]
-        candidates = set(dirty)
+        candidates = list(dirty)
         dirty.clear()
         extra: dict[Line, int] = {}
         if self.settings.consider_replacement_sku_qty and sku in self.replacements:
             extra = self.replacement_draws(sku, now)
             for pool in pools.values():
-                candidates.update(pool.short_lines())
+                candidates.extend(pool.short_lines())
         targets = []
         for line in candidates:
             if not line.live or line.sku != sku:

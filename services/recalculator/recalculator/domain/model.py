@@ -7,6 +7,7 @@ fast and make the priority keys plain tuples.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import floor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,8 @@ NONE, PARTIAL, FULL = "None", "Partial", "Full"
 
 
 def to_us(moment: datetime) -> int:
-    return (moment - EPOCH) // timedelta(microseconds=1)
+    """Aware datetime → µs since the epoch (floor of the float is exact to the second)."""
+    return floor(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
 def from_us(value: int) -> datetime:
@@ -61,7 +63,7 @@ class Order:
     picked: bool = False
     ship_from_warehouse_id: str | None = None
     channel: str | None = None
-    customer: dict[str, Any] | None = None
+    customer: Any = None  # backorder_events.Customer, or its dict once loaded from storage
     lines: dict[str, Line] = field(default_factory=dict)
     published_status: str = NONE
 
