@@ -13,6 +13,7 @@ from ..domain.engine import Engine
 from ..processing import Tally, process
 from ..publishing import dead_letter_line, to_json
 from .common import CommandError, load_settings
+from .summary import one_line
 
 
 def register(commands) -> None:
@@ -51,9 +52,5 @@ def replay(events_path: str, out_path: str, dead_letter_path: str, settings=None
 
 def handle(args) -> int:
     tally = replay(args.events, args.out, args.dead_letter, load_settings(args.settings))
-    print(
-        f"{tally.total} inputs: {tally.applied} applied, {tally.duplicates} duplicates skipped, "
-        f"{tally.dead_lettered} dead-lettered; {tally.outputs} events published",
-        file=sys.stderr,
-    )
+    print(one_line(tally), file=sys.stderr)
     return 0

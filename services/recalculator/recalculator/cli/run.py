@@ -70,10 +70,12 @@ def handle(args) -> int:
         _consume(url, batch, source, records, tracked, total, not args.no_progress, console)
     )
     summary.render(console, title, tally, seconds, counts)
+    console.print(summary.one_line(tally), soft_wrap=True)
     if args.events is None:
         console.print(
-            f"Explore it: backorders search orders --backorder full --db {path}   "
-            f"backorders explain ORDER_ID --db {path}"
+            f"Explore it: backorders search orders --backorder full --db {path}\n"
+            f"            backorders explain ORDER_ID --db {path}",
+            soft_wrap=True,
         )
     return 0
 

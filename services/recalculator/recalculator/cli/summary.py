@@ -36,7 +36,7 @@ async def gather(repository: Repository) -> dict:
 
 def render(console: Console, title: str, tally: Tally, seconds: float, counts: dict) -> None:
     console.print(f"[bold]{title}[/bold]")
-    orders = Table(title="Orders by backorder status")
+    orders = Table(title="Orders by backorder status", min_width=32)
     orders.add_column("status")
     orders.add_column("orders", justify="right")
     by_status = counts.get("by_status", {})
@@ -45,7 +45,7 @@ def render(console: Console, title: str, tally: Tally, seconds: float, counts: d
     orders.add_row("total", str(sum(by_status.values())))
     console.print(orders)
 
-    skus = Table(title="Most backordered SKUs")
+    skus = Table(title="Most backordered SKUs", min_width=32)
     skus.add_column("sku")
     skus.add_column("backorder qty", justify="right")
     for sku, qty in counts.get("top", []):
@@ -66,3 +66,11 @@ def render(console: Console, title: str, tally: Tally, seconds: float, counts: d
     run.add_row("seconds", f"{seconds:.2f}")
     run.add_row("events/s", f"{rate:,.0f}")
     console.print(run)
+
+
+def one_line(tally: Tally) -> str:
+    """The plain summary line shared by `run` and `replay` (easy to grep)."""
+    return (
+        f"{tally.total} inputs: {tally.applied} applied, {tally.duplicates} duplicates skipped, "
+        f"{tally.dead_lettered} dead-lettered; {tally.outputs} events published"
+    )

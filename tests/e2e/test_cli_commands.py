@@ -1,0 +1,141 @@
+"""`backorders run`, `search` and `explain` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from support import created, event, stock
+
+BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+
+
+def backorders(*args, env_dir=None, stdin=None):
+    env = dict(os.environ)
+    if env_dir is not None:
+        env["BACKORDERS_DATA_DIR"] = str(env_dir)
+    return subprocess.run([*BACKORDERS, *args], capture_output=True, text=True, env=env, input=stdin)
+
+
+def write_log(path, events):
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
+
+
+@pytest.fixture
+def small_log(tmp_path):
+    return write_log(tmp_path / "log.jsonl", [
+        {**stock("cat-hammock", 1), "id": "s1"},
+        {**created("5145827", [("1", "cat-hammock", 2)], date="2025-04-30T10:00:00Z"), "id": "o1"},
+        {**created("5145828", [("1", "cat-hammock", 1)], date="2025-04-30T11:00:00Z"), "id": "o2"},
+        {**created("5145829", [("1", "mug", 1)], date="2025-04-30T12:00:00Z"), "id": "o3"},
+        {**stock("mug", 5, recalculate=True), "id": "s2"},
+    ])
+
+
+def test_run_generates_a_day_and_prints_the_summary(tmp_path):
+    result = backorders("run", "--orders", "400", "--skus", "40", "--no-progress", env_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for heading in ("Orders by backorder status", "Most backordered SKUs", "events/s"):
+        assert heading in out
+    assert (tmp_path / "demo.sqlite").exists()
+    # The demo database is searchable afterwards, and a second run starts afresh.
+    full = backorders("search", "orders", "--backorder", "full-or-partial", "--jsonl",
+                      "--db", str(tmp_path / "demo.sqlite"))
+    assert full.returncode == 0, full.stderr
+    rows = [json.loads(line) for line in full.stdout.splitlines()]
+    assert rows and all(row["backorder_status"] in ("Full", "Partial") for row in rows)
+    summary = next(l for l in out.splitlines() if " inputs: " in l)
+    again = backorders("run", "--orders", "400", "--skus", "40", "--no-progress", env_dir=tmp_path)
+    assert again.returncode == 0
+    assert summary in again.stdout  # a fresh demo database: the same day, the same result
+    applied = int(summary.split(" inputs: ")[1].split(" applied")[0])
+    assert applied > 500
+
+
+def test_run_a_log_continues_from_the_state_it_holds(tmp_path, small_log):
+    db = tmp_path / "state.sqlite"
+    first = backorders("run", str(small_log), "--db", str(db), "--no-progress")
+    assert first.returncode == 0, first.stderr
+    more = write_log(tmp_path / "more.jsonl", [
+        {**event("POReceived", {"po_id": "P1", "warehouse_id": "W1",
+                                "lines": [{"sku": "cat-hammock", "qty": 2}]}), "id": "r1"},
+    ])
+    second = backorders("run", str(more), "--db", str(db), "--no-progress")
+    assert second.returncode == 0, second.stderr
+    rows = backorders("search", "orders", "--backorder", "none", "--jsonl", "--db", str(db))
+    assert {json.loads(l)["order_id"] for l in rows.stdout.splitlines()} == {"5145827", "5145828", "5145829"}
+    # The same file again: already consumed, nothing re-applied.
+    third = backorders("run", str(more), "--db", str(db), "--no-progress")
+    assert "0 inputs: 0 applied" in third.stdout
+
+
+def test_run_reads_standard_input(tmp_path, small_log):
+    db = tmp_path / "state.sqlite"
+    result = backorders("run", "-", "--db", str(db), "--no-progress", stdin=small_log.read_text())
+    assert result.returncode == 0, result.stderr
+    rows = backorders("search", "orders", "--backorder", "full", "--jsonl", "--db", str(db))
+    assert [json.loads(l)["order_id"] for l in rows.stdout.splitlines()] == ["5145828"]
+
+
+def test_search_filters_follow_the_seed(tmp_path, small_log):
+    db = tmp_path / "state.sqlite"
+    assert backorders("run", str(small_log), "--db", str(db), "--no-progress").returncode == 0
+
+    def ids(kind):
+        result = backorders("search", "orders", "--backorder", kind, "--jsonl", "--db", str(db))
+        assert result.returncode == 0, result.stderr
+        return sorted(json.loads(l)["order_id"] for l in result.stdout.splitlines())
+
+    # cat-hammock: 1 in stock; the older order (2) gets it → Partial 1; the newer (1) → Full.
+    assert ids("partial") == ["5145827"]
+    assert ids("full") == ["5145828"]
+    assert ids("full-or-partial") == ["5145827", "5145828"]
+    assert ids("none") == ["5145829"]
+    assert ids("not-full") == ["5145827", "5145829"]
+
+    def skus(*bounds):
+        result = backorders("search", "products", *bounds, "--jsonl", "--db", str(db))
+        return [(r["sku"], r["backorder_qty"]) for r in map(json.loads, result.stdout.splitlines())]
+
+    assert skus("--backorder-from", "1", "--backorder-to", "20") == [("cat-hammock", 2)]
+    assert skus("--backorder-from", "3") == []
+
+
+def test_explain_shows_pool_queue_and_reasons(tmp_path, small_log):
+    db = tmp_path / "state.sqlite"
+    assert backorders("run", str(small_log), "--db", str(db), "--no-progress").returncode == 0
+    result = backorders("explain", "5145828", "--json", "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    (line,) = report["lines"]
+    assert report["status"] == "Full"
+    assert line["pool"] == "cat-hammock"
+    assert (line["supply"], line["available"], line["position"], line["queue_length"]) == (1, 1, 2, 2)
+    assert line["ahead_count"] == 1 and line["ahead_qty"] == 2
+    assert line["ahead"] == [{"order_id": "5145827", "line_id": "1", "qty": 2, "allocated": 1}]
+    assert line["state"] == "calculated" and line["published"] == 1
+    text = backorders("explain", "5145828", "--db", str(db))
+    assert "served after 1 line(s) needing 2 unit(s)" in text.stdout
+
+
+def test_explain_says_why_a_line_is_not_calculated_or_manual(tmp_path, small_log):
+    db = tmp_path / "state.sqlite"
+    more = write_log(tmp_path / "more.jsonl", [
+        {**event("OrderStatusChanged", {"order_id": "5145827", "order_status": "OnHold"}), "id": "h1"},
+        {**event("MarkBackorder", {"order_ids": ["5145829"]}), "id": "m1"},
+    ])
+    assert backorders("run", str(small_log), "--db", str(db), "--no-progress").returncode == 0
+    assert backorders("run", str(more), "--db", str(db), "--no-progress").returncode == 0
+    held = json.loads(backorders("explain", "5145827", "--json", "--db", str(db)).stdout)
+    assert held["lines"][0]["state"] == "not calculated"
+    assert any("OnHold" in reason for reason in held["lines"][0]["reasons"])
+    manual = json.loads(backorders("explain", "5145829", "--json", "--db", str(db)).stdout)
+    assert manual["lines"][0]["manual"] is True and manual["lines"][0]["published"] == 1
+    assert any("manual action" in reason for reason in manual["lines"][0]["reasons"])
+    missing = backorders("explain", "nope", "--db", str(db))
+    assert missing.returncode == 2 and "unknown order 'nope'" in missing.stderr
