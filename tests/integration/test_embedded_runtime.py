@@ -100,14 +100,14 @@ async def test_a_failed_commit_leaves_nothing_behind(tmp_path, day, monkeypatch)
     async with EmbeddedRuntime(url, batch_size=50) as runtime:
         await runtime.consume("day", records[:100])
         calls = {"n": 0}
-        original = runtime.repository.write_batch
+        original = runtime.repository.write_rows
 
         async def failing(*args, **kwargs):
             await original(*args, **kwargs)
             calls["n"] += 1
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr(runtime.repository, "write_batch", failing)
+        monkeypatch.setattr(runtime.repository, "write_rows", failing)
         with pytest.raises(RuntimeError):
             await runtime.consume("day", records)
     async with EmbeddedRuntime(url, batch_size=50) as runtime:
@@ -127,3 +127,25 @@ def _not_applied(day, upto: int) -> int:
         if process(engine, raw, "x", position).status == "duplicate":
             duplicates += 1
     return dead + duplicates
+
+
+async def test_values_held_while_the_workflow_is_off_survive_a_restart(tmp_path):
+    from support import created, event, stock
+
+    url = sqlite_url(tmp_path / "state.sqlite")
+    first = [
+        created("o1", [("1", "X", 5)]),
+        event("SettingsChanged", {"settings": {"enable_backorder_workflow": False}}),
+        event("ItemReplaced", {"order_id": "o1", "line_id": "1", "new_sku": "X", "qty": 2}),
+        event("SettingsChanged", {"settings": {"enable_backorder_workflow": True}}),
+    ]
+    async with EmbeddedRuntime(url) as runtime:
+        await runtime.consume("a", [(n, json.dumps(e)) for n, e in enumerate(first, 1)])
+    async with EmbeddedRuntime(url) as runtime:
+        await runtime.consume("b", [(1, json.dumps(stock("X", 2, recalculate=True)))])
+        [order, product] = [json.loads(p) for p in (await outbox_payloads(runtime))[-2:]]
+    assert order["data"]["lines"] == [
+        {"line_id": "1", "sku": "X", "qty": 2, "backorder_qty": 0, "previous_backorder_qty": 5}
+    ]
+    assert order["data"]["previous_status"] == "Full"
+    assert (product["data"]["backorder_qty"], product["data"]["previous_backorder_qty"]) == (0, 5)

@@ -14,7 +14,7 @@ class RecalculatorConfig(BaseSettings):
     data_dir: Path = Path("var")
     # The persistent embedded database (`backorders run FILE`, search, explain).
     database_url: str | None = None
-    batch_size: int = 500
+    batch_size: int = 1000
 
     def default_db(self) -> Path:
         return self.data_dir / "backorders.sqlite"

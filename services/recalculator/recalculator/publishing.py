@@ -6,9 +6,10 @@ ids on every run, retry and replay, so consumers can drop repeats.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
+
+import orjson
 
 from backorder_events import DeadLetter
 
@@ -28,7 +29,7 @@ def rfc3339(moment: datetime) -> str:
 
 def to_json(event: dict) -> str:
     """Compact, key order as built: the same event always gives the same bytes."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(event).decode()
 
 
 def order_event(change: OrderBackorderChange, time: str) -> dict:

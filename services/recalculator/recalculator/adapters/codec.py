@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import orjson
 
 from ..domain.engine import Engine
 from ..domain.model import Line, Order
 
 
 def order_doc(order: Order) -> str:
-    return json.dumps(
+    return orjson.dumps(
         {
             "company_id": order.company_id,
             "order_date": order.order_date,
@@ -27,8 +27,7 @@ def order_doc(order: Order) -> str:
                 for l in order.lines.values()
             ],
         },
-        separators=(",", ":"),
-    )
+    ).decode()
 
 
 def order_row(order: Order) -> dict:
@@ -46,7 +45,7 @@ def order_row(order: Order) -> dict:
 
 def load_order(engine: Engine, order_id: str, doc: str) -> Order:
     """Add a stored order to the engine (call `engine.rebuild()` once all are loaded)."""
-    data = json.loads(doc)
+    data = orjson.loads(doc)
     order = Order(
         order_id=order_id,
         company_id=data["company_id"],

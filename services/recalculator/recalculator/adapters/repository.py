@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from backorder_events import BackorderSettings, DeadLetter
 from sqlalchemy import event, func, select
@@ -56,6 +57,21 @@ async def _upsert(conn: AsyncConnection, table, rows: Sequence[dict], keys: Sequ
     await conn.execute(stmt, list(rows))
 
 
+@dataclass(slots=True)
+class BatchRows:
+    orders: list[dict] = field(default_factory=list)
+    stock: list[dict] = field(default_factory=list)
+    warehouses: list[dict] = field(default_factory=list)
+    products: list[dict] = field(default_factory=list)
+    sku_backorders: list[dict] = field(default_factory=list)
+    settings: list[dict] = field(default_factory=list)
+    meta: list[dict] = field(default_factory=list)
+    processed: list[dict] = field(default_factory=list)
+    outbox: list[dict] = field(default_factory=list)
+    dead_letters: list[dict] = field(default_factory=list)
+    positions: list[dict] = field(default_factory=list)
+
+
 class Repository:
     def __init__(self, db: AsyncEngine) -> None:
         self.db = db
@@ -85,10 +101,12 @@ class Repository:
             result = await conn.stream(select(t.orders.c.order_id, t.orders.c.doc))
             async for order in result:
                 load_order(engine, order.order_id, order.doc)
-            clock = (
-                await conn.execute(select(t.meta.c.value).where(t.meta.c.key == "last_time"))
-            ).scalar()
-            engine.last_time = None if clock is None else int(clock)
+            meta = dict((await conn.execute(select(t.meta.c.key, t.meta.c.value))).all())
+            engine.last_time = int(meta["last_time"]) if "last_time" in meta else None
+            if "held" in meta:
+                held = json.loads(meta["held"])
+                engine.held_orders = {k: (v[0], v[1]) for k, v in held["orders"].items()}
+                engine.held_totals = held["totals"]
             result = await conn.stream(select(t.processed_events.c.event_id))
             async for processed in result:
                 engine.processed.add(processed.event_id)
@@ -105,75 +123,70 @@ class Repository:
 
     # -- saving --------------------------------------------------------------------------
 
-    async def save_batch(
-        self,
+    @staticmethod
+    def batch_rows(
         engine: Engine,
         changes: Changes,
         outputs: Iterable[dict],
         dead: Iterable[DeadLetter],
         source: str | None = None,
         position: int | None = None,
-    ) -> None:
-        async with self.db.begin() as conn:
-            await self.write_batch(conn, engine, changes, outputs, dead, source, position)
-
-    async def write_batch(
-        self,
-        conn: AsyncConnection,
-        engine: Engine,
-        changes: Changes,
-        outputs: Iterable[dict],
-        dead: Iterable[DeadLetter],
-        source: str | None = None,
-        position: int | None = None,
-    ) -> None:
-        orders = engine.orders
-        await _upsert(conn, t.orders, [order_row(orders[o]) for o in sorted(changes.orders)], ["order_id"])
-        stock = engine.stock
-        await _upsert(
-            conn, t.stock,
-            [{"sku": s, "warehouse_id": w, "qty": stock[s][w]} for s, w in sorted(changes.stock)],
-            ["sku", "warehouse_id"],
-        )
-        await _upsert(
-            conn, t.warehouses,
-            [
-                {"warehouse_id": w, "type": engine.warehouse_types[w], "name": engine.warehouse_names.get(w)}
-                for w in sorted(changes.warehouses)
-            ],
-            ["warehouse_id"],
-        )
-        await _upsert(
-            conn, t.products,
-            [
-                {"sku": s, "replacement_sku": engine.replacements.get(s), "name": engine.product_names.get(s)}
-                for s in sorted(changes.products)
-            ],
-            ["sku"],
-        )
-        await _upsert(
-            conn, t.sku_backorders,
-            [{"sku": s, "backorder_qty": engine.totals[s]} for s in sorted(changes.skus)],
-            ["sku"],
-        )
+    ) -> BatchRows:
+        """Snapshot, as rows, everything a batch changed. Taken synchronously, so the engine
+        may go on with the next batch while these rows are being written."""
+        orders, stock = engine.orders, engine.stock
+        rows = BatchRows()
+        rows.orders = [order_row(orders[o]) for o in sorted(changes.orders)]
+        rows.stock = [{"sku": s, "warehouse_id": w, "qty": stock[s][w]} for s, w in sorted(changes.stock)]
+        rows.warehouses = [
+            {"warehouse_id": w, "type": engine.warehouse_types[w], "name": engine.warehouse_names.get(w)}
+            for w in sorted(changes.warehouses)
+        ]
+        rows.products = [
+            {"sku": s, "replacement_sku": engine.replacements.get(s), "name": engine.product_names.get(s)}
+            for s in sorted(changes.products)
+        ]
+        rows.sku_backorders = [{"sku": s, "backorder_qty": engine.totals[s]} for s in sorted(changes.skus)]
         if changes.settings:
-            await _upsert(conn, t.settings, [{"id": 1, "doc": engine.settings.model_dump_json()}], ["id"])
+            rows.settings = [{"id": 1, "doc": engine.settings.model_dump_json()}]
         if changes.processed:
-            await _upsert(conn, t.meta, [{"key": "last_time", "value": str(engine.last_time)}], ["key"])
-            await conn.execute(
-                t.processed_events.insert(), [{"event_id": e} for e in changes.processed]
-            )
-        rows = [
+            rows.processed = [{"event_id": e} for e in changes.processed]
+            rows.meta.append({"key": "last_time", "value": str(engine.last_time)})
+        if changes.held:
+            held = {"orders": engine.held_orders, "totals": engine.held_totals}
+            rows.meta.append({"key": "held", "value": json.dumps(held, sort_keys=True)})
+        rows.outbox = [
             {"event_id": o["id"], "event_type": o["type"], "subject": o["subject"], "payload": to_json(o)}
             for o in outputs
         ]
-        if rows:
-            await conn.execute(t.outbox.insert(), rows)
-        records = [d.model_dump() for d in dead]
-        if records:
-            await conn.execute(t.dead_letters.insert(), records)
+        rows.dead_letters = [d.model_dump() for d in dead]
         if source is not None and position is not None:
-            await _upsert(conn, t.positions, [{"source": source, "position": position}], ["source"])
+            rows.positions = [{"source": source, "position": position}]
+        return rows
+
+    async def save_batch(self, engine, changes, outputs, dead, source=None, position=None) -> None:
+        await self.save_rows(self.batch_rows(engine, changes, outputs, dead, source, position))
+
+    async def save_rows(self, rows: BatchRows) -> None:
+        async with self.db.begin() as conn:
+            await self.write_rows(conn, rows)
+
+    async def write_rows(self, conn: AsyncConnection, rows: BatchRows) -> None:
+        """All of a batch, inside the caller's transaction."""
+        await _upsert(conn, t.orders, rows.orders, ["order_id"])
+        await _upsert(conn, t.stock, rows.stock, ["sku", "warehouse_id"])
+        await _upsert(conn, t.warehouses, rows.warehouses, ["warehouse_id"])
+        await _upsert(conn, t.products, rows.products, ["sku"])
+        await _upsert(conn, t.sku_backorders, rows.sku_backorders, ["sku"])
+        await _upsert(conn, t.settings, rows.settings, ["id"])
+        await _upsert(conn, t.meta, rows.meta, ["key"])
+        if rows.processed:
+            await conn.execute(t.processed_events.insert(), rows.processed)
+        if rows.outbox:
+            await conn.execute(t.outbox.insert(), rows.outbox)
+        if rows.dead_letters:
+            await conn.execute(t.dead_letters.insert(), rows.dead_letters)
+        await _upsert(conn, t.positions, rows.positions, ["source"])
 
     # -- reading for operators ---------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import explain, replay, run, search
+from ..runtime.tuning import tune_collector
 from .common import CommandError
 
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_collector()
     try:
         return args.handler(args) or 0
     except CommandError as error:

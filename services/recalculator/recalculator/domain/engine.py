@@ -48,7 +48,8 @@ class _EventScope:
     __slots__ = ("orders_before", "totals_before", "recalc")
 
     def __init__(self) -> None:
-        self.orders_before: dict[str, tuple[Order, str, dict[str, int]]] = {}
+        # order id → (published status, {line id: published backorder}) before the event
+        self.orders_before: dict[str, tuple[str, dict[str, int]]] = {}
         self.totals_before: dict[str, int] = {}
         self.recalc: set[str] = set()
 
@@ -56,7 +57,9 @@ class _EventScope:
 class Changes:
     """Keys of state rows changed since the last `take_changes()`, for persistence."""
 
-    __slots__ = ("orders", "stock", "warehouses", "products", "settings", "processed", "skus")
+    __slots__ = (
+        "orders", "stock", "warehouses", "products", "settings", "processed", "skus", "held"
+    )
 
     def __init__(self) -> None:
         self.orders: set[str] = set()
@@ -65,6 +68,7 @@ class Changes:
         self.products: set[str] = set()
         self.skus: set[str] = set()  # SKUs whose published total changed
         self.settings = False
+        self.held = False  # the values held back while the workflow is disabled changed
         self.processed: list[str] = []
 
 
@@ -88,6 +92,10 @@ class Engine:
         self.totals: dict[str, int] = defaultdict(int)  # sku → total published backorder
         self.processed: set[str] = set()
         self.last_time: int | None = None
+        # While the workflow is disabled nothing is published, so the values downstream last
+        # saw are held here (first snapshot wins) until the order or SKU is published again.
+        self.held_orders: dict[str, tuple[str, dict[str, int]]] = {}
+        self.held_totals: dict[str, int] = {}
         self.changes = Changes()
         self._scope: _EventScope | None = None
         self._handlers: dict[str, Callable] = {
@@ -136,6 +144,8 @@ class Engine:
             reason = "manual" if event.type in MANUAL_TYPES else "recalculation"
             outcome.orders = self._order_changes(scope, reason, event.id)
             outcome.products = self._product_changes(scope)
+        else:
+            self._hold(scope)
         self._scope = None
         return outcome
 
@@ -197,13 +207,17 @@ class Engine:
         recalc = self._scope.recalc
         recalc.update(line.sku for line in order.lines.values())
         for line, qty, new_line_id in moves:
-            # The new line starts with nothing published; the original keeps what it had,
-            # capped at what is left of it. The recalculation right after sets both.
-            self._add_line(new, new_line_id, line.sku, qty, line.name, line.unit_price)
+            # The units split off carry the line's backorder first (a seller splits off what
+            # cannot ship). The recalculation right after sets both lines, unless the order
+            # is frozen: then this is what stays.
+            carried = min(qty, line.published)
+            remaining = line.published - carried
+            moved = self._add_line(new, new_line_id, line.sku, qty, line.name, line.unit_price)
             if qty == line.qty:
                 self._drop_line(line)
             else:
-                self._resize_line(line, line.sku, line.qty - qty)
+                self._resize_line(line, line.sku, line.qty - qty, remaining)
+            self._set_published(moved, carried)
 
     def _item_added(self, data, now: int) -> None:
         order = self._order(data.order_id)
@@ -270,6 +284,9 @@ class Engine:
 
     def _product_upserted(self, data, now: int) -> None:
         sku = data.sku
+        if self.replacements.get(sku) != data.replacement_sku:
+            # Its lines' draws on the old replacement must be looked at again.
+            self.dirty[sku].update(self.lines_by_sku.get(sku, ()))
         old = self.replacements.pop(sku, None)
         if old is not None:
             self.referrers[old].discard(sku)
@@ -356,7 +373,7 @@ class Engine:
         if scope is None or order.order_id in scope.orders_before:
             return
         lines = {} if new else {lid: line.published for lid, line in order.lines.items()}
-        scope.orders_before[order.order_id] = (order, order.published_status, lines)
+        scope.orders_before[order.order_id] = (NONE if new else order.published_status, lines)
 
     def _set_published(self, line: Line, value: int) -> None:
         old = line.published
@@ -400,11 +417,11 @@ class Engine:
         del line.order.lines[line.line_id]
         line.live = False
 
-    def _resize_line(self, line: Line, sku: str, qty: int) -> None:
-        """Change a line's SKU and/or qty; its published backorder is capped at the new qty
-        and follows the line to its new SKU."""
+    def _resize_line(self, line: Line, sku: str, qty: int, published: int | None = None) -> None:
+        """Change a line's SKU and/or qty; its published backorder (by default what it had)
+        is capped at the new qty and follows the line to its new SKU."""
         self._unplace(line)
-        published = min(line.published, qty)
+        published = min(line.published if published is None else published, qty)
         self._set_published(line, 0)
         self.lines_by_sku[line.sku].discard(line)
         line.sku = sku
@@ -516,7 +533,8 @@ class Engine:
 
     def prepare(self, pool: Pool, now: int) -> None:
         """Make a pool's allocation current for a recalculation at `now`."""
-        pool.refresh_frozen(policy.frozen_cutoff(self.settings, now))
+        if pool.live_dates is not None:  # only tracked with max_days_to_be_back
+            pool.refresh_frozen(policy.frozen_cutoff(self.settings, now))
         pool.settle()
 
     def _incremental_targets(self, sku: str, now: int) -> list[tuple[Line, int]]:
@@ -581,10 +599,26 @@ class Engine:
 
     # -- what is published ------------------------------------------------------------------------
 
+    def _hold(self, scope: _EventScope) -> None:
+        for order_id, snapshot in scope.orders_before.items():
+            if order_id not in self.held_orders:
+                self.held_orders[order_id] = snapshot
+                self.changes.held = True
+        for sku, total in scope.totals_before.items():
+            if sku not in self.held_totals:
+                self.held_totals[sku] = total
+                self.changes.held = True
+
     def _order_changes(self, scope: _EventScope, reason: str, cause_id: str):
         changes = []
+        held = self.held_orders
         for order_id in sorted(scope.orders_before):
-            order, previous_status, before = scope.orders_before[order_id]
+            order = self.orders[order_id]
+            if held and order_id in held:
+                previous_status, before = held.pop(order_id)
+                self.changes.held = True
+            else:
+                previous_status, before = scope.orders_before[order_id]
             status = backorder_status(order)
             changed = status != previous_status
             lines = []
@@ -606,11 +640,15 @@ class Engine:
         return changes
 
     def _product_changes(self, scope: _EventScope):
-        return [
-            ProductBackorderChange(sku, self.totals[sku], before)
-            for sku, before in sorted(scope.totals_before.items())
-            if self.totals[sku] != before
-        ]
+        changes = []
+        held = self.held_totals
+        for sku, before in sorted(scope.totals_before.items()):
+            if held and sku in held:
+                before = held.pop(sku)
+                self.changes.held = True
+            if self.totals[sku] != before:
+                changes.append(ProductBackorderChange(sku, self.totals[sku], before))
+        return changes
 
     # -- persistence hand-off -------------------------------------------------------------------
 

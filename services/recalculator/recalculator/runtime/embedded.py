@@ -15,8 +15,9 @@ from pathlib import Path
 from ..adapters.repository import Repository, make_engine
 from ..domain.engine import Engine
 from ..processing import Processed, Tally, process
+from .tuning import freeze_loaded_state
 
-DEFAULT_BATCH = 500
+DEFAULT_BATCH = 1000
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -34,6 +35,7 @@ class EmbeddedRuntime:
     async def start(self) -> EmbeddedRuntime:
         await self.repository.create_schema()
         await self.repository.load(self.engine)
+        freeze_loaded_state()
         return self
 
     async def close(self) -> None:
@@ -81,5 +83,7 @@ class EmbeddedRuntime:
         return tally
 
     async def _commit(self, outputs, dead, source, position) -> None:
-        changes = self.engine.take_changes()
-        await self.repository.save_batch(self.engine, changes, outputs, dead, source, position)
+        rows = self.repository.batch_rows(
+            self.engine, self.engine.take_changes(), outputs, dead, source, position
+        )
+        await self.repository.save_rows(rows)
