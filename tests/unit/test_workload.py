@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from datetime import UTC, datetime
 
 import pytest
@@ -21,6 +21,9 @@ from recalculator.workload import (
 
 SMALL = WorkloadShape(orders=400, skus=40)
 CLOSED = {"Completed", "Cancelled", "Void", 3, -1, 999}
+SHIPPED = {"Completed", 3}
+MAIN = "WH-MAIN"
+BOOK_OUT_WITHIN = 15 * 60  # seconds from an order's Completed to the book-out of its lines
 CALCULATED_PAYMENTS = {"Charged", "Unpaid", "Uncleared", "PartiallyPaid", 30, 80, 10, 40, 70}
 
 
@@ -39,7 +42,10 @@ def replay(events: list[dict]) -> dict:
 
     A reference model independent of the generator: known orders, lines, SKUs, warehouses
     and POs; positive quantities; splits within the line's current qty; nothing touches a
-    closed order. Returns the final state.
+    closed order; a shipped order (``Completed``) had its units on hand in WH-MAIN, net of
+    book-outs still due, and every one of its lines is booked out (a negative delta in
+    WH-MAIN, no ``recalculate``) within 15 minutes. Returns the final state, with the
+    stock deltas split into ``book_outs`` and ``cycle_counts``.
     """
     bad = classify_bad_events(events)
     warehouses: dict[str, str] = {}
@@ -47,6 +53,10 @@ def replay(events: list[dict]) -> dict:
     pos: set[str] = set()
     stock: Counter = Counter()
     orders: dict[str, dict] = {}
+    due: dict[tuple[str, int], deque] = defaultdict(deque)  # (sku, qty) -> deadlines of book-outs
+    owed: Counter = Counter()  # sku -> units shipped but not yet booked out
+    book_outs: list[dict] = []
+    cycle_counts: list[dict] = []
 
     def open_order(order_id: str) -> dict:
         assert order_id in orders, f"unknown order {order_id}"
@@ -59,6 +69,7 @@ def replay(events: list[dict]) -> dict:
             continue
         assert ev["type"] in KNOWN_TYPES
         d = ev["data"]
+        now = datetime.fromisoformat(ev["time"]).timestamp()
         match ev["type"]:
             case "WarehouseUpserted":
                 warehouses[d["warehouse_id"]] = d["type"]
@@ -78,6 +89,13 @@ def replay(events: list[dict]) -> dict:
                 else:
                     assert d["delta"] != 0
                     stock[key] += d["delta"]
+                    match = (d["sku"], -d["delta"])
+                    if d["warehouse_id"] == MAIN and not d["recalculate"] and due.get(match):
+                        assert now <= due[match].popleft(), "a shipped line booked out late"
+                        owed[d["sku"]] += d["delta"]
+                        book_outs.append(d)
+                    else:
+                        cycle_counts.append(d)
             case "POReceived":
                 assert d["po_id"] in pos and d["warehouse_id"] in warehouses
                 for line in d["lines"]:
@@ -116,6 +134,14 @@ def replay(events: list[dict]) -> dict:
             case "OrderStatusChanged":
                 order = open_order(d["order_id"])
                 order.update({k: v for k, v in d.items() if k != "order_id"})
+                if order["order_status"] in SHIPPED:
+                    units: Counter = Counter()
+                    for line in order["lines"].values():
+                        units[line["sku"]] += line["qty"]
+                        due[(line["sku"], line["qty"])].append(now + BOOK_OUT_WITHIN)
+                    for sku, qty in units.items():
+                        assert stock[(sku, MAIN)] - owed[sku] >= qty, f"{d['order_id']} shipped units not on hand"
+                        owed[sku] += qty
             case "ReallocateBackorder":
                 order = open_order(d["order_id"])
                 for line in d["lines"]:
@@ -126,7 +152,10 @@ def replay(events: list[dict]) -> dict:
                     open_order(order_id)
             case "RecalculateBackorders":
                 assert d == {"order_ids": [], "skus": []}
-    return {"warehouses": warehouses, "products": products, "stock": stock, "orders": orders}
+    assert not any(due.values()), "shipped lines never booked out"
+    assert not any(owed.values())
+    return {"warehouses": warehouses, "products": products, "stock": stock, "orders": orders,
+            "book_outs": book_outs, "cycle_counts": cycle_counts}
 
 
 def end_of_day_backorders(state: dict) -> dict[str, int]:
@@ -223,7 +252,7 @@ def test_custom_start_is_honoured():
 # ---------------------------------------------------------------------------- content
 
 
-def test_counts_per_type_for_the_default_shape(day):
+def test_counts_per_type_for_the_default_shape(day, replayed):
     bad = classify_bad_events(day)
     counts = Counter(e["type"] for i, e in enumerate(day) if i not in bad)
     assert counts["WarehouseUpserted"] == 3
@@ -234,9 +263,10 @@ def test_counts_per_type_for_the_default_shape(day):
     assert 35 <= counts["PurchaseOrderUpdated"] <= 45
     assert 1 <= counts["ContainerUpdated"] <= 2
     assert 45 <= counts["POReceived"] <= 75
-    adjustments = [e["data"] for e in day if e.get("type") == "InventoryAdjusted"]
-    deltas = [a for a in adjustments if "delta" in a]
+    adjustments = [e["data"] for i, e in enumerate(day) if e.get("type") == "InventoryAdjusted" and i not in bad]
+    deltas = replayed["cycle_counts"]
     assert sum("set_to" in a for a in adjustments) >= 300
+    assert len(adjustments) == sum("set_to" in a for a in adjustments) + len(deltas) + len(replayed["book_outs"])
     assert 120 <= len(deltas) <= 180
     assert 0.15 <= sum(a["recalculate"] for a in deltas) / len(deltas) <= 0.45
     assert all(1 <= abs(a["delta"]) <= 10 for a in deltas)
@@ -248,6 +278,22 @@ def test_counts_per_type_for_the_default_shape(day):
         assert 1 <= counts[manual] <= 8
     changed = {e["data"]["order_id"] for i, e in enumerate(day) if e.get("type") == "OrderStatusChanged" and i not in bad}
     assert 0.20 <= len(changed) / 5000 <= 0.30
+
+
+def test_shipped_orders_are_booked_out_of_stock(day, replayed):
+    # replay() matched every book-out to a shipped line within 15 minutes and checked that
+    # the units were on hand; here the volumes and the shape of the book-outs.
+    shipped = [o for o in replayed["orders"].values() if o["order_status"] in SHIPPED]
+    lines = [line for o in shipped for line in o["lines"].values()]
+    book_outs = replayed["book_outs"]
+    assert 0.08 <= len(shipped) / 5000 <= 0.2
+    assert len(book_outs) == len(lines)
+    assert Counter((b["sku"], -b["delta"]) for b in book_outs) == Counter((x["sku"], x["qty"]) for x in lines)
+    assert all(b["warehouse_id"] == MAIN and b["recalculate"] is False for b in book_outs)
+    bad = classify_bad_events(day)
+    completed = [e["data"]["order_id"] for i, e in enumerate(day) if i not in bad
+                 and e.get("type") == "OrderStatusChanged" and e["data"].get("order_status") in SHIPPED]
+    assert sorted(completed) == sorted(o["order_id"] for o in shipped)
 
 
 def test_order_mix(day):

@@ -13,18 +13,23 @@ The day (12 hours from ``start``, 08:00-20:00 by default):
   ``replacement_sku`` that never points at itself nor at a SKU that has one),
   ``PurchaseOrderUpdated`` (~40 per 300 SKUs), one or two ``ContainerUpdated`` and the
   opening stock as ``InventoryAdjusted`` ``set_to``. The stock is calibrated against the
-  day's own demand so that about a fifth of the orders (16-25% over 30 seeds) end the day
+  day's own demand so that about a fifth of the orders (17-25% over 30 seeds) end the day
   with some backorder: the bestsellers (>= 2% of units each) end at 60-90% of their demand,
   below them 4 SKUs in every 10 (stratified by demand, so the share of demand they carry is
   stable across seeds) end at 0-50%, the rest at 110-220%. Today's PO receipts are planned
-  up front and netted out of the opening stock, so restocking cannot wash the shortage away.
+  up front and netted out of the opening stock, so restocking cannot wash the shortage away;
+  the units expected to ship today (15% of what a SKU's supply covers) are added to it, since
+  shipping books them out of stock.
 * **Orders**: ``OrderCreated`` with a Zipf-like (s=1.1) SKU popularity, mostly one line of
   qty 1; ~3% are late imports with an ``order_date`` 1-40 days back; payment mostly
   ``Charged`` plus ``Unpaid``, ``Authorized`` and a few Sellercloud integer codes.
 * **Through the day**: ``POReceived`` (~60 per 5000 orders) into WH-MAIN from open POs,
-  ``InventoryAdjusted`` deltas (~150 per 5000 orders, ~30% with ``recalculate``),
-  ``OrderStatusChanged`` for ~25% of orders (paid, picked, shipped = ``Completed``,
-  ``Cancelled``, held/released), ``OrderSplit`` (~2% of splittable orders, new ids
+  ``InventoryAdjusted`` cycle-count deltas (~150 per 5000 orders, ``delta`` +-1..10, ~30%
+  with ``recalculate``), ``OrderStatusChanged`` for ~25% of orders (paid, picked, shipped =
+  ``Completed``, ``Cancelled``, held/released), for every shipped order one book-out per
+  line 1-15 minutes after its ``Completed`` (at the latest one second before 20:00):
+  ``InventoryAdjusted`` in WH-MAIN with ``delta`` = -qty and ``recalculate`` false (~1 per
+  shipped line, ~850 per 5000 orders), ``OrderSplit`` (~2% of splittable orders, new ids
   ``<id>-S<n>``), ``ItemAdded`` and ``ItemReplaced`` (~1% each), a few ``MarkBackorder`` /
   ``MarkNotBackorder`` / ``ReallocateBackorder``, and ``RecalculateBackorders`` (all SKUs)
   every ``recalc_every_minutes``. With the default 30 minutes the last event of the day is
@@ -34,9 +39,10 @@ The day (12 hours from ``start``, 08:00-20:00 by default):
 The generator keeps its own view of every order, so each valid event names an existing
 order and line, splits never move more than a line's current quantity and leave at least
 one unit behind, and closed (``Completed``/``Cancelled``) orders are never touched again.
-Shipping emits no stock decrement (the only deltas are the ~150 cycle-count adjustments),
-so an order that completes hands its units back to the pool at the next recalculation;
-the calibration above already accounts for that.
+Only orders the generator's rough running allocation covered ship, and only if WH-MAIN
+physically holds their units when they ship (net of book-outs still to come), so shipping
+never books out stock that was not on the shelf. The shipped units leave the demand and the
+stock together, so a shipment frees nothing for the orders still waiting.
 
 **Deliberately bad inputs** (``shape.bad_events``, at seeded random times; kinds taken in
 this order and cycled if more than five are asked for), see ``classify_bad_events``:
@@ -107,6 +113,7 @@ _TS = "%Y-%m-%dT%H:%M:%SZ"
 _SHORT_PER_10 = 4  # SKUs in each block of 10 (by demand) that end the day well short
 _HEAD_TARGET = (0.6, 0.9)  # end-of-day supply / demand of the bestsellers
 _SHORT_TARGET = (0.0, 0.5)  # ... of the short SKUs below them
+_SHIPPED_SHARE = 0.15  # of the units a SKU's supply covers, the share that ships today
 _SHIP_BOOKING_DELAY = (60, 900)  # seconds from an order's Completed to its stock decrements
 
 _WAREHOUSES = (("WH-MAIN", "Sellable", "Main warehouse"), ("WH-DROP", "Dropship", "Dropship partners"),
@@ -201,7 +208,8 @@ class _Day:
         self.bad_ids: set[str] = set()
         self.orders: dict[str, _Order] = {}
         self.order_ids: list[str] = []
-        self.avail: dict[str, int] = {}
+        self.avail: dict[str, int] = {}  # the rough running allocation's view of supply
+        self.on_hand: dict[str, int] = {}  # physical units in the main warehouse
         self.po_open: dict[str, dict[str, int]] = {}  # po_id -> sku -> qty ordered
         self._ts_cache: dict[int, str] = {}
 
@@ -440,7 +448,9 @@ class _Day:
             if d == 0:
                 stock[sku] = rng.randint(0, 12)
             else:
-                stock[sku] = max(0, round(d * target[sku]) - arriving[sku])
+                # Plus what is expected to ship (and be booked out) today from what it covers.
+                shipped = _SHIPPED_SHARE * d * min(target[sku], 1.0)
+                stock[sku] = max(0, round(d * target[sku] + shipped) - arriving[sku])
                 if target[sku] > 1:
                     stock[sku] += rng.randint(0, 6)
         for _ in range(rng.randint(1, 2) + shape.skus // 1000):
@@ -454,6 +464,7 @@ class _Day:
         for sku in self.skus:
             self.emit(0, "InventoryAdjusted", {"sku": sku, "warehouse_id": main, "set_to": stock[sku]}, sku)
         self.avail = dict(stock)
+        self.on_hand = dict(stock)
         extras = [(wid, typ) for wid, typ, _ in self.warehouses[1:]]
         for wid, typ in extras:
             # A little stock elsewhere: dropship and returns do not count by default.
@@ -575,12 +586,20 @@ class _Day:
 
     def ship(self, t: int, order_id: str) -> None:
         order = self.orders[order_id]
-        # Sellers ship what they have: paid, in-process orders the rough allocation covered.
+        # Sellers ship what they have: paid, in-process orders the rough allocation covered,
+        # out of units physically on the shelf of the main warehouse.
         if order.status != "InProcess" or order.payment != "Charged" or order.short:
+            return
+        units: dict[str, int] = {}
+        for sku, qty in order.lines.values():
+            units[sku] = units.get(sku, 0) + qty
+        if any(self.on_hand[sku] < qty for sku, qty in units.items()):
             return
         self.status_changed(t, order, order_status=3 if self.rng.random() < 0.05 else "Completed")
         order.status = "Completed"
-        # The warehouse books the shipped units out a little later (one delta per line).
+        for sku, qty in units.items():
+            self.on_hand[sku] -= qty
+        # The warehouse books the shipped units out a little later, one delta per line.
         lines = [(sku, qty) for sku, qty in order.lines.values()]
         self.at(min(t + self.rng.randint(*_SHIP_BOOKING_DELAY), _DAY_SECONDS - 1), self.book_out, lines)
 
@@ -651,6 +670,7 @@ class _Day:
     def po_received(self, t: int, po_id: str, lines: list[dict]) -> None:
         for line in lines:
             self.avail[line["sku"]] += line["qty"]
+            self.on_hand[line["sku"]] += line["qty"]
         self.emit(t, "POReceived", {"po_id": po_id, "warehouse_id": self.warehouses[0][0], "lines": lines}, po_id)
 
     def book_out(self, t: int, lines: list[tuple[str, int]]) -> None:
@@ -670,6 +690,8 @@ class _Day:
         delta = rng.randint(1, 10) * (-1 if rng.random() < 0.6 else 1)  # shrinkage beats finds
         if wid in self.sellable:
             self.avail[sku] += delta
+        if wid == self.warehouses[0][0]:
+            self.on_hand[sku] += delta
         self.emit(t, "InventoryAdjusted", {"sku": sku, "warehouse_id": wid, "delta": delta,
                                            "recalculate": rng.random() < 0.3}, sku)
 
