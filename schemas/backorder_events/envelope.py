@@ -51,9 +51,12 @@ def _rfc3339_or_date(value: Any) -> Any:
 
 
 def _to_utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    offset = value.utcoffset()
+    if offset:
+        return value.astimezone(timezone.utc)
+    if value.tzinfo is timezone.utc:
+        return value
+    return value.replace(tzinfo=timezone.utc)  # naive, or "Z" parsed into another UTC tzinfo
 
 
 # A non-empty string id; JSON integers are accepted and converted (order_id 5145827).

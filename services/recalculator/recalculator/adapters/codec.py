@@ -20,7 +20,7 @@ def order_doc(order: Order) -> str:
             "picked": order.picked,
             "ship_from_warehouse_id": order.ship_from_warehouse_id,
             "channel": order.channel,
-            "customer": _customer(order.customer),
+            "customer": None if order.customer is None else orjson.Fragment(order.customer),
             "published_status": order.published_status,
             "lines": [
                 [l.line_id, l.sku, l.qty, l.published, l.manual, l.name, l.unit_price]
@@ -57,7 +57,7 @@ def load_order(engine: Engine, order_id: str, doc: str) -> Order:
         picked=data["picked"],
         ship_from_warehouse_id=data["ship_from_warehouse_id"],
         channel=data["channel"],
-        customer=data["customer"],
+        customer=None if data["customer"] is None else orjson.dumps(data["customer"]).decode(),
         published_status=data["published_status"],
     )
     for line_id, sku, qty, published, manual, name, unit_price in data["lines"]:
@@ -68,8 +68,3 @@ def load_order(engine: Engine, order_id: str, doc: str) -> Order:
     engine.orders[order_id] = order
     return order
 
-
-def _customer(customer):
-    if customer is None or isinstance(customer, dict):
-        return customer
-    return customer.model_dump(mode="json", exclude_none=True)

@@ -165,7 +165,7 @@ class Engine:
             picked=data.picked,
             ship_from_warehouse_id=data.ship_from_warehouse_id,
             channel=data.channel,
-            customer=data.customer,  # kept as given: only the notifier reads it
+            customer=data.customer.model_dump_json(exclude_none=True) if data.customer else None,
         )
         self.orders[order.order_id] = order
         self._touch(order, new=True)
@@ -539,13 +539,18 @@ class Engine:
 
     def _incremental_targets(self, sku: str, now: int) -> list[tuple[Line, int]]:
         pools = self.pools_by_sku.get(sku, {})
+        dirty = self.dirty[sku]
+        replacement = self.settings.consider_replacement_sku_qty and sku in self.replacements
+        if not dirty and not replacement and not any(
+            pool.stale or pool.live_dates is not None for pool in pools.values()
+        ):
+            return []  # nothing changed since the last recalculation (a periodic run)
         for pool in pools.values():
             self.prepare(pool, now)
-        dirty = self.dirty[sku]
         candidates = list(dirty)
         dirty.clear()
         extra: dict[Line, int] = {}
-        if self.settings.consider_replacement_sku_qty and sku in self.replacements:
+        if replacement:
             extra = self.replacement_draws(sku, now)
             for pool in pools.values():
                 candidates.extend(pool.short_lines())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import floor
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .pool import Pool
@@ -63,7 +63,7 @@ class Order:
     picked: bool = False
     ship_from_warehouse_id: str | None = None
     channel: str | None = None
-    customer: Any = None  # backorder_events.Customer, or its dict once loaded from storage
+    customer: str | None = None  # the customer as compact JSON: only the notifier reads it
     lines: dict[str, Line] = field(default_factory=dict)
     published_status: str = NONE
 

@@ -109,9 +109,9 @@ class Pool:
         if self.live_dates is not None:
             self.live_dates.add((line.order.order_date, key))
         self.dirty.add(line)
+        self.stale = True
         if self.fully_shippable:
             line.alloc = 0
-            self.stale = True
             return
         boundary = self.boundary
         if boundary is None or key < boundary:
@@ -174,14 +174,11 @@ class Pool:
         key = line.key
         queue = self.queue
         index = queue.bisect_left(key)
-        if not self.fully_shippable:
-            if key == self.boundary:
-                # The next line holds 0, so it is a valid boundary.
-                self.boundary = queue[index + 1] if index + 1 < len(queue) else None
-            self.filled -= line.alloc
-        else:
-            self.filled -= line.alloc
-            self.stale = True
+        if not self.fully_shippable and key == self.boundary:
+            # The next line holds 0, so it is a valid boundary.
+            self.boundary = queue[index + 1] if index + 1 < len(queue) else None
+        self.filled -= line.alloc
+        self.stale = True
         del queue[index]
         del self.by_key[key]
         if self.live_dates is not None:
