@@ -311,7 +311,7 @@ def section_pool(quick: bool) -> dict:
         now = engine.last_time
 
         # From scratch: the whole pool recomputed, as Engine(incremental=False) does per event.
-        scratch = timed(lambda: _time_call(lambda: sku_targets(engine, POOL_SKU, now)),
+        scratch = timed(lambda e=engine, t=now: _time_call(lambda: sku_targets(e, POOL_SKU, t)),
                         5 if size >= 100_000 else 11)
 
         # Receipts: +5 units (times POReceived), then -5 with recalculate (times the

@@ -60,3 +60,15 @@ def stock(sku: str, qty: int, warehouse: str = "W1", *, recalculate: bool = Fals
         {"sku": sku, "warehouse_id": warehouse, "set_to": qty, "recalculate": recalculate},
         time=time,
     )
+
+
+def backorder_of_new_line(order_status="InProcess", payment_status="Charged", **settings) -> int:
+    """Backorder of a qty-2 line with no stock: 2 when the line is calculated, 0 when not."""
+    from backorder_events import BackorderSettings
+
+    from recalculator.domain.engine import Engine
+
+    engine = Engine(BackorderSettings(**settings))
+    feed(engine, created("o1", [("1", "X", 2)], order_status=order_status,
+                         payment_status=payment_status))
+    return order_lines(engine, "o1")["1"]

@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import pytest
 from backorder_events import BackorderSettings
+from support import backorder_of_new_line as _backorder
 from support import created, event, feed, order_lines, stock
 
 from recalculator.domain.engine import Engine
 
-
-def _backorder(order_status="InProcess", payment_status="Charged", **settings) -> int:
-    """Backorder of a qty-2 line with no stock: 2 when calculated, 0 when not."""
-    engine = Engine(BackorderSettings(**settings))
-    feed(engine, created("o1", [("1", "X", 2)], order_status=order_status,
-                         payment_status=payment_status))
-    return order_lines(engine, "o1")["1"]
 
 
 # -- order status ---------------------------------------------------------------------------

@@ -4,18 +4,11 @@ company, unknown warehouses, and the settings table with its defaults."""
 from __future__ import annotations
 
 import pytest
-from backorder_events import BackorderSettings
+from support import backorder_of_new_line as _backorder
 from support import created, event, feed, order_lines, stock
 
 from recalculator.domain.engine import Engine
 
-
-def _backorder(order_status="InProcess", payment_status="Charged", **settings) -> int:
-    """Backorder of a qty-2 line with no stock: 2 when calculated, 0 when not (§4)."""
-    engine = Engine(BackorderSettings(**settings))
-    feed(engine, created("o1", [("1", "X", 2)], order_status=order_status,
-                         payment_status=payment_status))
-    return order_lines(engine, "o1")["1"]
 
 
 @pytest.mark.parametrize("code, backorder", [
@@ -101,30 +94,6 @@ def test_company_defaults_to_default():
     engine = Engine()
     [made] = feed(engine, created("o1", [("1", "X", 1)]))
     assert made.orders[0].company_id == "default"
-
-
-def test_settings_defaults_are_those_of_the_table():
-    """§2 settings table: the defaults column."""
-    assert BackorderSettings().model_dump() == {
-        "enable_backorder_workflow": True,
-        "max_days_to_be_back": None,
-        "update_on_order_status_change": False,
-        "stop_marking_on_create": False,
-        "use_payment_date": False,
-        "warehouse_based": False,
-        "default_warehouse_id": None,
-        "exclude_dropship_qty": True,
-        "exclude_unsellable_qty": True,
-        "consider_replacement_sku_qty": False,
-        "include_authorized": False,
-        "include_on_hold": False,
-        "include_unpaid_and_partially_paid": True,
-        "prioritize_fully_shippable": False,
-        "prioritize_rush": False,
-        "prioritize_picked": False,
-        "use_shipping_containers_for_po": False,
-        "send_magento_backorder_tags": True,
-    }
 
 
 @pytest.mark.parametrize("patch", [

@@ -72,9 +72,10 @@ def handle(args) -> int:
     summary.render(console, title, tally, seconds, counts)
     console.print(summary.one_line(tally), soft_wrap=True)
     if args.events is None:
+        command = sys.argv[0] if sys.argv[0].endswith("backorders") else "backorders"
         console.print(
-            f"Explore it: backorders search orders --backorder full --db {path}\n"
-            f"            backorders explain ORDER_ID --db {path}",
+            f"Explore it: {command} search orders --backorder full --db {path}\n"
+            f"            {command} explain ORDER_ID --db {path}",
             soft_wrap=True,
         )
     return 0
