@@ -139,3 +139,18 @@ def test_explain_says_why_a_line_is_not_calculated_or_manual(tmp_path, small_log
     assert any("manual action" in reason for reason in manual["lines"][0]["reasons"])
     missing = backorders("explain", "nope", "--db", str(db))
     assert missing.returncode == 2 and "unknown order 'nope'" in missing.stderr
+
+
+def test_dead_letters_lists_refused_inputs_with_reasons(tmp_path, small_log):
+    db = tmp_path / "state.sqlite"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"oops"\n' + json.dumps(event("MarkBackorder", {"order_ids": ["ghost"]}, id="m9")) + "\n")
+    assert backorders("run", str(small_log), "--db", str(db), "--no-progress").returncode == 0
+    assert backorders("run", str(bad), "--db", str(db), "--no-progress").returncode == 0
+    result = backorders("dead-letters", "--jsonl", "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["position"], r["event_id"]) for r in records] == [(1, None), (2, "m9")]
+    assert records[0]["reason"].startswith("not valid JSON") and records[0]["raw"] == '{"oops"'
+    assert records[1]["reason"] == "unknown order 'ghost'"
+    assert all(r["source"] == str(bad.resolve()) for r in records)

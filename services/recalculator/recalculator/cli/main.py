@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import explain, replay, run, search
+from . import dead_letters, explain, replay, run, search
 from ..runtime.tuning import tune_collector
 from .common import CommandError
 
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="backorders", description="Event-driven backorder allocation for multichannel sellers."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (replay, run, search, explain):
+    for module in (replay, run, search, explain, dead_letters):
         module.register(commands)
     return parser
 
