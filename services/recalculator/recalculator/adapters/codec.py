@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import orjson
 
 from ..domain.engine import Engine
@@ -27,7 +29,14 @@ def order_doc(order: Order) -> str:
                 for l in order.lines.values()
             ],
         },
+        default=_decimal,
     ).decode()
+
+
+def _decimal(value):
+    if isinstance(value, Decimal):
+        return str(value)  # a price given as a decimal keeps its digits
+    raise TypeError(f"cannot store {type(value).__name__}")
 
 
 def order_row(order: Order) -> dict:

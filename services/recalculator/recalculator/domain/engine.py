@@ -137,15 +137,19 @@ class Engine:
         self.processed.add(event.id)
         self.changes.processed.append(event.id)
         self.last_time = now
-        outcome = Outcome(APPLIED)
         if self.settings.enable_backorder_workflow:
             if scope.recalc:
                 self._recalculate(scope.recalc, now)
             reason = "manual" if event.type in MANUAL_TYPES else "recalculation"
-            outcome.orders = self._order_changes(scope, reason, event.id)
-            outcome.products = self._product_changes(scope)
+            outcome = Outcome(
+                APPLIED,
+                None,
+                self._order_changes(scope, reason, event.id),
+                self._product_changes(scope),
+            )
         else:
             self._hold(scope)
+            outcome = Outcome(APPLIED)
         self._scope = None
         return outcome
 
@@ -169,10 +173,10 @@ class Engine:
         )
         self.orders[order.order_id] = order
         self._touch(order, new=True)
+        recalc = self._scope.recalc if not self.settings.stop_marking_on_create else set()
         for item in data.lines:
             self._add_line(order, item.line_id, item.sku, item.qty, item.name, item.unit_price)
-        if not self.settings.stop_marking_on_create:
-            self._scope.recalc.update(line.sku for line in order.lines.values())
+            recalc.add(item.sku)
 
     def _order_split(self, data, now: int) -> None:
         order = self._order(data.order_id)
@@ -397,14 +401,7 @@ class Engine:
         self.dirty[line.sku].add(line)  # the next recalculation overwrites it
 
     def _add_line(self, order, line_id, sku, qty, name, unit_price) -> Line:
-        line = Line(
-            order=order,
-            line_id=line_id,
-            sku=sku,
-            qty=qty,
-            name=name,
-            unit_price=None if unit_price is None else str(unit_price),
-        )
+        line = Line(order, line_id, sku, qty, name, unit_price)
         order.lines[line_id] = line
         self.lines_by_sku[sku].add(line)
         self._place(line)
@@ -510,14 +507,13 @@ class Engine:
 
     # -- recalculation ---------------------------------------------------------------------------
 
-    def _recalculate(self, skus: Iterable[str], now: int) -> None:
-        skus = set(skus)
-        settings = self.settings
-        if settings.consider_replacement_sku_qty:
+    def _recalculate(self, skus: set[str], now: int) -> None:
+        if self.settings.consider_replacement_sku_qty:
             # Their short lines draw on the leftover of the SKUs recalculated here (one hop).
+            skus = set(skus)
             for sku in list(skus):
                 skus.update(self.referrers.get(sku, ()))
-        for sku in sorted(skus):
+        for sku in sorted(skus) if len(skus) > 1 else skus:
             if self.incremental:
                 targets = self._incremental_targets(sku, now)
             else:
@@ -558,7 +554,12 @@ class Engine:
         for line in candidates:
             if not line.live or line.sku != sku:
                 continue
-            targets.append((line, self.target(line, extra.get(line, 0))))
+            if line.pool is None:
+                targets.append((line, 0))  # not calculated (rules §4)
+            elif line.frozen:
+                targets.append((line, line.published))
+            else:
+                targets.append((line, line.qty - line.alloc - (extra.get(line, 0) if extra else 0)))
         return targets
 
     @staticmethod

@@ -7,6 +7,7 @@ fast and make the priority keys plain tuples.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from math import floor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -39,7 +40,7 @@ class Line:
     sku: str
     qty: int
     name: str | None = None
-    unit_price: str | None = None
+    unit_price: float | Decimal | None = None  # as given; only the notifier shows it
     # What downstream systems were last told, and whether a manual action set it.
     published: int = 0
     manual: bool = False
