@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit bench schemas clean
+.PHONY: install run test test-unit bench schemas clean services services-stop
 
 install: $(STAMP)
 
@@ -18,13 +18,25 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/backorders run
 
-## Every test: unit, property, CLI and the embedded runtime's crash tests.
+## Every test: unit, property, CLI, the embedded runtime's crash tests and the integration
+## tests against a local Kafka broker and PostgreSQL, which deploy/test-env.sh starts when
+## KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are not set (it fails if it cannot).
 test: install
 	mkdir -p var
-	$(BIN)/python -m pytest -q --junitxml=var/test-report.xml
+	bash deploy/test-env.sh $(BIN)/python -m pytest -q --junitxml=var/test-report.xml
 
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
+
+## The local servers of the Kafka runtime (not needed by `make run`): start both and print
+## their addresses, or stop them.
+services:
+	bash deploy/kafka.sh start
+	bash deploy/postgres.sh start
+
+services-stop:
+	bash deploy/kafka.sh stop
+	bash deploy/postgres.sh stop
 
 ## Figures, not a test: see docs/benchmarks.md.
 bench: install

@@ -12,7 +12,7 @@ from recalculator.adapters import tables as t
 from recalculator.cli.replay import replay
 from recalculator.domain.engine import Engine
 from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
+from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.workload import WorkloadShape, generate_day, write_jsonl
 
 
@@ -46,13 +46,13 @@ async def outbox_payloads(runtime):
         return [row.payload for row in rows]
 
 
-async def test_restart_midway_gives_the_same_outputs_as_replay(tmp_path, day):
-    url = sqlite_url(tmp_path / "state.sqlite")
+async def test_restart_midway_gives_the_same_outputs_as_replay(database, day):
+    url, schema = database
     records = day["records"]
     half = len(records) // 2
-    async with EmbeddedRuntime(url, batch_size=37) as runtime:
+    async with EmbeddedRuntime(url, batch_size=37, schema=schema) as runtime:
         first = await runtime.consume("day", records[:half])
-    async with EmbeddedRuntime(url, batch_size=37) as runtime:
+    async with EmbeddedRuntime(url, batch_size=37, schema=schema) as runtime:
         assert len(runtime.engine.processed) == first.applied
         second = await runtime.consume("day", records)  # from the start: the position skips the first half
         assert second.total == len(records) - half
@@ -64,12 +64,12 @@ async def test_restart_midway_gives_the_same_outputs_as_replay(tmp_path, day):
         ]
 
 
-async def test_loaded_state_equals_the_live_state(tmp_path, day):
-    url = sqlite_url(tmp_path / "state.sqlite")
-    async with EmbeddedRuntime(url, batch_size=100) as runtime:
+async def test_loaded_state_equals_the_live_state(database, day):
+    url, schema = database
+    async with EmbeddedRuntime(url, batch_size=100, schema=schema) as runtime:
         await runtime.consume("day", day["records"])
         live = runtime.engine
-    async with EmbeddedRuntime(url) as reloaded:
+    async with EmbeddedRuntime(url, schema=schema) as reloaded:
         assert published(reloaded.engine) == published(live)
         assert {k: v for k, v in reloaded.engine.totals.items() if v} == {
             k: v for k, v in live.totals.items() if v
@@ -82,9 +82,9 @@ async def test_loaded_state_equals_the_live_state(tmp_path, day):
         }
 
 
-async def test_the_same_events_from_another_source_are_skipped_by_id(tmp_path, day):
-    url = sqlite_url(tmp_path / "state.sqlite")
-    async with EmbeddedRuntime(url) as runtime:
+async def test_the_same_events_from_another_source_are_skipped_by_id(database, day):
+    url, schema = database
+    async with EmbeddedRuntime(url, schema=schema) as runtime:
         await runtime.consume("day", day["records"])
         before = await outbox_payloads(runtime)
         again = await runtime.consume("stdin", day["records"], track_position=False)
@@ -94,10 +94,10 @@ async def test_the_same_events_from_another_source_are_skipped_by_id(tmp_path, d
         assert await outbox_payloads(runtime) == before
 
 
-async def test_a_failed_commit_leaves_nothing_behind(tmp_path, day, monkeypatch):
-    url = sqlite_url(tmp_path / "state.sqlite")
+async def test_a_failed_commit_leaves_nothing_behind(database, day, monkeypatch):
+    url, schema = database
     records = day["records"]
-    async with EmbeddedRuntime(url, batch_size=50) as runtime:
+    async with EmbeddedRuntime(url, batch_size=50, schema=schema) as runtime:
         await runtime.consume("day", records[:100])
         calls = {"n": 0}
         original = runtime.repository.write_rows
@@ -110,7 +110,7 @@ async def test_a_failed_commit_leaves_nothing_behind(tmp_path, day, monkeypatch)
         monkeypatch.setattr(runtime.repository, "write_rows", failing)
         with pytest.raises(RuntimeError):
             await runtime.consume("day", records)
-    async with EmbeddedRuntime(url, batch_size=50) as runtime:
+    async with EmbeddedRuntime(url, batch_size=50, schema=schema) as runtime:
         assert await runtime.repository.position("day") == 100
         assert len(runtime.engine.processed) == sum(1 for r in records[:100]) - _not_applied(day, 100)
         await runtime.consume("day", records)
@@ -129,19 +129,19 @@ def _not_applied(day, upto: int) -> int:
     return dead + duplicates
 
 
-async def test_values_held_while_the_workflow_is_off_survive_a_restart(tmp_path):
+async def test_values_held_while_the_workflow_is_off_survive_a_restart(database):
     from support import created, event, stock
 
-    url = sqlite_url(tmp_path / "state.sqlite")
+    url, schema = database
     first = [
         created("o1", [("1", "X", 5)]),
         event("SettingsChanged", {"settings": {"enable_backorder_workflow": False}}),
         event("ItemReplaced", {"order_id": "o1", "line_id": "1", "new_sku": "X", "qty": 2}),
         event("SettingsChanged", {"settings": {"enable_backorder_workflow": True}}),
     ]
-    async with EmbeddedRuntime(url) as runtime:
+    async with EmbeddedRuntime(url, schema=schema) as runtime:
         await runtime.consume("a", [(n, json.dumps(e)) for n, e in enumerate(first, 1)])
-    async with EmbeddedRuntime(url) as runtime:
+    async with EmbeddedRuntime(url, schema=schema) as runtime:
         await runtime.consume("b", [(1, json.dumps(stock("X", 2, recalculate=True)))])
         [order, product] = [json.loads(p) for p in (await outbox_payloads(runtime))[-2:]]
     assert order["data"]["lines"] == [

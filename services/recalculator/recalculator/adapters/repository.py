@@ -18,12 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..domain.engine import Changes, Engine
 from ..publishing import to_json
+from . import migrate
 from . import tables as t
 from .codec import load_order, order_row
 
 
-def make_engine(url: str) -> AsyncEngine:
-    db = create_async_engine(url)
+def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
+    """An async engine for a SQLAlchemy URL; on PostgreSQL, `schema` is the search path."""
+    connect_args = {}
+    if schema and url.startswith("postgresql"):
+        connect_args = {"server_settings": {"search_path": schema}}
+    db = create_async_engine(url, connect_args=connect_args)
     if db.dialect.name == "sqlite":
 
         @event.listens_for(db.sync_engine, "connect")
@@ -73,12 +78,13 @@ class BatchRows:
 
 
 class Repository:
-    def __init__(self, db: AsyncEngine) -> None:
+    def __init__(self, db: AsyncEngine, schema: str | None = None) -> None:
         self.db = db
+        self.schema = schema
 
     async def create_schema(self) -> None:
-        async with self.db.begin() as conn:
-            await conn.run_sync(t.metadata.create_all)
+        """Bring the schema to the latest migration."""
+        await migrate.upgrade(self.db, self.schema)
 
     # -- loading -------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from sqlalchemy import and_, select
 
 from ..adapters import tables as t
-from ..adapters.repository import make_engine
+from ..adapters.repository import Repository, make_engine
 from ..domain.model import from_us
 from .common import add_db_option, database_url
 
@@ -76,8 +76,8 @@ async def find_products(url: str, low: int, high: int | None, limit: int | None 
 async def _rows(url: str, query) -> list[dict]:
     db = make_engine(url)
     try:
-        async with db.begin() as conn:
-            await conn.run_sync(t.metadata.create_all)
+        await Repository(db).create_schema()
+        async with db.connect() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
     finally:
         await db.dispose()

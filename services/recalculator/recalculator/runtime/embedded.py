@@ -25,11 +25,11 @@ def sqlite_url(path: str | Path) -> str:
 
 
 class EmbeddedRuntime:
-    def __init__(self, url: str, *, batch_size: int = DEFAULT_BATCH) -> None:
+    def __init__(self, url: str, *, batch_size: int = DEFAULT_BATCH, schema: str | None = None) -> None:
         self.url = url
         self.batch_size = batch_size
-        self.db = make_engine(url)
-        self.repository = Repository(self.db)
+        self.db = make_engine(url, schema)
+        self.repository = Repository(self.db, schema)
         self.engine = Engine()
 
     async def start(self) -> EmbeddedRuntime:

@@ -1,0 +1,47 @@
+"""The same integration suite against each backend: SQLite (the embedded default) and
+PostgreSQL (asyncpg), each test in a fresh database or schema."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from typing import NamedTuple
+
+import pytest
+from sqlalchemy import text
+
+from recalculator.adapters.repository import make_engine
+from recalculator.runtime.embedded import sqlite_url
+
+
+class Database(NamedTuple):
+    url: str
+    schema: str | None
+
+
+def postgres_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        pytest.fail("DATABASE_URL is not set: run the integration tests through `make test`")
+    return url
+
+
+async def _drop_schema(url: str, schema: str) -> None:
+    db = make_engine(url)
+    try:
+        async with db.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    if request.param == "sqlite":
+        yield Database(sqlite_url(tmp_path / "state.sqlite"), None)
+        return
+    url = postgres_url()
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield Database(url, schema)
+    asyncio.run(_drop_schema(url, schema))
