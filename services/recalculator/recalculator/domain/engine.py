@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from backorder_events import BackorderSettings
 
 from . import policy
+from .handlers import EventHandlers
 from .model import NONE, Line, Order, backorder_status, to_us
 from .pool import Pool
 from .results import (
@@ -39,7 +40,6 @@ from .results import (
 )
 
 MANUAL_TYPES = frozenset({"ReallocateBackorder", "MarkBackorder", "MarkNotBackorder"})
-_HOLD_LIKE = frozenset({"OnHold", "Quote"})
 
 
 class _EventScope:
@@ -72,7 +72,7 @@ class Changes:
         self.processed: list[str] = []
 
 
-class Engine:
+class Engine(EventHandlers):
     def __init__(
         self, settings: BackorderSettings | None = None, *, incremental: bool = True
     ) -> None:
@@ -152,221 +152,6 @@ class Engine:
             outcome = Outcome(APPLIED)
         self._scope = None
         return outcome
-
-    # -- order events ----------------------------------------------------------------------
-
-    def _order_created(self, data, now: int) -> None:
-        if data.order_id in self.orders:
-            raise Rejected(f"order {data.order_id!r} already exists")
-        order = Order(
-            order_id=data.order_id,
-            company_id=data.company_id,
-            order_date=to_us(data.order_date),
-            order_status=data.order_status.value,
-            payment_status=data.payment_status.value,
-            payment_date=to_us(data.payment_date) if data.payment_date else None,
-            rush=data.rush,
-            picked=data.picked,
-            ship_from_warehouse_id=data.ship_from_warehouse_id,
-            channel=data.channel,
-            customer=data.customer.model_dump_json(exclude_none=True) if data.customer else None,
-        )
-        self.orders[order.order_id] = order
-        self._touch(order, new=True)
-        recalc = self._scope.recalc if not self.settings.stop_marking_on_create else set()
-        for item in data.lines:
-            self._add_line(order, item.line_id, item.sku, item.qty, item.name, item.unit_price)
-            recalc.add(item.sku)
-
-    def _order_split(self, data, now: int) -> None:
-        order = self._order(data.order_id)
-        if data.new_order_id in self.orders:
-            raise Rejected(f"order {data.new_order_id!r} already exists")
-        moves = []
-        for item in data.lines:
-            line = order.lines.get(item.line_id)
-            if line is None:
-                raise Rejected(f"order {order.order_id!r} has no line {item.line_id!r}")
-            if item.qty > line.qty:
-                raise Rejected(
-                    f"cannot move {item.qty} of line {item.line_id!r}: it has {line.qty}"
-                )
-            moves.append((line, item.qty, item.new_line_id))
-        new = Order(
-            order_id=data.new_order_id,
-            company_id=order.company_id,
-            order_date=order.order_date,
-            order_status=order.order_status,
-            payment_status=order.payment_status,
-            payment_date=order.payment_date,
-            rush=order.rush,
-            picked=order.picked,
-            ship_from_warehouse_id=order.ship_from_warehouse_id,
-            channel=order.channel,
-            customer=order.customer,
-        )
-        self.orders[new.order_id] = new
-        self._touch(order)
-        self._touch(new, new=True)
-        recalc = self._scope.recalc
-        recalc.update(line.sku for line in order.lines.values())
-        for line, qty, new_line_id in moves:
-            # The units split off carry the line's backorder first (a seller splits off what
-            # cannot ship). The recalculation right after sets both lines, unless the order
-            # is frozen: then this is what stays.
-            carried = min(qty, line.published)
-            remaining = line.published - carried
-            moved = self._add_line(new, new_line_id, line.sku, qty, line.name, line.unit_price)
-            if qty == line.qty:
-                self._drop_line(line)
-            else:
-                self._resize_line(line, line.sku, line.qty - qty, remaining)
-            self._set_published(moved, carried)
-
-    def _item_added(self, data, now: int) -> None:
-        order = self._order(data.order_id)
-        item = data.line
-        if item.line_id in order.lines:
-            raise Rejected(f"order {order.order_id!r} already has a line {item.line_id!r}")
-        self._touch(order)
-        self._add_line(order, item.line_id, item.sku, item.qty, item.name, item.unit_price)
-        self._scope.recalc.add(item.sku)
-
-    def _item_replaced(self, data, now: int) -> None:
-        order = self._order(data.order_id)
-        line = self._line(order, data.line_id)
-        self._touch(order)
-        old_sku = line.sku
-        self._resize_line(line, data.new_sku, data.qty if data.qty is not None else line.qty)
-        self._scope.recalc.update((old_sku, data.new_sku))
-
-    def _order_status_changed(self, data, now: int) -> None:
-        order = self._order(data.order_id)
-        given = data.model_fields_set
-        old_status = order.order_status
-        if "order_status" in given and data.order_status is not None:
-            order.order_status = data.order_status.value
-        if "payment_status" in given and data.payment_status is not None:
-            order.payment_status = data.payment_status.value
-        if "payment_date" in given:
-            order.payment_date = to_us(data.payment_date) if data.payment_date else None
-        if "rush" in given and data.rush is not None:
-            order.rush = data.rush
-        if "picked" in given and data.picked is not None:
-            order.picked = data.picked
-        if "ship_from_warehouse_id" in given:
-            order.ship_from_warehouse_id = data.ship_from_warehouse_id
-        self.changes.orders.add(order.order_id)
-        for line in order.lines.values():
-            self._replace(line)
-        moved_hold = old_status != order.order_status and (
-            old_status in _HOLD_LIKE or order.order_status in _HOLD_LIKE
-        )
-        if moved_hold and self.settings.update_on_order_status_change:
-            self._scope.recalc.update(line.sku for line in order.lines.values())
-
-    # -- stock, reference data and settings --------------------------------------------------
-
-    def _po_received(self, data, now: int) -> None:
-        for item in data.lines:
-            self._change_stock(item.sku, data.warehouse_id, item.qty, None)
-            self._scope.recalc.add(item.sku)
-
-    def _inventory_adjusted(self, data, now: int) -> None:
-        self._change_stock(data.sku, data.warehouse_id, data.delta, data.set_to)
-        if data.recalculate:
-            self._scope.recalc.add(data.sku)
-
-    def _warehouse_upserted(self, data, now: int) -> None:
-        kind = data.type.value
-        before = self.warehouse_types.get(data.warehouse_id, policy.SELLABLE)
-        self.warehouse_types[data.warehouse_id] = kind
-        self.warehouse_names[data.warehouse_id] = data.name
-        self.changes.warehouses.add(data.warehouse_id)
-        if kind != before:
-            self.rebuild()  # supply of every SKU stocked there, and in warehouse mode eligibility
-
-    def _product_upserted(self, data, now: int) -> None:
-        sku = data.sku
-        if self.replacements.get(sku) != data.replacement_sku:
-            # Its lines' draws on the old replacement must be looked at again.
-            self.dirty[sku].update(self.lines_by_sku.get(sku, ()))
-        old = self.replacements.pop(sku, None)
-        if old is not None:
-            self.referrers[old].discard(sku)
-        if data.replacement_sku:
-            self.replacements[sku] = data.replacement_sku
-            self.referrers[data.replacement_sku].add(sku)
-        self.product_names[sku] = data.name
-        self.changes.products.add(sku)
-
-    def _settings_changed(self, data, now: int) -> None:
-        before = self.settings
-        self.settings = before.apply(data.settings)
-        self.changes.settings = True
-        if any(
-            getattr(before, name) != getattr(self.settings, name)
-            for name in policy.ALLOCATION_SETTINGS
-        ):
-            self.rebuild()
-
-    def _not_for_allocation(self, data, now: int) -> None:
-        """Purchase orders and containers feed the channels, not the allocation."""
-
-    # -- commands ---------------------------------------------------------------------------
-
-    def _recalculate_backorders(self, data, now: int) -> None:
-        orders = [self._order(order_id) for order_id in data.order_ids]
-        if not orders and not data.skus:
-            self._scope.recalc.update(self.lines_by_sku)
-            return
-        for order in orders:
-            self._scope.recalc.update(line.sku for line in order.lines.values())
-        self._scope.recalc.update(data.skus)
-
-    def _reallocate_backorder(self, data, now: int) -> None:
-        order = self._order(data.order_id)
-        plan = []
-        for item in data.lines:
-            line = self._line(order, item.line_id)
-            if item.backorder_qty > line.qty:
-                raise Rejected(
-                    f"backorder {item.backorder_qty} for line {item.line_id!r} "
-                    f"is above its qty {line.qty}"
-                )
-            plan.append((line, item.backorder_qty))
-        if self.settings.enable_backorder_workflow:
-            for line, value in plan:
-                self._set_manual(line, value)
-
-    def _mark_backorder(self, data, now: int) -> None:
-        orders = [self._order(order_id) for order_id in data.order_ids]
-        if self.settings.enable_backorder_workflow:
-            for order in orders:
-                for line in order.lines.values():
-                    self._set_manual(line, line.qty)
-
-    def _mark_not_backorder(self, data, now: int) -> None:
-        orders = [self._order(order_id) for order_id in data.order_ids]
-        if self.settings.enable_backorder_workflow:
-            for order in orders:
-                for line in order.lines.values():
-                    self._set_manual(line, 0)
-
-    # -- lookups that reject ------------------------------------------------------------------
-
-    def _order(self, order_id: str) -> Order:
-        order = self.orders.get(order_id)
-        if order is None:
-            raise Rejected(f"unknown order {order_id!r}")
-        return order
-
-    @staticmethod
-    def _line(order: Order, line_id: str) -> Line:
-        line = order.lines.get(line_id)
-        if line is None:
-            raise Rejected(f"order {order.order_id!r} has no line {line_id!r}")
-        return line
 
     # -- state changes --------------------------------------------------------------------------
 
