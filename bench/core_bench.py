@@ -38,7 +38,6 @@ from pathlib import Path
 from random import Random
 
 from backorder_events import InvalidEvent, parse_event, parse_event_obj
-
 from recalculator.domain.engine import Engine
 from recalculator.domain.reference import sku_targets
 from recalculator.processing import process

@@ -65,7 +65,6 @@ def stock(sku: str, qty: int, warehouse: str = "W1", *, recalculate: bool = Fals
 def backorder_of_new_line(order_status="InProcess", payment_status="Charged", **settings) -> int:
     """Backorder of a qty-2 line with no stock: 2 when the line is calculated, 0 when not."""
     from backorder_events import BackorderSettings
-
     from recalculator.domain.engine import Engine
 
     engine = Engine(BackorderSettings(**settings))

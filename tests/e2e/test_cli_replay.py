@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from support import created, event, stock
-
 from backorder_events import BackorderChanged, DeadLetter, ProductBackorderChanged
+from support import created, event, stock
 
 BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
 

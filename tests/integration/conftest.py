@@ -9,10 +9,9 @@ import uuid
 from typing import NamedTuple
 
 import pytest
-from sqlalchemy import text
-
 from recalculator.adapters.repository import make_engine
 from recalculator.runtime.embedded import sqlite_url
+from sqlalchemy import text
 
 
 class Database(NamedTuple):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
-
 from recalculator.adapters import tables
 from recalculator.adapters.repository import Repository, make_engine
+from sqlalchemy import inspect
 
 
 def _differences(connection):

@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import parsed
-
 from recalculator.domain import policy
 from recalculator.domain.engine import Engine
+from support import parsed
 
 SKUS = ["A", "B", "C"]
 WAREHOUSES = ["W1", "W2", "W3"]

@@ -9,7 +9,6 @@ from collections import Counter, defaultdict, deque
 from datetime import UTC, datetime
 
 import pytest
-
 from recalculator.workload import (
     BAD_EVENT_KINDS,
     KNOWN_TYPES,

@@ -10,7 +10,6 @@ import uuid
 from datetime import datetime
 
 import orjson
-
 from backorder_events import DeadLetter
 
 from .domain.results import OrderBackorderChange, Outcome, ProductBackorderChange

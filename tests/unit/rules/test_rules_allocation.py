@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from backorder_events import BackorderSettings
-from support import created, event, feed, order_lines, stock
-
 from recalculator.domain.engine import Engine
+from support import created, event, feed, order_lines, stock
 
 
 def day(n: int) -> str:

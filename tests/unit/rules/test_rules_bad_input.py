@@ -6,9 +6,8 @@ import copy
 
 import pytest
 from backorder_events import InvalidEvent
-from support import created, event, feed, published, stock
-
 from recalculator.domain.engine import Engine
+from support import created, event, feed, published, stock
 
 
 def snapshot(engine: Engine):

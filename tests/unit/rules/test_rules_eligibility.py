@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import pytest
 from backorder_events import BackorderSettings
+from recalculator.domain.engine import Engine
 from support import backorder_of_new_line as _backorder
 from support import created, event, feed, order_lines, stock
-
-from recalculator.domain.engine import Engine
-
-
 
 # -- order status ---------------------------------------------------------------------------
 

@@ -4,11 +4,9 @@ company, unknown warehouses, and the settings table with its defaults."""
 from __future__ import annotations
 
 import pytest
+from recalculator.domain.engine import Engine
 from support import backorder_of_new_line as _backorder
 from support import created, event, feed, order_lines, stock
-
-from recalculator.domain.engine import Engine
-
 
 
 @pytest.mark.parametrize("code, backorder", [

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from backorder_events import InvalidEvent
-from support import created, event, feed, order_lines, published, stock
-
 from recalculator.domain.engine import Engine
 from recalculator.domain.results import LineChange, ProductBackorderChange
+from support import created, event, feed, order_lines, published, stock
 
 
 def reallocate(order_id: str, **values: int) -> dict:

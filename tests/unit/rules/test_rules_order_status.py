@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from support import created, event, feed
-
 from recalculator.domain.engine import Engine
+from support import created, event, feed
 
 
 def po(sku: str, qty: int) -> dict:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from backorder_events import BackorderSettings
-from support import created, event, feed, order_lines, stock
-
 from recalculator.domain.engine import Engine
+from support import created, event, feed, order_lines, stock
 
 
 def warehouse(warehouse_id: str, kind: str) -> dict:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from support import created, event, feed, stock
-
 from recalculator.domain.engine import Engine
-from recalculator.publishing import output_events
 from recalculator.domain.results import LineChange, ProductBackorderChange
+from recalculator.publishing import output_events
+from support import created, event, feed, stock
 
 
 def po(lines: dict[str, int], id: str | None = None) -> dict:

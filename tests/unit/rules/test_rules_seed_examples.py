@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from backorder_events import BackorderSettings
-from support import created, event, feed, order_lines, stock
-
 from recalculator.domain.engine import Engine
 from recalculator.domain.results import LineChange, ProductBackorderChange
+from support import created, event, feed, order_lines, stock
 
 
 def po(sku: str, qty: int, warehouse: str = "W1") -> dict:

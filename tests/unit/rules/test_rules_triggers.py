@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from backorder_events import BackorderSettings
-from support import created, event, feed, order_lines, published, stock
-
 from recalculator.domain.engine import Engine
 from recalculator.domain.results import LineChange
+from support import created, event, feed, order_lines, published, stock
 
 
 def day(n: int) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
-
 from backorder_events import (
     BackorderStatus,
     OrderStatus,
@@ -15,6 +13,7 @@ from backorder_events import (
     PaymentStatusField,
     WarehouseType,
 )
+from pydantic import BaseModel, ValidationError
 
 
 class Statuses(BaseModel):

@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-
 from backorder_events import (
     INPUT_EVENT_TYPES,
     BackorderChanged,

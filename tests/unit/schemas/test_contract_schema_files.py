@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from backorder_events import INPUT_EVENT_TYPES, OUTPUT_EVENT_TYPES
 from backorder_events.generate import SCHEMA_DIR, SUFFIX, expected_files, main, stale_files
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
-
 from backorder_events import BackorderSettings, SettingsPatch
+from pydantic import ValidationError
 
 DEFAULTS = {
     "enable_backorder_workflow": True,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import dead_letters, explain, replay, run, search
 from ..runtime.tuning import tune_collector
+from . import dead_letters, explain, replay, run, search
 from .common import CommandError
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from alembic import context
-
 from recalculator.adapters.tables import metadata
 
 connection = context.config.attributes.get("connection")
