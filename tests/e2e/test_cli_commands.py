@@ -146,7 +146,13 @@ def test_dead_letters_lists_refused_inputs_with_reasons(tmp_path, small_log):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"oops"\n' + json.dumps(event("MarkBackorder", {"order_ids": ["ghost"]}, id="m9")) + "\n")
     assert backorders("run", str(small_log), "--db", str(db), "--no-progress").returncode == 0
-    assert backorders("run", str(bad), "--db", str(db), "--no-progress").returncode == 0
+    refused = backorders("run", str(bad), "--db", str(db), "--no-progress")
+    assert refused.returncode == 0
+    # Each refusal is also logged, as JSON on standard error, with where it came from.
+    logged = [json.loads(line) for line in refused.stderr.splitlines() if line.startswith("{")]
+    assert [(e["event"], e["position"], e["event_id"]) for e in logged] == [
+        ("dead_lettered", 1, None), ("dead_lettered", 2, "m9")
+    ]
     result = backorders("dead-letters", "--jsonl", "--db", str(db))
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import logs
 from ..runtime.tuning import tune_collector
 from . import dead_letters, explain, replay, run, search
 from .common import CommandError
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     tune_collector()
+    logs.configure()
     try:
         return args.handler(args) or 0
     except CommandError as error:

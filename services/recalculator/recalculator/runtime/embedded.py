@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from .. import logs
 from ..adapters.repository import Repository, make_engine
 from ..domain.engine import Engine
 from ..processing import Processed, Tally, process
 from .tuning import freeze_loaded_state
+
+log = logs.get("recalculator.embedded")
 
 DEFAULT_BATCH = 1000
 
@@ -71,6 +74,10 @@ class EmbeddedRuntime:
             outputs.extend(result.outputs)
             if result.dead_letter is not None:
                 dead.append(result.dead_letter)
+                log.warning(
+                    "dead_lettered", source=source, position=position,
+                    event_id=result.event_id, event_type=result.event_type, reason=result.reason,
+                )
             if on_processed is not None:
                 on_processed(result)
             pending += 1
@@ -87,3 +94,7 @@ class EmbeddedRuntime:
             self.engine, self.engine.take_changes(), outputs, dead, source, position
         )
         await self.repository.save_rows(rows)
+        log.info(
+            "batch_committed", source=source, position=position, applied=len(rows.processed),
+            published=len(rows.outbox), dead_lettered=len(rows.dead_letters),
+        )

@@ -1,0 +1,29 @@
+"""Structured logs: one JSON object per line on standard error, for the runtimes (the core
+never logs). `BACKORDERS_LOG_LEVEL` sets the level (default: warning, so that a command's
+own output stays readable; `info` adds one line per committed batch)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+
+def configure(level: str | None = None) -> None:
+    name = (level or os.environ.get("BACKORDERS_LOG_LEVEL") or "warning").upper()
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(sort_keys=True),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, name, logging.WARNING)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get(name: str):
+    return structlog.get_logger(name)
