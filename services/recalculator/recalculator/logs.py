@@ -26,4 +26,6 @@ def configure(level: str | None = None) -> None:
 
 
 def get(name: str):
+    if not structlog.is_configured():
+        configure()  # library use (tests, benchmarks): the same quiet default as the CLI
     return structlog.get_logger(name)

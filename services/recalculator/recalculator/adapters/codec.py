@@ -66,7 +66,7 @@ def load_order(engine: Engine, order_id: str, doc: str) -> Order:
         picked=data["picked"],
         ship_from_warehouse_id=data["ship_from_warehouse_id"],
         channel=data["channel"],
-        customer=None if data["customer"] is None else orjson.dumps(data["customer"]).decode(),
+        customer=None if data["customer"] is None else orjson.dumps(data["customer"]),
         published_status=data["published_status"],
     )
     for line_id, sku, qty, published, manual, name, unit_price in data["lines"]:

@@ -64,7 +64,7 @@ class Order:
     picked: bool = False
     ship_from_warehouse_id: str | None = None
     channel: str | None = None
-    customer: str | None = None  # the customer as compact JSON: only the notifier reads it
+    customer: bytes | None = None  # the customer as compact JSON: only the notifier reads it
     lines: dict[str, Line] = field(default_factory=dict)
     published_status: str = NONE
 
