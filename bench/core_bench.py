@@ -38,6 +38,7 @@ from pathlib import Path
 from random import Random
 
 from backorder_events import InvalidEvent, parse_event, parse_event_obj
+from recalculator import logs
 from recalculator.domain.engine import Engine
 from recalculator.domain.reference import sku_targets
 from recalculator.processing import process
@@ -534,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     tune_collector()  # the collector settings every `backorders` command runs with
+    logs.configure("error")  # the workload's deliberate dead letters would fill the output
     if args.memory_child:
         print(json.dumps(memory_child(*args.memory_child, args.trace)))
         return 0
