@@ -208,6 +208,23 @@ class Repository:
         async with self.db.connect() as conn:
             return [json.loads(row.payload) for row in await conn.execute(query)]
 
+    async def outbox_rows(self, after_seq: int, limit: int) -> list:
+        """Outbox rows after `after_seq`, oldest first: (seq, event_id, event_type, subject,
+        payload)."""
+        query = (
+            select(t.outbox.c.seq, t.outbox.c.event_id, t.outbox.c.event_type,
+                   t.outbox.c.subject, t.outbox.c.payload)
+            .where(t.outbox.c.seq > after_seq)
+            .order_by(t.outbox.c.seq)
+            .limit(limit)
+        )
+        async with self.db.connect() as conn:
+            return (await conn.execute(query)).all()
+
+    async def save_position(self, source: str, position: int) -> None:
+        async with self.db.begin() as conn:
+            await _upsert(conn, t.positions, [{"source": source, "position": position}], ["source"])
+
     async def dead_letter_records(self) -> list[DeadLetter]:
         async with self.db.connect() as conn:
             rows = await conn.execute(select(t.dead_letters).order_by(t.dead_letters.c.seq))

@@ -1,0 +1,1 @@
+"""Kafka adapters: connection settings, topics, and the outbox relay."""

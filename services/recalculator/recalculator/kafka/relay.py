@@ -1,0 +1,90 @@
+"""The outbox relay: publishes what the recalculator committed to its outbox to Kafka.
+
+Events leave the outbox in commit order; after each batch is acknowledged by the broker
+(acks=all, idempotent producer) the relay stores the last sequence number it sent. A relay
+killed between the broker's acknowledgement and that write sends the last batch again on
+restart: delivery is at least once, and every event keeps the id it was given when it was
+decided (derived from its cause), so consumers drop repeats by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaProducer
+
+from .. import logs
+from ..adapters.repository import Repository
+from .settings import KafkaSettings, OutputTopics
+
+RELAY_SOURCE = "outbox-relay"
+log = logs.get("recalculator.relay")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        repository: Repository,
+        kafka: KafkaSettings | None = None,
+        topics: OutputTopics | None = None,
+        *,
+        batch_size: int = 500,
+    ) -> None:
+        self.repository = repository
+        self.kafka = kafka or KafkaSettings()
+        self.topics = topics or OutputTopics()
+        self.batch_size = batch_size
+        self.producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> OutboxRelay:
+        self.producer = AIOKafkaProducer(
+            **self.kafka.client_options(), acks="all", enable_idempotence=True, linger_ms=5
+        )
+        await self.producer.start()
+        return self
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
+
+    async def __aenter__(self) -> OutboxRelay:
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def relay_batch(self) -> int:
+        """Send the next batch; returns how many events were sent (0: the outbox is drained)."""
+        after = await self.repository.position(RELAY_SOURCE) or 0
+        rows = await self.repository.outbox_rows(after, self.batch_size)
+        if not rows:
+            return 0
+        sends = [
+            await self.producer.send(
+                self.topics.for_type(row.event_type),
+                key=row.subject.encode(),
+                value=row.payload.encode(),
+                headers=[("ce_id", row.event_id.encode()), ("ce_type", row.event_type.encode())],
+            )
+            for row in rows
+        ]
+        await asyncio.gather(*sends)  # every one acknowledged before the position moves
+        await self.repository.save_position(RELAY_SOURCE, rows[-1].seq)
+        log.info("relayed", count=len(rows), last_seq=rows[-1].seq)
+        return len(rows)
+
+    async def relay_all(self) -> int:
+        total = 0
+        while sent := await self.relay_batch():
+            total += sent
+        return total
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
+        """Relay until `stop` is set, polling the outbox when it is drained."""
+        while not stop.is_set():
+            if not await self.relay_batch():
+                try:
+                    await asyncio.wait_for(stop.wait(), idle_seconds)
+                except TimeoutError:
+                    pass
