@@ -43,7 +43,13 @@ class Tally:
         return self.applied + self.duplicates + self.dead_lettered
 
 
-def process(engine: Engine, raw: str | bytes, source: str, position: int | None) -> Processed:
+def process(
+    engine: Engine,
+    raw: str | bytes,
+    source: str,
+    position: int | None,
+    partition: int | None = None,
+) -> Processed:
     try:
         event = parse_event(raw)
     except InvalidEvent as error:
@@ -51,7 +57,7 @@ def process(engine: Engine, raw: str | bytes, source: str, position: int | None)
             REJECTED,
             error.event_id,
             error.event_type,
-            dead_letter=DeadLetter.from_error(raw, error, source, position),
+            dead_letter=DeadLetter.from_error(raw, error, source, position, partition),
             reason=error.reason,
         )
     outcome = engine.handle(event)
@@ -60,6 +66,7 @@ def process(engine: Engine, raw: str | bytes, source: str, position: int | None)
     if outcome.status == DUPLICATE:
         return Processed(DUPLICATE, event.id, event.type, reason=outcome.reason)
     record = dead_letter(
-        raw, outcome.reason, source, position, event_id=event.id, event_type=event.type
+        raw, outcome.reason, source, position, event_id=event.id, event_type=event.type,
+        partition=partition,
     )
     return Processed(REJECTED, event.id, event.type, dead_letter=record, reason=outcome.reason)

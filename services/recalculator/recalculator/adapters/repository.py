@@ -137,6 +137,8 @@ class Repository:
         dead: Iterable[DeadLetter],
         source: str | None = None,
         position: int | None = None,
+        *,
+        positions: dict[str, int] | None = None,
     ) -> BatchRows:
         """Snapshot, as rows, everything a batch changed. Taken synchronously, so the engine
         may go on with the next batch while these rows are being written."""
@@ -168,6 +170,8 @@ class Repository:
         rows.dead_letters = [d.model_dump() for d in dead]
         if source is not None and position is not None:
             rows.positions = [{"source": source, "position": position}]
+        if positions:
+            rows.positions = [{"source": k, "position": v} for k, v in sorted(positions.items())]
         return rows
 
     async def save_batch(self, engine, changes, outputs, dead, source=None, position=None) -> None:
@@ -220,6 +224,13 @@ class Repository:
         )
         async with self.db.connect() as conn:
             return (await conn.execute(query)).all()
+
+    async def positions(self, prefix: str = "") -> dict[str, int]:
+        query = select(t.positions.c.source, t.positions.c.position)
+        if prefix:
+            query = query.where(t.positions.c.source.startswith(prefix))
+        async with self.db.connect() as conn:
+            return dict((await conn.execute(query)).all())
 
     async def save_position(self, source: str, position: int) -> None:
         async with self.db.begin() as conn:

@@ -10,6 +10,7 @@ ids skip anything seen again, and nothing in the lost batch was visible anywhere
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import logs
@@ -62,39 +63,66 @@ class EmbeddedRuntime:
         records at or before the stored position of `source` are passed over."""
         tally = Tally()
         after = await self.repository.position(source) if track_position else None
-        outputs: list[dict] = []
-        dead = []
-        pending = 0
-        last_position = None
+        batch: list[Record] = []
         for position, raw in records:
             if after is not None and position <= after:
                 continue
-            result = process(self.engine, raw, source, position)
+            batch.append(Record(source, position, raw))
+            if len(batch) >= self.batch_size:
+                await self.handle_batch(batch, tally, track_position, on_processed)
+                batch = []
+        if batch:
+            await self.handle_batch(batch, tally, track_position, on_processed)
+        return tally
+
+    async def handle_batch(
+        self,
+        records: list[Record],
+        tally: Tally | None = None,
+        track_position: bool = True,
+        on_processed: Callable[[Processed], None] | None = None,
+    ) -> Tally:
+        """Process records (of one or more sources, each in order) and commit everything
+        they produced in one transaction, with each source's last position."""
+        tally = tally if tally is not None else Tally()
+        outputs: list[dict] = []
+        dead = []
+        positions: dict[str, int] = {}
+        for record in records:
+            result = process(self.engine, record.raw, record.source, record.position, record.partition)
             tally.add(result)
             outputs.extend(result.outputs)
             if result.dead_letter is not None:
                 dead.append(result.dead_letter)
                 log.warning(
-                    "dead_lettered", source=source, position=position,
-                    event_id=result.event_id, event_type=result.event_type, reason=result.reason,
+                    "dead_lettered", source=record.source, partition=record.partition,
+                    position=record.position, event_id=result.event_id,
+                    event_type=result.event_type, reason=result.reason,
                 )
             if on_processed is not None:
                 on_processed(result)
-            pending += 1
-            last_position = position
-            if pending >= self.batch_size:
-                await self._commit(outputs, dead, source if track_position else None, last_position)
-                outputs, dead, pending = [], [], 0
-        if pending:
-            await self._commit(outputs, dead, source if track_position else None, last_position)
-        return tally
-
-    async def _commit(self, outputs, dead, source, position) -> None:
+            positions[record.position_key] = record.position
         rows = self.repository.batch_rows(
-            self.engine, self.engine.take_changes(), outputs, dead, source, position
+            self.engine, self.engine.take_changes(), outputs, dead,
+            positions=positions if track_position else None,
         )
         await self.repository.save_rows(rows)
         log.info(
-            "batch_committed", source=source, position=position, applied=len(rows.processed),
+            "batch_committed", positions=positions, applied=len(rows.processed),
             published=len(rows.outbox), dead_lettered=len(rows.dead_letters),
         )
+        return tally
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One raw input and where it came from: a file line, or a topic partition offset."""
+
+    source: str
+    position: int
+    raw: str | bytes
+    partition: int | None = None
+
+    @property
+    def position_key(self) -> str:
+        return self.source if self.partition is None else f"{self.source}:{self.partition}"
