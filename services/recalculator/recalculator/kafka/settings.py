@@ -74,3 +74,46 @@ class OutputTopics(BaseSettings):
         if event_type == "ProductBackorderChanged":
             return self.product_backorder_changed
         raise ValueError(f"no output topic for {event_type!r}")
+
+
+ORDER_TYPES = frozenset({"OrderCreated", "OrderSplit", "ItemAdded", "ItemReplaced", "OrderStatusChanged"})
+INVENTORY_TYPES = frozenset({"POReceived", "InventoryAdjusted", "PurchaseOrderUpdated", "ContainerUpdated"})
+REFERENCE_TYPES = frozenset({"WarehouseUpserted", "ProductUpserted", "SettingsChanged"})
+
+
+class InputTopics(BaseSettings):
+    """Where upstream systems publish, and the key each event type is sent with."""
+
+    model_config = SettingsConfigDict(env_prefix="BACKORDERS_TOPIC_")
+
+    orders: str = "backorders.orders"  # order events, keyed by order_id
+    inventory: str = "backorders.inventory"  # stock and purchasing, keyed by sku (or PO/container)
+    reference: str = "backorders.reference"  # warehouses, products, settings
+    commands: str = "backorders.commands"  # manual actions and recalculations
+
+    def all(self) -> list[str]:
+        return [self.orders, self.inventory, self.reference, self.commands]
+
+    def route(self, event: object) -> tuple[str, str | None]:
+        """(topic, key) for a raw event; what cannot be read goes to the commands topic,
+        where the worker dead-letters it."""
+        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+            return self.commands, None
+        kind, data = event.get("type"), event["data"]
+        if kind in ORDER_TYPES:
+            return self.orders, _text(data.get("order_id"))
+        if kind in INVENTORY_TYPES:
+            lines = data.get("lines") if isinstance(data.get("lines"), list) else []
+            skus = {line.get("sku") for line in lines if isinstance(line, dict)}
+            if data.get("sku") is not None:
+                return self.inventory, _text(data["sku"])
+            if len(skus) == 1:
+                return self.inventory, _text(skus.pop())
+            return self.inventory, _text(data.get("po_id") or data.get("container_id"))
+        if kind in REFERENCE_TYPES:
+            return self.reference, _text(data.get("warehouse_id") or data.get("sku") or "settings")
+        return self.commands, _text(data.get("order_id"))
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,78 @@
+"""`backorders worker recalculator`: the recalculator on Kafka, with its state in SQL
+(`DATABASE_URL` or `--db`), plus `backorders produce` to publish a log to the input topics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+from ..kafka.settings import InputTopics, KafkaSettings
+from ..kafka.worker import RecalculatorWorker
+from .common import CommandError, add_db_option, database_url
+
+
+def register(commands) -> None:
+    worker = commands.add_parser("worker", help="run a service worker on Kafka")
+    kinds = worker.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    recalculator = kinds.add_parser("recalculator", help="the allocation worker")
+    add_db_option(recalculator)
+    recalculator.add_argument("--batch-size", type=int, default=1000)
+    recalculator.set_defaults(handler=handle_worker)
+
+    produce = commands.add_parser("produce", help="publish a CloudEvents log to the input topics")
+    produce.add_argument("events", help="JSON lines, or - for stdin")
+    produce.set_defaults(handler=handle_produce)
+
+
+async def run_worker(url: str, batch_size: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with RecalculatorWorker(url, batch_size=batch_size) as worker:
+        await worker.run(stop)
+
+
+def handle_worker(args) -> int:
+    asyncio.run(run_worker(database_url(args.db), args.batch_size))
+    return 0
+
+
+async def produce(lines, kafka: KafkaSettings, topics: InputTopics) -> int:
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)
+    await producer.start()
+    sent = 0
+    try:
+        for line in lines:
+            raw = line.rstrip(b"\r\n")
+            if not raw.strip():
+                continue
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                event = None
+            topic, key = topics.route(event)
+            await producer.send(topic, value=raw, key=None if key is None else key.encode())
+            sent += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def handle_produce(args) -> int:
+    if args.events == "-":
+        lines = sys.stdin.buffer
+    else:
+        path = Path(args.events)
+        if not path.is_file():
+            raise CommandError(f"no such file: {args.events}")
+        lines = path.open("rb")
+    sent = asyncio.run(produce(lines, KafkaSettings(), InputTopics()))
+    print(f"produced {sent} events")
+    return 0

@@ -1,0 +1,96 @@
+"""The recalculator worker on a real Kafka broker and PostgreSQL: a generated day produced
+to the input topics (several partitions), consumed with a restart half-way, then a full
+recalculation: the final state per order equals `replay` of the same log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from integration.conftest import _drop_schema, postgres_url
+from support import published
+
+from recalculator.cli.worker import produce
+from recalculator.domain.engine import Engine
+from recalculator.kafka.settings import InputTopics, KafkaSettings
+from recalculator.kafka.worker import RecalculatorWorker
+from recalculator.processing import process
+from recalculator.publishing import to_json
+from recalculator.runtime.embedded import EmbeddedRuntime
+from recalculator.workload import WorkloadShape, generate_day
+
+
+def bootstrap() -> str:
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not servers:
+        pytest.fail("KAFKA_BOOTSTRAP_SERVERS is not set: run the integration tests through `make test`")
+    return servers
+
+
+async def create_topics(servers: str) -> InputTopics:
+    suffix = uuid.uuid4().hex[:10]
+    topics = InputTopics(orders=f"in.orders.{suffix}", inventory=f"in.inventory.{suffix}",
+                         reference=f"in.reference.{suffix}", commands=f"in.commands.{suffix}")
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        await admin.create_topics([
+            NewTopic(topics.orders, num_partitions=4, replication_factor=1),
+            # Stock changes of a SKU must keep their order (an adjustment sets, a receipt adds).
+            NewTopic(topics.inventory, num_partitions=1, replication_factor=1),
+            NewTopic(topics.reference, num_partitions=1, replication_factor=1),
+            NewTopic(topics.commands, num_partitions=2, replication_factor=1),
+        ])
+    finally:
+        await admin.close()
+    return topics
+
+
+async def drain(worker: RecalculatorWorker, deadline: float = 90.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while any((await worker.lag()).values()):
+        assert loop.time() < end, f"worker did not catch up: {await worker.lag()}"
+        await worker.poll_once()
+
+
+async def test_worker_reaches_the_state_of_replay_across_a_restart():
+    servers, url = bootstrap(), postgres_url()
+    schema = f"worker_{uuid.uuid4().hex[:10]}"
+    topics = await create_topics(servers)
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    events = generate_day(9, WorkloadShape(orders=500, skus=40))
+    lines = [(e["__raw__"] if "__raw__" in e else to_json(e)).encode() for e in events]
+    final = to_json({"specversion": "1.0", "id": "final-recalc", "source": "/ops", "type": "RecalculateBackorders",
+                     "time": json.loads(lines[-1])["time"], "data": {}}).encode()
+    expected = Engine()
+    for n, raw in enumerate([*lines, final], 1):
+        process(expected, raw, "log", n)
+
+    try:
+        await produce(lines, kafka, topics)
+        worker = RecalculatorWorker(url, schema=schema, kafka=kafka, topics=topics, batch_size=150)
+        async with worker:
+            for _ in range(3):
+                await worker.poll_once()  # part of the log, then a restart
+            first_positions = await worker.runtime.repository.positions()
+        assert first_positions, "nothing was committed before the restart"
+        async with RecalculatorWorker(url, schema=schema, kafka=kafka, topics=topics, batch_size=150) as worker:
+            await drain(worker)
+            await produce([final], kafka, topics)
+            await drain(worker)
+            assert published(worker.runtime.engine) == published(expected)
+            dead = await worker.runtime.repository.dead_letter_records()
+        async with EmbeddedRuntime(url, schema=schema) as reloaded:
+            assert published(reloaded.engine) == published(expected)
+            statuses = {o.order_id: o.published_status for o in reloaded.engine.orders.values()}
+        assert statuses == {o.order_id: o.published_status for o in expected.orders.values()}
+        # Refusals carry topic, partition and offset.
+        assert dead and all(d.source in topics.all() and d.partition is not None and d.position is not None
+                            for d in dead)
+    finally:
+        await _drop_schema(url, schema)
