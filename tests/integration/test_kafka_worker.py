@@ -12,8 +12,6 @@ import uuid
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from integration.conftest import _drop_schema, postgres_url
-from support import published
-
 from recalculator.cli.worker import produce
 from recalculator.domain.engine import Engine
 from recalculator.kafka.settings import InputTopics, KafkaSettings
@@ -22,6 +20,7 @@ from recalculator.processing import process
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.workload import WorkloadShape, generate_day
+from support import published
 
 
 def bootstrap() -> str:

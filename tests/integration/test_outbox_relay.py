@@ -11,7 +11,6 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
 from recalculator.kafka.relay import RELAY_SOURCE, OutboxRelay
 from recalculator.kafka.settings import KafkaSettings, OutputTopics
 from recalculator.publishing import to_json

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from recalculator.kafka.settings import KafkaSettings, OutputTopics
 
 

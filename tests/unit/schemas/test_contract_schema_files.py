@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 from backorder_events import INPUT_EVENT_TYPES, OUTPUT_EVENT_TYPES
-from backorder_events.generate import SCHEMA_DIR, SUFFIX, expected_files, main, stale_files
+from backorder_events.generate import (
+    SCHEMA_DIR,
+    SUFFIX,
+    expected_files,
+    main,
+    stale_files,
+)
 
 EXPECTED = expected_files()
 FIX = "JSON Schemas are out of date: run `make schemas`"

@@ -21,6 +21,7 @@ def register(commands) -> None:
     kinds = worker.add_subparsers(dest="service", required=True, metavar="SERVICE")
     recalculator = kinds.add_parser("recalculator", help="the allocation worker")
     add_db_option(recalculator)
+    recalculator.add_argument("--schema", help="PostgreSQL schema holding the state (default: the search path)")
     recalculator.add_argument("--batch-size", type=int, default=1000)
     recalculator.set_defaults(handler=handle_worker)
 
@@ -29,17 +30,17 @@ def register(commands) -> None:
     produce.set_defaults(handler=handle_produce)
 
 
-async def run_worker(url: str, batch_size: int) -> None:
+async def run_worker(url: str, batch_size: int, schema: str | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with RecalculatorWorker(url, batch_size=batch_size) as worker:
+    async with RecalculatorWorker(url, schema=schema, batch_size=batch_size) as worker:
         await worker.run(stop)
 
 
 def handle_worker(args) -> int:
-    asyncio.run(run_worker(database_url(args.db), args.batch_size))
+    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema))
     return 0
 
 

@@ -1,0 +1,117 @@
+"""SIGKILL the Kafka worker at random points while a workload streams into the input
+topics, restart it each time, then a full recalculation: nothing lost, nothing applied
+twice, no output id twice, and the final state equals `replay` of the same log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+from integration.conftest import _drop_schema, postgres_url
+from integration.test_kafka_worker import create_topics
+from recalculator.adapters.repository import make_engine
+from recalculator.cli.worker import produce
+from recalculator.domain.engine import Engine
+from recalculator.kafka.settings import KafkaSettings
+from recalculator.processing import process
+from recalculator.publishing import to_json
+from recalculator.runtime.embedded import EmbeddedRuntime
+from recalculator.workload import WorkloadShape, generate_day
+from sqlalchemy import text
+from support import published
+
+BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+
+
+async def counts(url: str, schema: str) -> dict:
+    db = make_engine(url, schema)
+    try:
+        async with db.connect() as conn:
+            result = {}
+            for table in ("processed_events", "dead_letters", "outbox"):
+                result[table] = (await conn.execute(text(f"select count(*) from {table}"))).scalar_one()
+            result["outbox_ids"] = (await conn.execute(text("select count(distinct event_id) from outbox"))).scalar_one()
+            result["positions"] = dict((await conn.execute(text("select source, position from positions"))).all())
+            return result
+    finally:
+        await db.dispose()
+
+
+def test_sigkill_while_the_workload_streams_in(tmp_path):
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not servers:
+        pytest.fail("KAFKA_BOOTSTRAP_SERVERS is not set: run the tests through `make test`")
+    url = postgres_url()
+    schema = f"crash_{uuid.uuid4().hex[:10]}"
+    topics = asyncio.run(create_topics(servers))
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    events = generate_day(21, WorkloadShape(orders=6000, skus=300))
+    lines = [(e["__raw__"] if "__raw__" in e else to_json(e)).encode() for e in events]
+    final = to_json({"specversion": "1.0", "id": "final-recalc", "source": "/ops",
+                     "type": "RecalculateBackorders", "time": json.loads(lines[-1])["time"], "data": {}}).encode()
+    expected = Engine()
+    for n, raw in enumerate([*lines, final], 1):
+        process(expected, raw, "log", n)
+
+    env = {**os.environ, "BACKORDERS_TOPIC_ORDERS": topics.orders, "BACKORDERS_TOPIC_INVENTORY": topics.inventory,
+           "BACKORDERS_TOPIC_REFERENCE": topics.reference, "BACKORDERS_TOPIC_COMMANDS": topics.commands,
+           "KAFKA_BOOTSTRAP_SERVERS": servers}
+    worker = [*BACKORDERS, "worker", "recalculator", "--db", url, "--schema", schema, "--batch-size", "100"]
+
+    # The workload streams in while the worker is killed and restarted.
+    def stream():
+        for start in range(0, len(lines), 500):
+            asyncio.run(produce(lines[start:start + 500], kafka, topics))
+            time.sleep(0.15)
+
+    producer = threading.Thread(target=stream)
+    producer.start()
+    rng = random.Random(int(os.environ.get("CRASH_SEED", "11")))
+    kills = []
+    try:
+        for _ in range(3):
+            process_ = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(1.2, 2.5))
+            assert process_.poll() is None, "the worker stopped by itself"
+            process_.send_signal(signal.SIGKILL)
+            process_.wait()
+            kills.append(sum(asyncio.run(counts(url, schema))["positions"].values()))
+        producer.join()
+        asyncio.run(produce([final], kafka, topics))
+        survivor = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        total = len(lines) + 1
+        deadline = time.monotonic() + 180
+        while True:
+            state = asyncio.run(counts(url, schema))
+            handled = sum(position + 1 for position in state["positions"].values())
+            if handled >= total:
+                break
+            assert time.monotonic() < deadline, f"worker did not catch up: {handled}/{total}"
+            time.sleep(0.5)
+        survivor.send_signal(signal.SIGTERM)
+        survivor.wait(timeout=30)
+
+        state = asyncio.run(counts(url, schema))
+        print(f"\nworker crash test: {total} inputs, kills after {kills} committed offsets, "
+              f"{state['processed_events']} applied, {state['dead_letters']} dead-lettered, "
+              f"{state['outbox']} outputs ({state['outbox_ids']} distinct ids)")
+        assert len(set(kills)) == 3 and kills[0] > 0, f"kills did not land between commits: {kills}"
+        assert state["outbox"] == state["outbox_ids"], "an output id appears twice"
+        # Every input is applied once, dead-lettered once, or the one deliberate duplicate.
+        assert state["processed_events"] + state["dead_letters"] + 1 == total
+        async def final_state():
+            async with EmbeddedRuntime(url, schema=schema) as reloaded:
+                return published(reloaded.engine)
+        assert asyncio.run(final_state()) == published(expected)
+    finally:
+        producer.join()
+        asyncio.run(_drop_schema(url, schema))
