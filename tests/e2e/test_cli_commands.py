@@ -160,3 +160,23 @@ def test_dead_letters_lists_refused_inputs_with_reasons(tmp_path, small_log):
     assert records[0]["reason"].startswith("not valid JSON") and records[0]["raw"] == '{"oops"'
     assert records[1]["reason"] == "unknown order 'ghost'"
     assert all(r["source"] == str(bad.resolve()) for r in records)
+
+
+def test_status_reports_dead_letters_and_outbox_backlog(tmp_path, small_log):
+    db = tmp_path / "state.sqlite"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"oops"\n')
+    assert backorders("run", str(small_log), "--db", str(db), "--no-progress").returncode == 0
+    assert backorders("run", str(bad), "--db", str(db), "--no-progress").returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    result = subprocess.run([*BACKORDERS, "status", "--json", "--db", str(db)],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    published = backorders("search", "orders", "--backorder", "full-or-partial", "--jsonl", "--db", str(db))
+    assert report["dead_letters"] == 1
+    # o1, o2, o3 each published when created (with their SKU's total), and o3 and mug again
+    # when mug's stock arrived: eight outbox events, none relayed yet.
+    assert report["outbox_events"] == report["outbox_backlog"] == 8
+    assert len(published.stdout.splitlines()) == 2
+    assert report["lag"] == {}

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from recalculator.adapters import tables
 from recalculator.adapters.repository import Repository, make_engine
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 
 def _differences(connection):
@@ -26,5 +26,41 @@ async def test_migrations_match_the_table_definitions(database):
             names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         assert differences == [], f"migrations and tables.py differ: {differences}"
         assert names >= {t.name for t in tables.metadata.sorted_tables} | {"alembic_version"}
+    finally:
+        await db.dispose()
+
+
+async def test_a_database_made_before_migrations_is_adopted(database):
+    db = make_engine(database.url, database.schema)
+    try:
+        async with db.begin() as conn:
+            if database.schema:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
+            await conn.run_sync(tables.metadata.create_all)  # as the code once did
+        await Repository(db, database.schema).create_schema()
+        async with db.connect() as conn:
+            assert await conn.run_sync(_differences) == []
+            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        assert "alembic_version" in names and revision == "0001"
+    finally:
+        await db.dispose()
+
+
+async def test_a_failed_migration_leaves_nothing_half_done(database, monkeypatch):
+    from recalculator.adapters import migrate
+
+    def broken(connection):
+        connection.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
+        raise RuntimeError("migration failed")
+
+    db = make_engine(database.url, database.schema)
+    try:
+        monkeypatch.setattr(migrate, "_upgrade", broken)
+        with __import__("pytest").raises(RuntimeError):
+            await migrate.upgrade(db, database.schema)
+        async with db.connect() as conn:
+            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+        assert "half_done" not in names
     finally:
         await db.dispose()

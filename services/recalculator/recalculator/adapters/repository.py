@@ -32,12 +32,19 @@ def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
     if db.dialect.name == "sqlite":
 
         @event.listens_for(db.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+        def _sqlite_connect(dbapi_connection, _record):  # pragma: no cover - trivial
+            # The driver's own transaction handling would commit DDL on its own (a failed
+            # migration half applied); SQLAlchemy begins every transaction itself instead.
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             # WAL with synchronous=NORMAL survives a killed process (not a power cut).
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        @event.listens_for(db.sync_engine, "begin")
+        def _sqlite_begin(connection):  # pragma: no cover - trivial
+            connection.exec_driver_sql("BEGIN")
 
     return db
 
