@@ -65,7 +65,8 @@ def test_sigkill_while_the_workload_streams_in(tmp_path):
     env = {**os.environ, "BACKORDERS_TOPIC_ORDERS": topics.orders, "BACKORDERS_TOPIC_INVENTORY": topics.inventory,
            "BACKORDERS_TOPIC_REFERENCE": topics.reference, "BACKORDERS_TOPIC_COMMANDS": topics.commands,
            "KAFKA_BOOTSTRAP_SERVERS": servers}
-    worker = [*BACKORDERS, "worker", "recalculator", "--db", url, "--schema", schema, "--batch-size", "100"]
+    worker = [*BACKORDERS, "worker", "recalculator", "--db", url, "--schema", schema, "--batch-size", "100",
+              "--recalc-every-minutes", "0"]
 
     # The workload streams in while the worker is killed and restarted.
     def stream():

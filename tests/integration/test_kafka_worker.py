@@ -93,3 +93,27 @@ async def test_worker_reaches_the_state_of_replay_across_a_restart():
                             for d in dead)
     finally:
         await _drop_schema(url, schema)
+
+
+async def test_the_active_worker_publishes_the_periodic_recalculation_to_the_log():
+    servers, url = bootstrap(), postgres_url()
+    schema = f"periodic_{uuid.uuid4().hex[:10]}"
+    topics = await create_topics(servers)
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    try:
+        async with RecalculatorWorker(url, schema=schema, kafka=kafka, topics=topics,
+                                      recalc_every_seconds=0.5) as worker:
+            stop = asyncio.Event()
+            asyncio.get_running_loop().call_later(1.8, stop.set)
+            await worker.run(stop)
+            await drain(worker)
+            processed = sorted(e for e in worker.runtime.engine.processed if e.startswith("periodic-"))
+        # One command per half-second slot, each in the commands topic and applied once.
+        assert 3 <= len(processed) <= 5, processed
+        from datetime import datetime
+
+        stamps = [datetime.fromisoformat(p.removeprefix("periodic-recalculation-")) for p in processed]
+        assert all((stamp.timestamp() * 2).is_integer() for stamp in stamps), stamps  # slot starts
+        assert len(set(stamps)) == len(stamps)
+    finally:
+        await _drop_schema(url, schema)

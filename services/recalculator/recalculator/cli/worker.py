@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -23,6 +24,11 @@ def register(commands) -> None:
     add_db_option(recalculator)
     recalculator.add_argument("--schema", help="PostgreSQL schema holding the state (default: the search path)")
     recalculator.add_argument("--batch-size", type=int, default=1000)
+    recalculator.add_argument(
+        "--recalc-every-minutes", type=float,
+        default=float(os.environ.get("BACKORDERS_RECALC_EVERY_MINUTES", "30")),
+        help="periodic full recalculation, published to the commands topic (0: off)",
+    )
     recalculator.set_defaults(handler=handle_worker)
 
     produce = commands.add_parser("produce", help="publish a CloudEvents log to the input topics")
@@ -30,17 +36,19 @@ def register(commands) -> None:
     produce.set_defaults(handler=handle_produce)
 
 
-async def run_worker(url: str, batch_size: int, schema: str | None = None) -> None:
+async def run_worker(url: str, batch_size: int, schema: str | None = None, recalc_minutes: float = 0) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with RecalculatorWorker(url, schema=schema, batch_size=batch_size) as worker:
+    async with RecalculatorWorker(
+        url, schema=schema, batch_size=batch_size, recalc_every_seconds=recalc_minutes * 60
+    ) as worker:
         await worker.run(stop)
 
 
 def handle_worker(args) -> int:
-    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema))
+    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, args.recalc_every_minutes))
     return 0
 
 

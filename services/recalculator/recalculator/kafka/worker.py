@@ -14,12 +14,15 @@ second worker waits on the lock as a standby that takes over when the first one 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 
 from .. import logs
+from ..publishing import to_json
 from ..runtime.embedded import EmbeddedRuntime, Record
 from .settings import InputTopics, KafkaSettings
 
@@ -36,11 +39,13 @@ class RecalculatorWorker:
         kafka: KafkaSettings | None = None,
         topics: InputTopics | None = None,
         batch_size: int = 1000,
+        recalc_every_seconds: float = 0,
     ) -> None:
         self.runtime = EmbeddedRuntime(url, schema=schema, batch_size=batch_size)
         self.kafka = kafka or KafkaSettings()
         self.topics = topics or InputTopics()
         self.batch_size = batch_size
+        self.recalc_every_seconds = recalc_every_seconds
         self.consumer: AIOKafkaConsumer | None = None
         self._lock_connection = None
 
@@ -116,10 +121,48 @@ class RecalculatorWorker:
         return len(records)
 
     async def run(self, stop: asyncio.Event, on_batch: Callable[[int], None] | None = None) -> None:
-        while not stop.is_set():
-            count = await self.poll_once()
-            if on_batch is not None and count:
-                on_batch(count)
+        scheduler = None
+        if self.recalc_every_seconds > 0:
+            scheduler = asyncio.create_task(self._schedule_recalculations(stop))
+        try:
+            while not stop.is_set():
+                count = await self.poll_once()
+                if on_batch is not None and count:
+                    on_batch(count)
+        finally:
+            if scheduler is not None:
+                scheduler.cancel()
+                await asyncio.gather(scheduler, return_exceptions=True)
+
+    async def _schedule_recalculations(self, stop: asyncio.Event) -> None:
+        """The periodic run: a RecalculateBackorders command published to the commands topic,
+        so that it is in the log and a replay does the same. Only the active worker (the one
+        holding the lock) runs this. The id names the period, so a worker restarted within
+        the same period publishes a duplicate that the engine skips."""
+        producer = AIOKafkaProducer(**self.kafka.client_options(), acks="all", enable_idempotence=True)
+        await producer.start()
+        try:
+            period = self.recalc_every_seconds
+            while not stop.is_set():
+                now = time.time()
+                slot = int(now // period)
+                moment = datetime.fromtimestamp(slot * period, UTC)
+                command = {
+                    "specversion": "1.0",
+                    "id": f"periodic-recalculation-{moment.isoformat().replace('+00:00', 'Z')}",
+                    "source": "/backorders/recalculator/scheduler",
+                    "type": "RecalculateBackorders",
+                    "time": moment.isoformat().replace("+00:00", "Z"),
+                    "data": {},
+                }
+                await producer.send_and_wait(self.topics.commands, to_json(command).encode())
+                log.info("periodic_recalculation_published", id=command["id"])
+                try:
+                    await asyncio.wait_for(stop.wait(), (slot + 1) * period - time.time())
+                except TimeoutError:
+                    pass
+        finally:
+            await producer.stop()
 
     async def lag(self) -> dict[str, int]:
         """Records not yet handled, per `topic:partition`."""
