@@ -15,7 +15,7 @@ import time
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from integration.conftest import consume_all
 
 BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
 BATCH = 50
@@ -25,23 +25,6 @@ def relay_position(db) -> int:
     with sqlite3.connect(db) as conn:
         row = conn.execute("select position from positions where source = 'outbox-relay'").fetchone()
     return row[0] if row else 0
-
-
-async def consume(servers, topics, expected):
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=servers, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    received = []
-    try:
-        while len(received) < expected:
-            batch = await consumer.getmany(timeout_ms=20000)
-            if not batch:
-                break
-            for records in batch.values():
-                received.extend(records)
-    finally:
-        await consumer.stop()
-    return received
 
 
 def test_sigkill_during_relay_loses_nothing(tmp_path):
@@ -79,7 +62,7 @@ def test_sigkill_during_relay_loses_nothing(tmp_path):
     assert done.returncode == 0, done.stderr
     assert relay_position(db) == outbox[-1][0]
 
-    received = asyncio.run(consume(servers, [env["BACKORDERS_TOPIC_BACKORDER_CHANGED"],
+    received = asyncio.run(consume_all(servers, [env["BACKORDERS_TOPIC_BACKORDER_CHANGED"],
                                              env["BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED"]],
                                    len(outbox)))
     ids = [dict(r.headers)["ce_id"].decode() for r in received]

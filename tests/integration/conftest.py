@@ -19,6 +19,35 @@ class Database(NamedTuple):
     schema: str | None
 
 
+def kafka_bootstrap() -> str:
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not servers:
+        pytest.fail("KAFKA_BOOTSTRAP_SERVERS is not set: run the integration tests through `make test`")
+    return servers
+
+
+async def consume_all(servers: str, topics: list[str], expected: int, timeout_ms: int = 20000) -> list:
+    """Every record of `topics` from the beginning, until `expected` arrived or none comes."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=servers, auto_offset_reset="earliest", enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    received = []
+    try:
+        while len(received) < expected:
+            batch = await consumer.getmany(timeout_ms=timeout_ms)
+            if not batch:
+                break
+            for records in batch.values():
+                received.extend(records)
+    finally:
+        await consumer.stop()
+    return received
+
+
 def postgres_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if not url:

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 
-import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from integration.conftest import _drop_schema, postgres_url
+from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from recalculator.cli.worker import produce
 from recalculator.domain.engine import Engine
 from recalculator.kafka.settings import InputTopics, KafkaSettings
@@ -21,13 +19,6 @@ from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.workload import WorkloadShape, generate_day
 from support import published
-
-
-def bootstrap() -> str:
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not servers:
-        pytest.fail("KAFKA_BOOTSTRAP_SERVERS is not set: run the integration tests through `make test`")
-    return servers
 
 
 async def create_topics(servers: str) -> InputTopics:
@@ -58,7 +49,7 @@ async def drain(worker: RecalculatorWorker, deadline: float = 90.0) -> None:
 
 
 async def test_worker_reaches_the_state_of_replay_across_a_restart():
-    servers, url = bootstrap(), postgres_url()
+    servers, url = kafka_bootstrap(), postgres_url()
     schema = f"worker_{uuid.uuid4().hex[:10]}"
     topics = await create_topics(servers)
     kafka = KafkaSettings(bootstrap_servers=servers)
@@ -96,7 +87,7 @@ async def test_worker_reaches_the_state_of_replay_across_a_restart():
 
 
 async def test_the_active_worker_publishes_the_periodic_recalculation_to_the_log():
-    servers, url = bootstrap(), postgres_url()
+    servers, url = kafka_bootstrap(), postgres_url()
     schema = f"periodic_{uuid.uuid4().hex[:10]}"
     topics = await create_topics(servers)
     kafka = KafkaSettings(bootstrap_servers=servers)

@@ -5,24 +5,15 @@ was not interrupted."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 
-import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from integration.conftest import consume_all, kafka_bootstrap
 from recalculator.kafka.relay import RELAY_SOURCE, OutboxRelay
 from recalculator.kafka.settings import KafkaSettings, OutputTopics
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.workload import WorkloadShape, generate_day
-
-
-def bootstrap() -> str:
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not servers:
-        pytest.fail("KAFKA_BOOTSTRAP_SERVERS is not set: run the integration tests through `make test`")
-    return servers
 
 
 async def fresh_topics(servers: str) -> OutputTopics:
@@ -44,27 +35,8 @@ async def fresh_topics(servers: str) -> OutputTopics:
     return topics
 
 
-async def consume_all(servers: str, topics: list[str], expected: int, timeout_ms: int = 20000):
-    consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=servers, auto_offset_reset="earliest", enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    received = []
-    try:
-        while len(received) < expected:
-            batch = await consumer.getmany(timeout_ms=timeout_ms)
-            if not batch:
-                break
-            for records in batch.values():
-                received.extend(records)
-    finally:
-        await consumer.stop()
-    return received
-
-
 async def test_relay_publishes_the_outbox_keyed_and_in_order(database):
-    servers = bootstrap()
+    servers = kafka_bootstrap()
     topics = await fresh_topics(servers)
     events = generate_day(3, WorkloadShape(orders=300, skus=30))
     records = [(n, e.get("__raw__") or to_json(e)) for n, e in enumerate(events, 1)]
