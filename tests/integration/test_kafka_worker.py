@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 
+import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from recalculator.cli.worker import produce
@@ -106,5 +107,38 @@ async def test_the_active_worker_publishes_the_periodic_recalculation_to_the_log
         stamps = [datetime.fromisoformat(p.removeprefix("periodic-recalculation-")) for p in processed]
         assert all((stamp.timestamp() * 2).is_integer() for stamp in stamps), stamps  # slot starts
         assert len(set(stamps)) == len(stamps)
+    finally:
+        await _drop_schema(url, schema)
+
+
+async def test_a_worker_that_lost_its_lock_cannot_write_once_another_took_over():
+    from recalculator.adapters.repository import FencedOut
+
+    servers, url = kafka_bootstrap(), postgres_url()
+    schema = f"fence_{uuid.uuid4().hex[:10]}"
+    topics = await create_topics(servers)
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    lines = [to_json(e).encode() for e in generate_day(4, WorkloadShape(orders=80, skus=10, bad_events=0))]
+    try:
+        await produce(lines[:100], kafka, topics)
+        first = RecalculatorWorker(url, schema=schema, kafka=kafka, topics=topics)
+        await first.start()
+        second = None
+        try:
+            await drain(first)
+            # The first worker's lock goes away unnoticed (as when PostgreSQL restarts).
+            await first._release_lock()
+            second = await RecalculatorWorker(url, schema=schema, kafka=kafka, topics=topics).start()
+            await produce(lines[100:], kafka, topics)
+            before = await first.runtime.repository.positions()
+            with pytest.raises(FencedOut):
+                for _ in range(100):
+                    await first.poll_once()
+            assert await first.runtime.repository.positions() == before  # it wrote nothing
+            await drain(second)  # the new owner goes on
+        finally:
+            if second is not None:
+                await second.stop()
+            await first.stop()
     finally:
         await _drop_schema(url, schema)

@@ -9,11 +9,12 @@ all of a batch or none of it.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from backorder_events import BackorderSettings, DeadLetter
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..domain.engine import Changes, Engine
@@ -28,7 +29,8 @@ def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
     connect_args = {}
     if schema and url.startswith("postgresql"):
         connect_args = {"server_settings": {"search_path": schema}}
-    db = create_async_engine(url, connect_args=connect_args)
+    # pre_ping: after a database restart, pooled connections are found dead and replaced.
+    db = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
     if db.dialect.name == "sqlite":
 
         @event.listens_for(db.sync_engine, "connect")
@@ -82,6 +84,13 @@ class BatchRows:
     outbox: list[dict] = field(default_factory=list)
     dead_letters: list[dict] = field(default_factory=list)
     positions: list[dict] = field(default_factory=list)
+
+
+class FencedOut(Exception):
+    """A batch was refused because another process owns the state now."""
+
+
+OWNER_KEY = "owner"
 
 
 class Repository:
@@ -184,9 +193,27 @@ class Repository:
     async def save_batch(self, engine, changes, outputs, dead, source=None, position=None) -> None:
         await self.save_rows(self.batch_rows(engine, changes, outputs, dead, source, position))
 
-    async def save_rows(self, rows: BatchRows) -> None:
+    async def save_rows(self, rows: BatchRows, fence: str | None = None) -> None:
+        """Write a batch in one transaction. With `fence`, the transaction first checks that
+        the state still belongs to that owner (see `claim`), and writes nothing otherwise."""
         async with self.db.begin() as conn:
+            if fence is not None:
+                claimed = await conn.execute(
+                    update(t.meta)
+                    .where(t.meta.c.key == OWNER_KEY, t.meta.c.value == fence)
+                    .values(value=fence)
+                )
+                if claimed.rowcount != 1:
+                    raise FencedOut("another worker has taken over this state")
             await self.write_rows(conn, rows)
+
+    async def claim(self) -> str:
+        """Make this process the owner of the state: later `save_rows(fence=...)` of any
+        earlier owner fail, even one that still believes it is active."""
+        owner = uuid.uuid4().hex
+        async with self.db.begin() as conn:
+            await _upsert(conn, t.meta, [{"key": OWNER_KEY, "value": owner}], ["key"])
+        return owner
 
     async def write_rows(self, conn: AsyncConnection, rows: BatchRows) -> None:
         """All of a batch, inside the caller's transaction."""

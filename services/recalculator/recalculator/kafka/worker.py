@@ -9,6 +9,12 @@ point resumes where its last commit left off; nothing of a lost batch was visibl
 This worker is a single active instance: it holds a PostgreSQL advisory lock for its life,
 takes every partition of the input topics itself (no consumer group rebalancing), and a
 second worker waits on the lock as a standby that takes over when the first one dies.
+Because a lock can be lost without its holder noticing (the server restarted), every batch
+is also fenced: the active worker claims the state with a fresh token, and a batch whose
+token is no longer the current one is refused, so a deposed worker can never write.
+
+After a failed batch (the database or the broker went away) the worker returns to its last
+commit: engine reloaded, lock and claim taken again, partitions sought back.
 """
 
 from __future__ import annotations
@@ -19,9 +25,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import logs
+from ..adapters.repository import FencedOut
+from ..domain.engine import Engine
 from ..publishing import to_json
 from ..runtime.embedded import EmbeddedRuntime, Record
 from .settings import InputTopics, KafkaSettings
@@ -46,20 +56,14 @@ class RecalculatorWorker:
         self.topics = topics or InputTopics()
         self.batch_size = batch_size
         self.recalc_every_seconds = recalc_every_seconds
+        self.recoveries = 0
         self.consumer: AIOKafkaConsumer | None = None
         self._lock_connection = None
 
     async def start(self) -> RecalculatorWorker:
-        db = self.runtime.db
-        if db.dialect.name == "postgresql":
-            # Held on its own connection for the worker's life; released by PostgreSQL when
-            # the process dies.
-            self._lock_connection = await db.connect()
-            log.info("waiting_for_lock")
-            await self._lock_connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _LOCK_ID})
-            await self._lock_connection.commit()
-            log.info("lock_acquired")
+        await self._acquire_lock()
         await self.runtime.start()
+        self.runtime.fence = await self.runtime.repository.claim()
         self.consumer = AIOKafkaConsumer(
             **self.kafka.client_options(), group_id=None, enable_auto_commit=False,
             auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20,
@@ -67,6 +71,30 @@ class RecalculatorWorker:
         await self.consumer.start()
         await self._assign_all()
         return self
+
+    async def _acquire_lock(self) -> None:
+        """Held on its own connection for the worker's life; PostgreSQL releases it when the
+        process (or the server) goes away."""
+        db = self.runtime.db
+        if db.dialect.name != "postgresql":
+            return
+        await self._release_lock()
+        self._lock_connection = await db.connect()
+        log.info("waiting_for_lock")
+        await self._lock_connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _LOCK_ID})
+        await self._lock_connection.commit()
+        log.info("lock_acquired")
+
+    async def _release_lock(self) -> None:
+        """Drop the lock's connection for good: returned to the pool, the session (and the
+        lock it holds) would live on."""
+        if self._lock_connection is not None:
+            connection, self._lock_connection = self._lock_connection, None
+            try:
+                await connection.invalidate()
+                await connection.close()
+            except Exception:  # noqa: BLE001 - the connection is already gone
+                pass
 
     async def _assign_all(self) -> None:
         partitions = []
@@ -82,6 +110,10 @@ class RecalculatorWorker:
                 raise RuntimeError(f"input topic {topic!r} does not exist")
             partitions.extend(TopicPartition(topic, p) for p in sorted(ids))
         self.consumer.assign(partitions)
+        await self._seek_to_stored()
+
+    async def _seek_to_stored(self) -> None:
+        partitions = sorted(self.consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
         stored = await self.runtime.repository.positions()
         for tp in partitions:
             offset = stored.get(f"{tp.topic}:{tp.partition}")
@@ -95,11 +127,7 @@ class RecalculatorWorker:
         if self.consumer is not None:
             await self.consumer.stop()
             self.consumer = None
-        if self._lock_connection is not None:
-            # Closed before the engine is disposed: disposing leaves checked-out connections
-            # (and the lock they hold) open.
-            await self._lock_connection.close()
-            self._lock_connection = None
+        await self._release_lock()
         await self.runtime.close()
 
     async def __aenter__(self) -> RecalculatorWorker:
@@ -126,13 +154,44 @@ class RecalculatorWorker:
             scheduler = asyncio.create_task(self._schedule_recalculations(stop))
         try:
             while not stop.is_set():
-                count = await self.poll_once()
+                try:
+                    count = await self.poll_once()
+                except KafkaError as error:
+                    # Nothing was handled: fetch again once the broker is back.
+                    log.warning("fetch_failed", error=str(error))
+                    await asyncio.sleep(0.5)
+                    continue
+                except (SQLAlchemyError, OSError, FencedOut) as error:
+                    log.error("batch_failed", error=str(error).splitlines()[0])
+                    self.recoveries += 1
+                    await self._recover(stop)
+                    continue
                 if on_batch is not None and count:
                     on_batch(count)
         finally:
             if scheduler is not None:
                 scheduler.cancel()
                 await asyncio.gather(scheduler, return_exceptions=True)
+
+    async def _recover(self, stop: asyncio.Event, pause: float = 0.5) -> None:
+        """Back to the last commit after a failed batch (the database went away): the engine
+        in memory is ahead of the database, so it is loaded again, the lock taken again (it
+        went with the connection), and every partition sought back to its stored offset."""
+        while not stop.is_set():
+            await asyncio.sleep(pause)
+            try:
+                await self._acquire_lock()
+                engine = Engine()
+                await self.runtime.repository.load(engine)
+                self.runtime.engine = engine
+                self.runtime.fence = await self.runtime.repository.claim()
+                await self._seek_to_stored()
+            except (SQLAlchemyError, OSError) as error:
+                log.warning("recovery_waiting", error=str(error).splitlines()[0])
+                pause = min(pause * 2, 5.0)
+                continue
+            log.info("recovered")
+            return
 
     async def _schedule_recalculations(self, stop: asyncio.Event) -> None:
         """The periodic run: a RecalculateBackorders command published to the commands topic,
@@ -155,8 +214,11 @@ class RecalculatorWorker:
                     "time": moment.isoformat().replace("+00:00", "Z"),
                     "data": {},
                 }
-                await producer.send_and_wait(self.topics.commands, to_json(command).encode())
-                log.info("periodic_recalculation_published", id=command["id"])
+                try:
+                    await producer.send_and_wait(self.topics.commands, to_json(command).encode())
+                    log.info("periodic_recalculation_published", id=command["id"])
+                except KafkaError as error:  # the broker is away: the next period tries again
+                    log.warning("periodic_recalculation_failed", id=command["id"], error=str(error))
                 try:
                     await asyncio.wait_for(stop.wait(), (slot + 1) * period - time.time())
                 except TimeoutError:

@@ -35,6 +35,7 @@ class EmbeddedRuntime:
         self.db = make_engine(url, schema)
         self.repository = Repository(self.db, schema)
         self.engine = Engine()
+        self.fence: str | None = None  # set by a runtime that must be the only writer
 
     async def start(self) -> EmbeddedRuntime:
         await self.repository.create_schema()
@@ -106,7 +107,7 @@ class EmbeddedRuntime:
             self.engine, self.engine.take_changes(), outputs, dead,
             positions=positions if track_position else None,
         )
-        await self.repository.save_rows(rows)
+        await self.repository.save_rows(rows, fence=self.fence)
         log.info(
             "batch_committed", positions=positions, applied=len(rows.processed),
             published=len(rows.outbox), dead_lettered=len(rows.dead_letters),
