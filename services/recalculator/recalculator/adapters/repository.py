@@ -207,6 +207,12 @@ class Repository:
                     raise FencedOut("another worker has taken over this state")
             await self.write_rows(conn, rows)
 
+    async def erase(self) -> None:
+        """Delete every row of the state, in one transaction (the schema stays)."""
+        async with self.db.begin() as conn:
+            for table in reversed(t.metadata.sorted_tables):
+                await conn.execute(table.delete())
+
     async def claim(self) -> str:
         """Make this process the owner of the state: later `save_rows(fence=...)` of any
         earlier owner fail, even one that still believes it is active."""

@@ -7,7 +7,7 @@ import sys
 
 from .. import logs
 from ..runtime.tuning import tune_collector
-from . import dead_letters, explain, relay, replay, run, search, status, worker
+from . import dead_letters, explain, relay, replay, run, search, status, topics, worker
 from .common import CommandError
 
 
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="backorders", description="Event-driven backorder allocation for multichannel sellers."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (replay, run, search, explain, dead_letters, relay, worker, status):
+    for module in (replay, run, search, explain, dead_letters, relay, worker, status, topics):
         module.register(commands)
     return parser
 

@@ -20,6 +20,7 @@ commit: engine reloaded, lock and claim taken again, partitions sought back.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -37,7 +38,9 @@ from ..runtime.embedded import EmbeddedRuntime, Record
 from .settings import InputTopics, KafkaSettings
 
 log = logs.get("recalculator.worker")
-_LOCK_ID = 0x7265636C  # "recl"
+def lock_id(schema: str | None) -> int:
+    """One active worker per state: the lock is named after the schema holding it."""
+    return int.from_bytes(hashlib.sha256(f"recalculator:{schema or ''}".encode()).digest()[:7], "big")
 
 
 class RecalculatorWorker:
@@ -51,6 +54,7 @@ class RecalculatorWorker:
         batch_size: int = 1000,
         recalc_every_seconds: float = 0,
     ) -> None:
+        self.schema = schema
         self.runtime = EmbeddedRuntime(url, schema=schema, batch_size=batch_size)
         self.kafka = kafka or KafkaSettings()
         self.topics = topics or InputTopics()
@@ -60,8 +64,13 @@ class RecalculatorWorker:
         self.consumer: AIOKafkaConsumer | None = None
         self._lock_connection = None
 
-    async def start(self) -> RecalculatorWorker:
+    async def start(self, *, reset: bool = False) -> RecalculatorWorker:
+        """Take the lock, load the state and seek. With `reset`, the stored state is emptied
+        first (under the lock), so the topics are consumed again from the beginning."""
         await self._acquire_lock()
+        if reset:
+            await self.runtime.repository.create_schema()
+            await self.runtime.repository.erase()
         await self.runtime.start()
         self.runtime.fence = await self.runtime.repository.claim()
         self.consumer = AIOKafkaConsumer(
@@ -81,7 +90,9 @@ class RecalculatorWorker:
         await self._release_lock()
         self._lock_connection = await db.connect()
         log.info("waiting_for_lock")
-        await self._lock_connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _LOCK_ID})
+        await self._lock_connection.execute(
+            text("SELECT pg_advisory_lock(:id)"), {"id": lock_id(self.schema)}
+        )
         await self._lock_connection.commit()
         log.info("lock_acquired")
 
@@ -225,6 +236,19 @@ class RecalculatorWorker:
                     pass
         finally:
             await producer.stop()
+
+    async def catch_up(self, until: dict[str, int] | None = None) -> None:
+        """Handle records until every partition has reached `until` (end offsets; by default
+        those of this moment), then return."""
+        if until is None:
+            partitions = list(self.consumer.assignment())
+            ends = await self.consumer.end_offsets(partitions)
+            until = {f"{tp.topic}:{tp.partition}": end for tp, end in ends.items()}
+        while True:
+            stored = await self.runtime.repository.positions()
+            if all(stored.get(key, -1) + 1 >= end for key, end in until.items()):
+                return
+            await self.poll_once()
 
     async def lag(self) -> dict[str, int]:
         """Records not yet handled, per `topic:partition`."""

@@ -1,0 +1,45 @@
+"""`backorders replay-topics` and `backorders rebuild`: the input topics, read again."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+
+from ..kafka.replay import rebuild, replay_topics
+from .common import CommandError, add_db_option, database_url
+
+
+def register(commands) -> None:
+    replay = commands.add_parser(
+        "replay-topics", help="replay the input topics into a fresh schema and compare with the live state"
+    )
+    add_db_option(replay)
+    replay.add_argument("--into", required=True, metavar="SCHEMA", help="a new PostgreSQL schema")
+    replay.add_argument("--live-schema", help="the schema of the live state (default: the search path)")
+    replay.set_defaults(handler=handle_replay)
+
+    again = commands.add_parser("rebuild", help="rebuild the live state from the input topics")
+    add_db_option(again)
+    again.add_argument("--schema", help="the schema of the live state (default: the search path)")
+    again.add_argument("--yes", action="store_true", help="confirm: the live state is emptied first")
+    again.set_defaults(handler=handle_rebuild)
+
+
+def handle_replay(args) -> int:
+    try:
+        found = asyncio.run(replay_topics(database_url(args.db), args.into, args.live_schema))
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    for difference in found:
+        print(json.dumps(dataclasses.asdict(difference), sort_keys=True))
+    print(f"{len(found)} orders differ between the live state and the replay into {args.into}")
+    return 1 if found else 0
+
+
+def handle_rebuild(args) -> int:
+    if not args.yes:
+        raise CommandError("rebuild empties the live state first: add --yes to confirm")
+    applied = asyncio.run(rebuild(database_url(args.db), args.schema))
+    print(f"rebuilt: {applied} events applied from the input topics")
+    return 0
