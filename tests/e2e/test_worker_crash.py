@@ -66,7 +66,7 @@ def test_sigkill_while_the_workload_streams_in(tmp_path):
            "BACKORDERS_TOPIC_REFERENCE": topics.reference, "BACKORDERS_TOPIC_COMMANDS": topics.commands,
            "KAFKA_BOOTSTRAP_SERVERS": servers}
     worker = [*BACKORDERS, "worker", "recalculator", "--db", url, "--schema", schema, "--batch-size", "100",
-              "--recalc-every-minutes", "0"]
+              "--recalc-every-minutes", "0", "--metrics-port", "0"]
 
     # The workload streams in while the worker is killed and restarted.
     def stream():

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from .. import metrics
 from ..kafka.settings import InputTopics, KafkaSettings
 from ..kafka.worker import RecalculatorWorker
 from .common import CommandError, add_db_option, database_url
@@ -28,6 +29,10 @@ def register(commands) -> None:
         "--recalc-every-minutes", type=float,
         default=float(os.environ.get("BACKORDERS_RECALC_EVERY_MINUTES", "30")),
         help="periodic full recalculation, published to the commands topic (0: off)",
+    )
+    recalculator.add_argument(
+        "--metrics-port", type=int, default=int(os.environ.get("BACKORDERS_METRICS_PORT", "9464")),
+        help="Prometheus /metrics port (0: off)",
     )
     recalculator.set_defaults(handler=handle_worker)
 
@@ -48,6 +53,7 @@ async def run_worker(url: str, batch_size: int, schema: str | None = None, recal
 
 
 def handle_worker(args) -> int:
+    metrics.serve(args.metrics_port)
     asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, args.recalc_every_minutes))
     return 0
 

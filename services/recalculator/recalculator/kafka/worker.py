@@ -30,7 +30,7 @@ from aiokafka.errors import KafkaError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import logs
+from .. import logs, metrics
 from ..adapters.repository import FencedOut
 from ..domain.engine import Engine
 from ..publishing import to_json
@@ -163,8 +163,12 @@ class RecalculatorWorker:
         scheduler = None
         if self.recalc_every_seconds > 0:
             scheduler = asyncio.create_task(self._schedule_recalculations(stop))
+        batches = 0
         try:
             while not stop.is_set():
+                batches += 1
+                if batches % 20 == 1:
+                    await self._report_lag()
                 try:
                     count = await self.poll_once()
                 except KafkaError as error:
@@ -249,6 +253,13 @@ class RecalculatorWorker:
             if all(stored.get(key, -1) + 1 >= end for key, end in until.items()):
                 return
             await self.poll_once()
+
+    async def _report_lag(self) -> None:
+        try:
+            for key, value in (await self.lag()).items():
+                metrics.LAG.labels(key).set(value)
+        except (KafkaError, SQLAlchemyError, OSError):
+            pass  # the next report will tell
 
     async def lag(self) -> dict[str, int]:
         """Records not yet handled, per `topic:partition`."""

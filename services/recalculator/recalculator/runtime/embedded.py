@@ -9,11 +9,12 @@ ids skip anything seen again, and nothing in the lost batch was visible anywhere
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import logs
+from .. import logs, metrics
 from ..adapters.repository import Repository, make_engine
 from ..domain.engine import Engine
 from ..processing import Processed, Tally, process
@@ -86,6 +87,8 @@ class EmbeddedRuntime:
         """Process records (of one or more sources, each in order) and commit everything
         they produced in one transaction, with each source's last position."""
         tally = tally if tally is not None else Tally()
+        started = time.perf_counter()
+        before = (tally.applied, tally.duplicates, tally.dead_lettered, tally.outputs)
         outputs: list[dict] = []
         dead = []
         positions: dict[str, int] = {}
@@ -108,6 +111,14 @@ class EmbeddedRuntime:
             positions=positions if track_position else None,
         )
         await self.repository.save_rows(rows, fence=self.fence)
+        elapsed = time.perf_counter() - started
+        metrics.BATCH_SECONDS.observe(elapsed)
+        metrics.RECALCULATION_SECONDS.observe(elapsed / len(records))
+        metrics.EVENTS.labels("applied").inc(tally.applied - before[0])
+        metrics.EVENTS.labels("duplicate").inc(tally.duplicates - before[1])
+        metrics.EVENTS.labels("dead_lettered").inc(tally.dead_lettered - before[2])
+        metrics.DEAD_LETTERS.inc(tally.dead_lettered - before[2])
+        metrics.PUBLISHED.inc(tally.outputs - before[3])
         log.info(
             "batch_committed", positions=positions, applied=len(rows.processed),
             published=len(rows.outbox), dead_lettered=len(rows.dead_letters),
