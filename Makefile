@@ -42,9 +42,10 @@ services-stop:
 bench: install
 	$(BIN)/python -m bench.core_bench
 
-## Regenerate the committed JSON Schema files from the pydantic models.
+## Regenerate the committed JSON Schema files and the AsyncAPI document from the models.
 schemas: install
 	$(BIN)/python -m backorder_events.generate
+	$(BIN)/python -m recalculator.kafka.asyncapi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
