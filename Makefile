@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit bench schemas clean services services-stop
+.PHONY: install run test test-unit bench bench-kafka schemas clean services services-stop
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ services-stop:
 ## Figures, not a test: see docs/benchmarks.md.
 bench: install
 	$(BIN)/python -m bench.core_bench
+
+## Figures through a real broker and PostgreSQL (started like for the tests).
+bench-kafka: install
+	bash deploy/test-env.sh $(BIN)/python -m bench.kafka_bench
 
 ## Regenerate the committed JSON Schema files and the AsyncAPI document from the models.
 schemas: install

@@ -20,17 +20,19 @@ def register(commands) -> None:
     add_db_option(parser)
     parser.add_argument("--once", action="store_true", help="drain the outbox, then stop")
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--schema", help="PostgreSQL schema holding the outbox")
+    parser.add_argument("--poll-ms", type=int, default=50, help="outbox poll interval when it is drained")
     parser.set_defaults(handler=handle)
 
 
-async def relay(url: str, once: bool, batch_size: int) -> int:
+async def relay(url: str, once: bool, batch_size: int, schema: str | None = None, poll_ms: int = 50) -> int:
     try:
         kafka = KafkaSettings()
     except ValidationError as error:
         raise CommandError(f"Kafka settings: {error.errors()[0]['msg']}") from None
-    db = make_engine(url)
+    db = make_engine(url, schema)
     try:
-        repository = Repository(db)
+        repository = Repository(db, schema)
         await repository.create_schema()
         async with OutboxRelay(repository, kafka, batch_size=batch_size) as outbox:
             if once:
@@ -40,7 +42,7 @@ async def relay(url: str, once: bool, batch_size: int) -> int:
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, stop.set)
-                await outbox.run(stop)
+                await outbox.run(stop, idle_seconds=poll_ms / 1000)
                 sent = 0
         position = await repository.position(RELAY_SOURCE) or 0
     finally:
@@ -50,4 +52,4 @@ async def relay(url: str, once: bool, batch_size: int) -> int:
 
 
 def handle(args) -> int:
-    return asyncio.run(relay(database_url(args.db), args.once, args.batch_size))
+    return asyncio.run(relay(database_url(args.db), args.once, args.batch_size, args.schema, args.poll_ms))

@@ -1,0 +1,205 @@
+"""`make bench-kafka`: the recalculator through a real Kafka broker and PostgreSQL.
+
+Prints figures (not a test):
+1. events/s of the worker catching up on the generated day already in the input topics,
+   next to the embedded runtime (SQLite) on the same records in the same run;
+2. latency from producing an input to its BackorderChanged arriving on the output topic,
+   at a steady 2,000 events/s, with the worker and the outbox relay as processes of their own.
+Needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (`make bench-kafka` starts both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from recalculator import logs
+from recalculator.adapters.repository import make_engine
+from recalculator.cli.worker import produce
+from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
+from recalculator.kafka.worker import RecalculatorWorker
+from recalculator.publishing import to_json
+from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
+from recalculator.runtime.tuning import tune_collector
+from recalculator.workload import WorkloadShape, generate_day
+from sqlalchemy import text
+
+BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+RATE = 2000
+SECONDS = 10
+
+
+async def fresh_topics(servers: str) -> tuple[InputTopics, OutputTopics]:
+    suffix = uuid.uuid4().hex[:8]
+    inputs = InputTopics(orders=f"bench.orders.{suffix}", inventory=f"bench.inventory.{suffix}",
+                         reference=f"bench.reference.{suffix}", commands=f"bench.commands.{suffix}")
+    outputs = OutputTopics(backorder_changed=f"bench.bc.{suffix}", product_backorder_changed=f"bench.pbc.{suffix}",
+                           dead_letters=f"bench.dlq.{suffix}")
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        await admin.create_topics([
+            NewTopic(inputs.orders, 4, 1), NewTopic(inputs.inventory, 1, 1), NewTopic(inputs.reference, 1, 1),
+            NewTopic(inputs.commands, 2, 1), NewTopic(outputs.backorder_changed, 4, 1),
+            NewTopic(outputs.product_backorder_changed, 4, 1),
+        ])
+    finally:
+        await admin.close()
+    return inputs, outputs
+
+
+async def drop(url: str, schema: str) -> None:
+    db = make_engine(url)
+    try:
+        async with db.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        await db.dispose()
+
+
+def raw_lines(events) -> list[bytes]:
+    return [(e["__raw__"] if "__raw__" in e else to_json(e)).encode() for e in events]
+
+
+async def throughput(servers: str, url: str) -> dict:
+    lines = raw_lines(generate_day(42, WorkloadShape()))
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    inputs, _ = await fresh_topics(servers)
+    await produce(lines, kafka, inputs)
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    try:
+        async with RecalculatorWorker(url, schema=schema, kafka=kafka, topics=inputs) as worker:
+            started = time.perf_counter()
+            await worker.catch_up()
+            worker_seconds = time.perf_counter() - started
+    finally:
+        await drop(url, schema)
+    with tempfile.TemporaryDirectory() as folder:
+        async with EmbeddedRuntime(sqlite_url(Path(folder) / "bench.sqlite")) as runtime:
+            started = time.perf_counter()
+            await runtime.consume("bench", list(enumerate(lines, 1)))
+            embedded_seconds = time.perf_counter() - started
+    return {
+        "events": len(lines),
+        "worker_events_per_s": len(lines) / worker_seconds,
+        "embedded_events_per_s": len(lines) / embedded_seconds,
+    }
+
+
+async def latency(servers: str, url: str) -> dict:
+    lines = raw_lines(generate_day(7, WorkloadShape(orders=13000, skus=600)))[: RATE * SECONDS]
+    inputs, outputs = await fresh_topics(servers)
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": servers, "BACKORDERS_LOG_LEVEL": "error",
+           "BACKORDERS_TOPIC_ORDERS": inputs.orders, "BACKORDERS_TOPIC_INVENTORY": inputs.inventory,
+           "BACKORDERS_TOPIC_REFERENCE": inputs.reference, "BACKORDERS_TOPIC_COMMANDS": inputs.commands,
+           "BACKORDERS_TOPIC_BACKORDER_CHANGED": outputs.backorder_changed,
+           "BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED": outputs.product_backorder_changed}
+    worker = subprocess.Popen([*BACKORDERS, "worker", "recalculator", "--db", url, "--schema", schema,
+                               "--metrics-port", "0", "--recalc-every-minutes", "0", "--batch-size", "500"], env=env)
+    relay = None
+    sent: dict[str, float] = {}
+    received: dict[str, float] = {}
+    try:
+        # The relay needs the schema the worker creates on start.
+        for _ in range(100):
+            db = make_engine(url, schema)
+            try:
+                async with db.connect() as conn:
+                    if (await conn.execute(text(f"select count(*) from information_schema.tables "
+                                                f"where table_schema = '{schema}' and table_name = 'outbox'"))).scalar():
+                        break
+            finally:
+                await db.dispose()
+            await asyncio.sleep(0.1)
+        relay = subprocess.Popen([*BACKORDERS, "relay", "--db", url, "--schema", schema, "--poll-ms", "10",
+                                  "--batch-size", "500"], env=env)
+        consumer = AIOKafkaConsumer(outputs.backorder_changed, bootstrap_servers=servers,
+                                    auto_offset_reset="earliest", group_id=None)
+        await consumer.start()
+
+        async def collect() -> None:
+            async for record in consumer:
+                cause = json.loads(record.value)["data"]["cause_id"]
+                received.setdefault(cause, time.perf_counter())
+
+        collector = asyncio.create_task(collect())
+        producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=0)
+        await producer.start()
+        start = time.perf_counter()
+        for n, raw in enumerate(lines):
+            due = start + n / RATE
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                event = None
+            topic, key = inputs.route(event)
+            await producer.send(topic, raw, key=None if key is None else key.encode())
+            if isinstance(event, dict) and "id" in event:
+                sent.setdefault(event["id"], time.perf_counter())
+        await producer.flush()
+        produced_seconds = time.perf_counter() - start
+        await asyncio.sleep(3)  # let the tail arrive
+        collector.cancel()
+        await asyncio.gather(collector, return_exceptions=True)
+        await consumer.stop()
+        await producer.stop()
+    finally:
+        for process in (relay, worker):
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+        await drop(url, schema)
+    waits = sorted((received[c] - sent[c]) * 1000 for c in received if c in sent)
+    return {
+        "events": len(lines),
+        "offered_rate": RATE,
+        "achieved_rate": len(lines) / produced_seconds,
+        "samples": len(waits),
+        "p50_ms": statistics.median(waits),
+        "p99_ms": waits[int(len(waits) * 0.99) - 1],
+        "max_ms": waits[-1],
+    }
+
+
+async def main() -> None:
+    tune_collector()
+    logs.configure("error")
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    url = os.environ.get("DATABASE_URL")
+    if not servers or not url:
+        sys.exit("KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL are needed: run `make bench-kafka`")
+    print(f"backorders Kafka benchmark: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    t = await throughput(servers, url)
+    print("1. Throughput on the generated day (8,440 inputs, already in the topics)")
+    print(f"   worker (Kafka + PostgreSQL), one active worker: {t['worker_events_per_s']:,.0f} events/s"
+          "   (target >= 10,000 per worker)")
+    print(f"   embedded runtime (SQLite), same records:        {t['embedded_events_per_s']:,.0f} events/s")
+    print(f"   ratio worker / embedded: {t['worker_events_per_s'] / t['embedded_events_per_s']:.2f}")
+    print("   two workers: not measured: one worker is active at a time (scale-out by SKU is not built yet)\n")
+    lat = await latency(servers, url)
+    print(f"2. Latency input -> BackorderChanged on the output topic at {RATE:,} events/s offered "
+          f"({lat['achieved_rate']:,.0f} achieved, {lat['events']:,} inputs, {lat['samples']:,} samples)")
+    print(f"   p50 {lat['p50_ms']:.0f} ms   p99 {lat['p99_ms']:.0f} ms   max {lat['max_ms']:.0f} ms   (target p99 <= 200 ms)")
+    print(f"\nmachine: Python {platform.python_version()}, {os.cpu_count()} cores, {platform.platform()}")
+    Path("var/bench").mkdir(parents=True, exist_ok=True)
+    Path("var/bench/kafka.json").write_text(json.dumps({"throughput": t, "latency": lat}, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
