@@ -26,6 +26,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from recalculator import logs
+from recalculator.adapters.migrate import drop_schema
 from recalculator.adapters.repository import make_engine
 from recalculator.cli.worker import produce
 from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
@@ -60,15 +61,6 @@ async def fresh_topics(servers: str) -> tuple[InputTopics, OutputTopics]:
     return inputs, outputs
 
 
-async def drop(url: str, schema: str) -> None:
-    db = make_engine(url)
-    try:
-        async with db.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        await db.dispose()
-
-
 def raw_lines(events) -> list[bytes]:
     return [(e["__raw__"] if "__raw__" in e else to_json(e)).encode() for e in events]
 
@@ -85,7 +77,7 @@ async def throughput(servers: str, url: str) -> dict:
             await worker.catch_up()
             worker_seconds = time.perf_counter() - started
     finally:
-        await drop(url, schema)
+        await drop_schema(url, schema)
     with tempfile.TemporaryDirectory() as folder:
         async with EmbeddedRuntime(sqlite_url(Path(folder) / "bench.sqlite")) as runtime:
             started = time.perf_counter()
@@ -164,7 +156,7 @@ async def latency(servers: str, url: str) -> dict:
             if process is not None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=30)
-        await drop(url, schema)
+        await drop_schema(url, schema)
     waits = sorted((received[c] - sent[c]) * 1000 for c in received if c in sent)
     return {
         "events": len(lines),

@@ -5,22 +5,23 @@ state equals `replay` of the same log."""
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
-from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
+from integration.conftest import (
+    _drop_schema,
+    day_and_expected,
+    kafka_bootstrap,
+    postgres_url,
+)
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
-from recalculator.domain.engine import Engine
 from recalculator.kafka.settings import KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
-from recalculator.processing import process
-from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_day
+from recalculator.workload import WorkloadShape
 from support import published
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -44,13 +45,7 @@ async def scenario(restart) -> None:
     schema = f"restart_{uuid.uuid4().hex[:10]}"
     topics = await create_topics(servers)
     kafka = KafkaSettings(bootstrap_servers=servers)
-    events = generate_day(33, WorkloadShape(orders=1500, skus=120))
-    lines = [(e["__raw__"] if "__raw__" in e else to_json(e)).encode() for e in events]
-    final = to_json({"specversion": "1.0", "id": "final-recalc", "source": "/ops", "type": "RecalculateBackorders",
-                     "time": json.loads(lines[-1])["time"], "data": {}}).encode()
-    expected = Engine()
-    for n, raw in enumerate([*lines, final], 1):
-        process(expected, raw, "log", n)
+    lines, final, expected = day_and_expected(33, WorkloadShape(orders=1500, skus=120))
     half = len(lines) // 2
     try:
         await produce(lines[:half], kafka, topics)

@@ -5,7 +5,6 @@ twice, no output id twice, and the final state equals `replay` of the same log."
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
@@ -16,16 +15,13 @@ import time
 import uuid
 
 import pytest
-from integration.conftest import _drop_schema, postgres_url
+from integration.conftest import _drop_schema, day_and_expected, postgres_url
 from integration.test_kafka_worker import create_topics
 from recalculator.adapters.repository import make_engine
 from recalculator.cli.worker import produce
-from recalculator.domain.engine import Engine
 from recalculator.kafka.settings import KafkaSettings
-from recalculator.processing import process
-from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_day
+from recalculator.workload import WorkloadShape
 from sqlalchemy import text
 from support import published
 
@@ -54,13 +50,7 @@ def test_sigkill_while_the_workload_streams_in(tmp_path):
     schema = f"crash_{uuid.uuid4().hex[:10]}"
     topics = asyncio.run(create_topics(servers))
     kafka = KafkaSettings(bootstrap_servers=servers)
-    events = generate_day(21, WorkloadShape(orders=6000, skus=300))
-    lines = [(e["__raw__"] if "__raw__" in e else to_json(e)).encode() for e in events]
-    final = to_json({"specversion": "1.0", "id": "final-recalc", "source": "/ops",
-                     "type": "RecalculateBackorders", "time": json.loads(lines[-1])["time"], "data": {}}).encode()
-    expected = Engine()
-    for n, raw in enumerate([*lines, final], 1):
-        process(expected, raw, "log", n)
+    lines, final, expected = day_and_expected(21, WorkloadShape(orders=6000, skus=300))
 
     env = {**os.environ, "BACKORDERS_TOPIC_ORDERS": topics.orders, "BACKORDERS_TOPIC_INVENTORY": topics.inventory,
            "BACKORDERS_TOPIC_REFERENCE": topics.reference, "BACKORDERS_TOPIC_COMMANDS": topics.commands,

@@ -4,14 +4,18 @@ PostgreSQL (asyncpg), each test in a fresh database or schema."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from typing import NamedTuple
 
 import pytest
-from recalculator.adapters.repository import make_engine
+from recalculator.adapters.migrate import drop_schema
+from recalculator.domain.engine import Engine
+from recalculator.processing import process
+from recalculator.publishing import to_json
 from recalculator.runtime.embedded import sqlite_url
-from sqlalchemy import text
+from recalculator.workload import WorkloadShape, generate_day
 
 
 class Database(NamedTuple):
@@ -55,13 +59,21 @@ def postgres_url() -> str:
     return url
 
 
-async def _drop_schema(url: str, schema: str) -> None:
-    db = make_engine(url)
-    try:
-        async with db.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        await db.dispose()
+_drop_schema = drop_schema
+
+
+def day_and_expected(seed: int, shape: WorkloadShape):
+    """A generated day as raw lines, a final full recalculation after it, and the engine that
+    `replay` of the lines and that recalculation leaves."""
+    events = generate_day(seed, shape)
+    lines = [(e["__raw__"] if "__raw__" in e else to_json(e)).encode() for e in events]
+    final = to_json({"specversion": "1.0", "id": "final-recalc", "source": "/ops",
+                     "type": "RecalculateBackorders", "time": json.loads(lines[-1])["time"],
+                     "data": {}}).encode()
+    expected = Engine()
+    for n, raw in enumerate([*lines, final], 1):
+        process(expected, raw, "log", n)
+    return lines, final, expected
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,17 +5,19 @@ recalculation: the final state per order equals `replay` of the same log."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
+from integration.conftest import (
+    _drop_schema,
+    day_and_expected,
+    kafka_bootstrap,
+    postgres_url,
+)
 from recalculator.cli.worker import produce
-from recalculator.domain.engine import Engine
 from recalculator.kafka.settings import InputTopics, KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
-from recalculator.processing import process
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.workload import WorkloadShape, generate_day
@@ -54,13 +56,7 @@ async def test_worker_reaches_the_state_of_replay_across_a_restart():
     schema = f"worker_{uuid.uuid4().hex[:10]}"
     topics = await create_topics(servers)
     kafka = KafkaSettings(bootstrap_servers=servers)
-    events = generate_day(9, WorkloadShape(orders=500, skus=40))
-    lines = [(e["__raw__"] if "__raw__" in e else to_json(e)).encode() for e in events]
-    final = to_json({"specversion": "1.0", "id": "final-recalc", "source": "/ops", "type": "RecalculateBackorders",
-                     "time": json.loads(lines[-1])["time"], "data": {}}).encode()
-    expected = Engine()
-    for n, raw in enumerate([*lines, final], 1):
-        process(expected, raw, "log", n)
+    lines, final, expected = day_and_expected(9, WorkloadShape(orders=500, skus=40))
 
     try:
         await produce(lines, kafka, topics)

@@ -44,3 +44,15 @@ async def upgrade(db: AsyncEngine, schema: str | None = None) -> None:
             if schema:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         await conn.run_sync(_upgrade)
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    """Remove a PostgreSQL schema and everything in it (replays and tests clean up with it)."""
+    from .repository import make_engine
+
+    db = make_engine(url)
+    try:
+        async with db.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        await db.dispose()
