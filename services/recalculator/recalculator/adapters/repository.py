@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from backorder_events import BackorderSettings, DeadLetter
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..domain.engine import Changes, Engine
@@ -151,9 +151,6 @@ class Repository:
         changes: Changes,
         outputs: Iterable[dict],
         dead: Iterable[DeadLetter],
-        source: str | None = None,
-        position: int | None = None,
-        *,
         positions: dict[str, int] | None = None,
     ) -> BatchRows:
         """Snapshot, as rows, everything a batch changed. Taken synchronously, so the engine
@@ -184,14 +181,9 @@ class Repository:
             for o in outputs
         ]
         rows.dead_letters = [d.model_dump() for d in dead]
-        if source is not None and position is not None:
-            rows.positions = [{"source": source, "position": position}]
         if positions:
             rows.positions = [{"source": k, "position": v} for k, v in sorted(positions.items())]
         return rows
-
-    async def save_batch(self, engine, changes, outputs, dead, source=None, position=None) -> None:
-        await self.save_rows(self.batch_rows(engine, changes, outputs, dead, source, position))
 
     async def save_rows(self, rows: BatchRows, fence: str | None = None) -> None:
         """Write a batch in one transaction. With `fence`, the transaction first checks that
@@ -239,18 +231,6 @@ class Repository:
         await _upsert(conn, t.positions, rows.positions, ["source"])
 
     # -- reading for operators ---------------------------------------------------------------
-
-    async def count(self, table) -> int:
-        async with self.db.connect() as conn:
-            return (await conn.execute(select(func.count()).select_from(table))).scalar_one()
-
-    async def outbox_events(self, after_seq: int = 0, limit: int | None = None) -> list[dict]:
-        query = select(t.outbox.c.seq, t.outbox.c.payload).where(t.outbox.c.seq > after_seq)
-        query = query.order_by(t.outbox.c.seq)
-        if limit:
-            query = query.limit(limit)
-        async with self.db.connect() as conn:
-            return [json.loads(row.payload) for row in await conn.execute(query)]
 
     async def outbox_rows(self, after_seq: int, limit: int) -> list:
         """Outbox rows after `after_seq`, oldest first: (seq, event_id, event_type, subject,

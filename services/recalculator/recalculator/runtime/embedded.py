@@ -108,7 +108,7 @@ class EmbeddedRuntime:
             positions[record.position_key] = record.position
         rows = self.repository.batch_rows(
             self.engine, self.engine.take_changes(), outputs, dead,
-            positions=positions if track_position else None,
+            positions if track_position else None,
         )
         await self.repository.save_rows(rows, fence=self.fence)
         elapsed = time.perf_counter() - started
