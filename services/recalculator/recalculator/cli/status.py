@@ -15,6 +15,7 @@ from ..adapters import tables as t
 from ..adapters.repository import Repository, make_engine
 from ..kafka.relay import RELAY_SOURCE
 from ..kafka.settings import InputTopics, KafkaSettings
+from ..kafka.worker import lag_of
 from .common import add_db_option, database_url
 
 
@@ -59,10 +60,7 @@ async def lag(positions: dict[str, int]) -> dict[str, int]:
         ends = await consumer.end_offsets(partitions) if partitions else {}
     finally:
         await consumer.stop()
-    return {
-        f"{tp.topic}:{tp.partition}": end - (positions.get(f"{tp.topic}:{tp.partition}", -1) + 1)
-        for tp, end in sorted(ends.items(), key=lambda item: (item[0].topic, item[0].partition))
-    }
+    return lag_of(ends, positions)
 
 
 def handle(args) -> int:

@@ -38,6 +38,15 @@ from ..runtime.embedded import EmbeddedRuntime, Record
 from .settings import InputTopics, KafkaSettings
 
 log = logs.get("recalculator.worker")
+def lag_of(ends: dict[TopicPartition, int], stored: dict[str, int]) -> dict[str, int]:
+    """Records not yet handled per `topic:partition`: end offset minus the offset after the
+    last one stored with the state."""
+    return {
+        f"{tp.topic}:{tp.partition}": end - (stored.get(f"{tp.topic}:{tp.partition}", -1) + 1)
+        for tp, end in sorted(ends.items(), key=lambda item: (item[0].topic, item[0].partition))
+    }
+
+
 def lock_id(schema: str | None) -> int:
     """One active worker per state: the lock is named after the schema holding it."""
     return int.from_bytes(hashlib.sha256(f"recalculator:{schema or ''}".encode()).digest()[:7], "big")
@@ -265,8 +274,4 @@ class RecalculatorWorker:
         """Records not yet handled, per `topic:partition`."""
         partitions = list(self.consumer.assignment())
         ends = await self.consumer.end_offsets(partitions)
-        stored = await self.runtime.repository.positions()
-        return {
-            f"{tp.topic}:{tp.partition}": ends[tp] - (stored.get(f"{tp.topic}:{tp.partition}", -1) + 1)
-            for tp in partitions
-        }
+        return lag_of(ends, await self.runtime.repository.positions())
