@@ -29,6 +29,7 @@ async def fresh_topics(servers: str) -> OutputTopics:
         await admin.create_topics([
             NewTopic(topics.backorder_changed, num_partitions=3, replication_factor=1),
             NewTopic(topics.product_backorder_changed, num_partitions=3, replication_factor=1),
+            NewTopic(topics.dead_letters, num_partitions=1, replication_factor=1),
         ])
     finally:
         await admin.close()
@@ -43,12 +44,19 @@ async def test_relay_publishes_the_outbox_keyed_and_in_order(database):
     async with EmbeddedRuntime(database.url, schema=database.schema) as runtime:
         await runtime.consume("day", records)
         outbox = await runtime.repository.outbox_rows(0, 1_000_000)
+        dead = await runtime.repository.dead_letter_records()
         async with OutboxRelay(
             runtime.repository, KafkaSettings(bootstrap_servers=servers), topics, batch_size=97
         ) as relay:
-            assert await relay.relay_all() == len(outbox)
+            assert await relay.relay_all() == len(outbox) + len(dead)
             assert await relay.relay_all() == 0  # drained: nothing is sent twice
         assert await runtime.repository.position(RELAY_SOURCE) == outbox[-1].seq
+
+    # The generated day holds bad inputs: each is on the dead-letter topic with its reason.
+    letters = await consume_all(servers, [topics.dead_letters], len(dead))
+    assert len(letters) == len(dead) > 0
+    assert [json.loads(r.value) for r in letters] == [d.model_dump() for d in dead]
+    assert [r.key.decode() for r in letters] == [f"day:None:{d.position}" for d in dead]
 
     received = await consume_all(
         servers, [topics.backorder_changed, topics.product_backorder_changed], len(outbox)

@@ -30,3 +30,41 @@ def test_defaults_and_topic_names(monkeypatch):
     assert topics.for_type("ProductBackorderChanged") == "backorders.product-backorder-changed"
     with pytest.raises(ValueError):
         topics.for_type("OrderCreated")
+
+
+def test_each_event_goes_to_its_topic_with_its_key():
+    from recalculator.kafka.settings import InputTopics
+
+    topics = InputTopics()
+
+    def route(kind, data):
+        return topics.route({"type": kind, "data": data})
+
+    assert route("OrderCreated", {"order_id": 7}) == ("backorders.orders", "7")
+    assert route("InventoryAdjusted", {"sku": "A", "warehouse_id": "W"}) == ("backorders.inventory", "A")
+    assert route("POReceived", {"po_id": "P", "lines": [{"sku": "A"}, {"sku": "A"}]}) == ("backorders.inventory", "A")
+    assert route("POReceived", {"po_id": "P", "lines": [{"sku": "A"}, {"sku": "B"}]}) == ("backorders.inventory", "P")
+    assert route("SettingsChanged", {"settings": {}}) == ("backorders.reference", "settings")
+    # A manual action on one order follows that order's events; on several, or a
+    # recalculation, goes to the commands topic.
+    assert route("MarkBackorder", {"order_ids": ["o1"]}) == ("backorders.orders", "o1")
+    assert route("ReallocateBackorder", {"order_id": "o2", "lines": []}) == ("backorders.orders", "o2")
+    assert route("MarkNotBackorder", {"order_ids": ["o1", "o2"]}) == ("backorders.commands", None)
+    assert route("RecalculateBackorders", {"order_ids": ["o1"]}) == ("backorders.commands", None)
+    assert topics.route("not an event") == ("backorders.commands", None)
+
+
+def test_faust_apps_take_the_same_connection_settings():
+    import faust
+    from pydantic import SecretStr
+    from recalculator.kafka.faust_support import make_app
+
+    plain = make_app("t-plain", KafkaSettings(bootstrap_servers="10.0.0.1:9092,10.0.0.2:9092"))
+    assert [str(url) for url in plain.conf.broker] == ["kafka://10.0.0.1:9092", "kafka://10.0.0.2:9092"]
+    sasl = make_app("t-sasl", KafkaSettings(
+        security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256", sasl_username="svc",
+        sasl_password=SecretStr("pw"),
+    ))
+    credentials = sasl.conf.broker_credentials
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert (credentials.username, credentials.password, credentials.mechanism.value) == ("svc", "pw", "SCRAM-SHA-256")

@@ -245,6 +245,15 @@ class Repository:
         async with self.db.connect() as conn:
             return (await conn.execute(query)).all()
 
+    async def dead_letter_rows(self, after_seq: int, limit: int) -> list:
+        """Dead-letter rows after `after_seq`, oldest first, every column."""
+        query = (
+            select(t.dead_letters).where(t.dead_letters.c.seq > after_seq)
+            .order_by(t.dead_letters.c.seq).limit(limit)
+        )
+        async with self.db.connect() as conn:
+            return (await conn.execute(query)).all()
+
     async def positions(self, prefix: str = "") -> dict[str, int]:
         query = select(t.positions.c.source, t.positions.c.position)
         if prefix:

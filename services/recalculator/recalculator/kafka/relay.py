@@ -5,6 +5,10 @@ Events leave the outbox in commit order; after each batch is acknowledged by the
 killed between the broker's acknowledgement and that write sends the last batch again on
 restart: delivery is at least once, and every event keeps the id it was given when it was
 decided (derived from its cause), so consumers drop repeats by id.
+
+Dead letters go the same way to the dead-letter topic: one JSON record each (the raw input,
+the reason, and the topic, partition and offset it was read at), keyed by that place, so a
+repeat is recognisable by its key.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaProducer
+from backorder_events import DeadLetter
 
 from .. import logs
 from ..adapters.repository import Repository
 from .settings import KafkaSettings, OutputTopics
 
 RELAY_SOURCE = "outbox-relay"
+DEAD_LETTER_RELAY_SOURCE = "dead-letter-relay"
 log = logs.get("recalculator.relay")
 
 
@@ -55,7 +61,32 @@ class OutboxRelay:
         await self.stop()
 
     async def relay_batch(self) -> int:
-        """Send the next batch; returns how many events were sent (0: the outbox is drained)."""
+        """Send the next batch of the outbox and of the dead letters; returns how many records
+        were sent (0: both are drained)."""
+        return await self._relay_outbox() + await self._relay_dead_letters()
+
+    async def _relay_dead_letters(self) -> int:
+        after = await self.repository.position(DEAD_LETTER_RELAY_SOURCE) or 0
+        rows = await self.repository.dead_letter_rows(after, self.batch_size)
+        if not rows:
+            return 0
+        sends = []
+        for row in rows:
+            record = DeadLetter.model_validate(dict(row._mapping))
+            place = f"{record.source}:{record.partition}:{record.position}"
+            headers = [("dlq_reason", record.reason.encode()), ("dlq_source", record.source.encode())]
+            if record.event_id is not None:
+                headers.append(("ce_id", record.event_id.encode()))
+            sends.append(await self.producer.send(
+                self.topics.dead_letters, key=place.encode(),
+                value=record.model_dump_json().encode(), headers=headers,
+            ))
+        await asyncio.gather(*sends)
+        await self.repository.save_position(DEAD_LETTER_RELAY_SOURCE, rows[-1].seq)
+        log.info("dead_letters_relayed", count=len(rows), last_seq=rows[-1].seq)
+        return len(rows)
+
+    async def _relay_outbox(self) -> int:
         after = await self.repository.position(RELAY_SOURCE) or 0
         rows = await self.repository.outbox_rows(after, self.batch_size)
         if not rows:

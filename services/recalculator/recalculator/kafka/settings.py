@@ -79,6 +79,7 @@ class OutputTopics(BaseSettings):
 ORDER_TYPES = frozenset({"OrderCreated", "OrderSplit", "ItemAdded", "ItemReplaced", "OrderStatusChanged"})
 INVENTORY_TYPES = frozenset({"POReceived", "InventoryAdjusted", "PurchaseOrderUpdated", "ContainerUpdated"})
 REFERENCE_TYPES = frozenset({"WarehouseUpserted", "ProductUpserted", "SettingsChanged"})
+ORDER_COMMAND_TYPES = frozenset({"ReallocateBackorder", "MarkBackorder", "MarkNotBackorder"})
 
 
 class InputTopics(BaseSettings):
@@ -89,7 +90,7 @@ class InputTopics(BaseSettings):
     orders: str = "backorders.orders"  # order events, keyed by order_id
     inventory: str = "backorders.inventory"  # stock and purchasing, keyed by sku (or PO/container)
     reference: str = "backorders.reference"  # warehouses, products, settings
-    commands: str = "backorders.commands"  # manual actions and recalculations
+    commands: str = "backorders.commands"  # recalculations, and actions on several orders
 
     def all(self) -> list[str]:
         return [self.orders, self.inventory, self.reference, self.commands]
@@ -112,7 +113,22 @@ class InputTopics(BaseSettings):
             return self.inventory, _text(data.get("po_id") or data.get("container_id"))
         if kind in REFERENCE_TYPES:
             return self.reference, _text(data.get("warehouse_id") or data.get("sku") or "settings")
-        return self.commands, _text(data.get("order_id"))
+        order_id = _single_order(data) if kind in ORDER_COMMAND_TYPES else None
+        if order_id is not None:
+            # A manual action on one order travels behind that order's events (same topic,
+            # same key, so same partition): on a topic of its own it could overtake the
+            # OrderCreated it refers to and be refused as naming an unknown order.
+            return self.orders, order_id
+        return self.commands, None
+
+
+def _single_order(data: dict) -> str | None:
+    if data.get("order_id") is not None:
+        return _text(data["order_id"])
+    ids = data.get("order_ids")
+    if isinstance(ids, list) and len(ids) == 1 and ids[0] is not None:
+        return _text(ids[0])
+    return None
 
 
 def _text(value) -> str | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -45,6 +46,14 @@ def lag_of(ends: dict[TopicPartition, int], stored: dict[str, int]) -> dict[str,
         f"{tp.topic}:{tp.partition}": end - (stored.get(f"{tp.topic}:{tp.partition}", -1) + 1)
         for tp, end in sorted(ends.items(), key=lambda item: (item[0].topic, item[0].partition))
     }
+
+
+def in_log_time_order(fetched: dict[TopicPartition, list]) -> list:
+    """The records of several partitions interleaved by their timestamps, each partition's
+    records staying in offset order: what was produced first is handled first, as far as
+    a batch shows it (records of other topics are not held back for a later batch)."""
+    lists = [fetched[tp] for tp in sorted(fetched, key=lambda tp: (tp.topic, tp.partition))]
+    return list(heapq.merge(*lists, key=lambda message: message.timestamp))
 
 
 def lock_id(schema: str | None) -> int:
@@ -160,9 +169,8 @@ class RecalculatorWorker:
         """Fetch what is there, handle it as one batch; returns the number of records."""
         fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
         records = [
-            Record(tp.topic, message.offset, message.value, tp.partition)
-            for tp in sorted(fetched, key=lambda tp: (tp.topic, tp.partition))
-            for message in fetched[tp]
+            Record(message.topic, message.offset, message.value, message.partition)
+            for message in in_log_time_order(fetched)
         ]
         if records:
             await self.runtime.handle_batch(records)

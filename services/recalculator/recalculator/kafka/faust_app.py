@@ -1,0 +1,60 @@
+"""The recalculator under faust-streaming: `faust -A recalculator.kafka.faust_app worker`.
+
+faust hosts the process (startup, signals, shutdown, logging); the consuming is the same
+`RecalculatorWorker` as `backorders worker recalculator`. The recalculator is a single
+active instance that takes every input partition itself (all SKUs' pools share one state),
+so faust's consumer group does not decide who consumes, and faust's offsets and
+transactions are not used: positions are stored with the state (see `worker.py`).
+
+Configuration from the environment: `BACKORDERS_DATABASE_URL` (or `DATABASE_URL`),
+`BACKORDERS_SCHEMA`, `BACKORDERS_BATCH_SIZE`, `BACKORDERS_RECALC_EVERY_MINUTES` (default 30),
+`KAFKA_*` and `BACKORDERS_TOPIC_*`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .. import logs
+from ..runtime.tuning import tune_collector
+from .faust_support import make_app
+from .settings import KafkaSettings
+from .worker import RecalculatorWorker
+
+
+class FaustWorkerConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BACKORDERS_")
+
+    database_url: str | None = None
+    schema_name: str | None = None  # BACKORDERS_SCHEMA_NAME
+    batch_size: int = 1000
+    recalc_every_minutes: float = 30
+
+    def url(self) -> str:
+        url = self.database_url or os.environ.get("DATABASE_URL")
+        if not url:
+            raise RuntimeError("set BACKORDERS_DATABASE_URL (or DATABASE_URL) to the state's database")
+        return url
+
+
+app = make_app("backorders-recalculator", KafkaSettings())
+
+
+@app.task
+async def recalculate() -> None:
+    config = FaustWorkerConfig()
+    tune_collector()
+    logs.configure()
+    stop = asyncio.Event()
+    try:
+        async with RecalculatorWorker(
+            config.url(), schema=config.schema_name, batch_size=config.batch_size,
+            recalc_every_seconds=config.recalc_every_minutes * 60,
+        ) as worker:
+            await worker.run(stop)
+    except asyncio.CancelledError:  # faust is stopping the worker
+        stop.set()
+        raise
