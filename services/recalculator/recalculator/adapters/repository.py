@@ -71,6 +71,21 @@ async def _upsert(conn: AsyncConnection, table, rows: Sequence[dict], keys: Sequ
     await conn.execute(stmt, list(rows))
 
 
+async def _append(conn: AsyncConnection, table, rows: Sequence[dict]) -> None:
+    """Insert rows; on PostgreSQL through COPY, several times faster than INSERT for the
+    thousands of outbox rows and processed ids of a batch, in the same transaction."""
+    if conn.dialect.name != "postgresql":
+        await conn.execute(table.insert(), list(rows))
+        return
+    raw = (await conn.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():  # the batch's transaction starts with its first statement
+        await conn.execute(select(1))
+    columns = list(rows[0])
+    await raw.copy_records_to_table(
+        table.name, columns=columns, records=[tuple(row[c] for c in columns) for row in rows]
+    )
+
+
 @dataclass(slots=True)
 class BatchRows:
     orders: list[dict] = field(default_factory=list)
@@ -78,6 +93,7 @@ class BatchRows:
     warehouses: list[dict] = field(default_factory=list)
     products: list[dict] = field(default_factory=list)
     sku_backorders: list[dict] = field(default_factory=list)
+    sku_positions: list[dict] = field(default_factory=list)
     settings: list[dict] = field(default_factory=list)
     meta: list[dict] = field(default_factory=list)
     processed: list[dict] = field(default_factory=list)
@@ -120,6 +136,8 @@ class Repository:
                     engine.referrers[product.replacement_sku].add(product.sku)
             for item in await conn.execute(select(t.stock)):
                 engine.stock.setdefault(item.sku, {})[item.warehouse_id] = item.qty
+            for position in await conn.execute(select(t.sku_positions)):
+                engine.positions[position.sku] = (position.available_qty, position.backorder_qty)
             result = await conn.stream(select(t.orders.c.order_id, t.orders.c.doc))
             async for order in result:
                 load_order(engine, order.order_id, order.doc)
@@ -168,6 +186,10 @@ class Repository:
             for s in sorted(changes.products)
         ]
         rows.sku_backorders = [{"sku": s, "backorder_qty": engine.totals[s]} for s in sorted(changes.skus)]
+        rows.sku_positions = [
+            {"sku": s, "available_qty": engine.positions[s][0], "backorder_qty": engine.positions[s][1]}
+            for s in sorted(changes.positions)
+        ]
         if changes.settings:
             rows.settings = [{"id": 1, "doc": engine.settings.model_dump_json()}]
         if changes.processed:
@@ -220,14 +242,14 @@ class Repository:
         await _upsert(conn, t.warehouses, rows.warehouses, ["warehouse_id"])
         await _upsert(conn, t.products, rows.products, ["sku"])
         await _upsert(conn, t.sku_backorders, rows.sku_backorders, ["sku"])
+        await _upsert(conn, t.sku_positions, rows.sku_positions, ["sku"])
         await _upsert(conn, t.settings, rows.settings, ["id"])
         await _upsert(conn, t.meta, rows.meta, ["key"])
-        if rows.processed:
-            await conn.execute(t.processed_events.insert(), rows.processed)
-        if rows.outbox:
-            await conn.execute(t.outbox.insert(), rows.outbox)
-        if rows.dead_letters:
-            await conn.execute(t.dead_letters.insert(), rows.dead_letters)
+        for table, new_rows in (
+            (t.processed_events, rows.processed), (t.outbox, rows.outbox), (t.dead_letters, rows.dead_letters),
+        ):
+            if new_rows:
+                await _append(conn, table, new_rows)
         await _upsert(conn, t.positions, rows.positions, ["source"])
 
     # -- reading for operators ---------------------------------------------------------------

@@ -81,6 +81,8 @@ class RecalculatorWorker:
         self.recoveries = 0
         self.consumer: AIOKafkaConsumer | None = None
         self._lock_connection = None
+        self._in_flight: asyncio.Task | None = None  # the commit of the last prepared batch
+        self._handled: dict[str, int] = {}  # last offset prepared, per `topic:partition`
 
     async def start(self, *, reset: bool = False) -> RecalculatorWorker:
         """Take the lock, load the state and seek. With `reset`, the stored state is emptied
@@ -153,6 +155,10 @@ class RecalculatorWorker:
         log.info("assigned", partitions=len(partitions), resumed=len(stored))
 
     async def stop(self) -> None:
+        try:
+            await self._finish_commit()
+        except (SQLAlchemyError, OSError, FencedOut) as error:  # the next start resumes before it
+            log.warning("last_commit_failed", error=str(error).splitlines()[0])
         if self.consumer is not None:
             await self.consumer.stop()
             self.consumer = None
@@ -166,15 +172,34 @@ class RecalculatorWorker:
         await self.stop()
 
     async def poll_once(self, timeout_ms: int = 200) -> int:
-        """Fetch what is there, handle it as one batch; returns the number of records."""
+        """Fetch what is there and handle it as one batch, committed before returning;
+        returns the number of records."""
+        count = await self._step(timeout_ms)
+        await self._finish_commit()
+        return count
+
+    async def _step(self, timeout_ms: int = 200) -> int:
+        """Fetch and prepare a batch, then start its commit once the previous batch's
+        commit has succeeded. The engine works on batch n+1 while PostgreSQL writes batch n;
+        commits stay in order, and a failed one stops the line (see `_recover`)."""
         fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
         records = [
             Record(message.topic, message.offset, message.value, message.partition)
             for message in in_log_time_order(fetched)
         ]
-        if records:
-            await self.runtime.handle_batch(records)
+        if not records:
+            await self._finish_commit()
+            return 0
+        batch = await self.runtime.prepare_batch(records, yield_every=50)
+        await self._finish_commit()
+        self._in_flight = asyncio.create_task(self.runtime.commit_batch(batch))
+        self._handled.update(batch.positions)
         return len(records)
+
+    async def _finish_commit(self) -> None:
+        if self._in_flight is not None:
+            task, self._in_flight = self._in_flight, None
+            await task
 
     async def run(self, stop: asyncio.Event, on_batch: Callable[[int], None] | None = None) -> None:
         scheduler = None
@@ -187,7 +212,7 @@ class RecalculatorWorker:
                 if batches % 20 == 1:
                     await self._report_lag()
                 try:
-                    count = await self.poll_once()
+                    count = await self._step()
                 except KafkaError as error:
                     # Nothing was handled: fetch again once the broker is back.
                     log.warning("fetch_failed", error=str(error))
@@ -200,6 +225,7 @@ class RecalculatorWorker:
                     continue
                 if on_batch is not None and count:
                     on_batch(count)
+            await self._finish_commit()
         finally:
             if scheduler is not None:
                 scheduler.cancel()
@@ -209,6 +235,10 @@ class RecalculatorWorker:
         """Back to the last commit after a failed batch (the database went away): the engine
         in memory is ahead of the database, so it is loaded again, the lock taken again (it
         went with the connection), and every partition sought back to its stored offset."""
+        if self._in_flight is not None:  # a commit still running when the fetch failed
+            task, self._in_flight = self._in_flight, None
+            await asyncio.gather(task, return_exceptions=True)
+        self._handled = {}
         while not stop.is_set():
             await asyncio.sleep(pause)
             try:
@@ -265,11 +295,10 @@ class RecalculatorWorker:
             partitions = list(self.consumer.assignment())
             ends = await self.consumer.end_offsets(partitions)
             until = {f"{tp.topic}:{tp.partition}": end for tp, end in ends.items()}
-        while True:
-            stored = await self.runtime.repository.positions()
-            if all(stored.get(key, -1) + 1 >= end for key, end in until.items()):
-                return
-            await self.poll_once()
+        self._handled = await self.runtime.repository.positions()
+        while not all(self._handled.get(key, -1) + 1 >= end for key, end in until.items()):
+            await self._step()
+        await self._finish_commit()
 
     async def _report_lag(self) -> None:
         try:

@@ -9,13 +9,14 @@ ids skip anything seen again, and nothing in the lost batch was visible anywhere
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import logs, metrics
-from ..adapters.repository import Repository, make_engine
+from ..adapters.repository import BatchRows, Repository, make_engine
 from ..domain.engine import Engine
 from ..processing import Processed, Tally, process
 from .tuning import freeze_loaded_state
@@ -87,12 +88,30 @@ class EmbeddedRuntime:
         """Process records (of one or more sources, each in order) and commit everything
         they produced in one transaction, with each source's last position."""
         tally = tally if tally is not None else Tally()
+        batch = await self.prepare_batch(records, tally, track_position, on_processed)
+        await self.commit_batch(batch)
+        return tally
+
+    async def prepare_batch(
+        self,
+        records: list[Record],
+        tally: Tally | None = None,
+        track_position: bool = True,
+        on_processed: Callable[[Processed], None] | None = None,
+        *,
+        yield_every: int = 0,
+    ) -> PreparedBatch:
+        """Run the records through the engine and take, as rows, everything they changed.
+        The engine is then ahead of the database until `commit_batch` of these rows; with
+        `yield_every`, control goes back to the event loop every so many records, so that
+        the commit of the previous batch progresses meanwhile."""
+        tally = tally if tally is not None else Tally()
         started = time.perf_counter()
         before = (tally.applied, tally.duplicates, tally.dead_lettered, tally.outputs)
         outputs: list[dict] = []
         dead = []
         positions: dict[str, int] = {}
-        for record in records:
+        for count, record in enumerate(records, 1):
             result = process(self.engine, record.raw, record.source, record.position, record.partition)
             tally.add(result)
             outputs.extend(result.outputs)
@@ -106,24 +125,45 @@ class EmbeddedRuntime:
             if on_processed is not None:
                 on_processed(result)
             positions[record.position_key] = record.position
+            if yield_every and count % yield_every == 0:
+                await asyncio.sleep(0)
         rows = self.repository.batch_rows(
             self.engine, self.engine.take_changes(), outputs, dead,
             positions if track_position else None,
         )
-        await self.repository.save_rows(rows, fence=self.fence)
-        elapsed = time.perf_counter() - started
-        metrics.BATCH_SECONDS.observe(elapsed)
-        metrics.RECALCULATION_SECONDS.observe(elapsed / len(records))
-        metrics.EVENTS.labels("applied").inc(tally.applied - before[0])
-        metrics.EVENTS.labels("duplicate").inc(tally.duplicates - before[1])
-        metrics.EVENTS.labels("dead_lettered").inc(tally.dead_lettered - before[2])
-        metrics.DEAD_LETTERS.inc(tally.dead_lettered - before[2])
-        metrics.PUBLISHED.inc(tally.outputs - before[3])
-        log.info(
-            "batch_committed", positions=positions, applied=len(rows.processed),
-            published=len(rows.outbox), dead_lettered=len(rows.dead_letters),
+        counts = (
+            tally.applied - before[0], tally.duplicates - before[1],
+            tally.dead_lettered - before[2], tally.outputs - before[3],
         )
-        return tally
+        return PreparedBatch(rows, len(records), positions, counts, started)
+
+    async def commit_batch(self, batch: PreparedBatch) -> None:
+        """Write a prepared batch in one transaction (fenced when this runtime has a fence)."""
+        await self.repository.save_rows(batch.rows, fence=self.fence)
+        elapsed = time.perf_counter() - batch.started
+        applied, duplicates, dead_lettered, outputs = batch.counts
+        metrics.BATCH_SECONDS.observe(elapsed)
+        metrics.RECALCULATION_SECONDS.observe(elapsed / batch.size)
+        metrics.EVENTS.labels("applied").inc(applied)
+        metrics.EVENTS.labels("duplicate").inc(duplicates)
+        metrics.EVENTS.labels("dead_lettered").inc(dead_lettered)
+        metrics.DEAD_LETTERS.inc(dead_lettered)
+        metrics.PUBLISHED.inc(outputs)
+        log.info(
+            "batch_committed", positions=batch.positions, applied=len(batch.rows.processed),
+            published=len(batch.rows.outbox), dead_lettered=len(batch.rows.dead_letters),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """What one batch of records changed, as rows ready to be written."""
+
+    rows: BatchRows
+    size: int
+    positions: dict[str, int]
+    counts: tuple[int, int, int, int]  # applied, duplicates, dead-lettered, outputs
+    started: float
 
 
 @dataclass(frozen=True, slots=True)
