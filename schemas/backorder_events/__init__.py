@@ -61,6 +61,8 @@ from .outputs import (
     DeadLetter,
     ProductBackorderChanged,
     ProductBackorderChangedData,
+    SkuPositionChanged,
+    SkuPositionChangedData,
 )
 from .parse import INPUT_EVENT_TYPES, InputEvent, InvalidEvent, parse_event, parse_event_obj
 from .settings import BackorderSettings, SettingsPatch
@@ -121,6 +123,8 @@ __all__ = [
     "SettingsChanged",
     "SettingsChangedData",
     "SettingsPatch",
+    "SkuPositionChanged",
+    "SkuPositionChangedData",
     "SkuQty",
     "SplitLine",
     "UtcDatetime",

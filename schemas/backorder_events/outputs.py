@@ -37,6 +37,16 @@ class ProductBackorderChangedData(DataModel):
     previous_backorder_qty: NonNegativeQty
 
 
+class SkuPositionChangedData(DataModel):
+    """What channel feeds need from the recalculator about one SKU (see docs/behaviour.md)."""
+
+    sku: NonEmptyStr
+    available_qty: NonNegativeQty  # supply no line holds, summed over the SKU's pools
+    backorder_qty: NonNegativeQty  # total published backorder over the SKU's lines
+    previous_available_qty: NonNegativeQty
+    previous_backorder_qty: NonNegativeQty
+
+
 class BackorderChanged(CloudEvent):
     type: Literal["BackorderChanged"]
     data: BackorderChangedData
@@ -47,9 +57,15 @@ class ProductBackorderChanged(CloudEvent):
     data: ProductBackorderChangedData
 
 
+class SkuPositionChanged(CloudEvent):
+    type: Literal["SkuPositionChanged"]
+    data: SkuPositionChangedData
+
+
 OUTPUT_EVENT_TYPES: dict[str, type[CloudEvent]] = {
     "BackorderChanged": BackorderChanged,
     "ProductBackorderChanged": ProductBackorderChanged,
+    "SkuPositionChanged": SkuPositionChanged,
 }
 
 

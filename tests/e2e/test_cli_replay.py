@@ -78,7 +78,8 @@ def test_bad_inputs_are_dead_lettered_with_reasons_and_processing_goes_on(tmp_pa
     assert records[0].raw == "{not json"
     # The good order went through: no stock, so it is fully backordered.
     published = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(e["type"], e["subject"]) for e in published] == [("BackorderChanged", "A"), ("ProductBackorderChanged", "sku")]
+    assert [(e["type"], e["subject"]) for e in published] == [
+        ("BackorderChanged", "A"), ("ProductBackorderChanged", "sku"), ("SkuPositionChanged", "sku")]
     assert "10 inputs: 1 applied, 1 duplicates skipped, 8 dead-lettered" in result.stderr
 
 

@@ -41,7 +41,8 @@ def test_sigkill_during_relay_loses_nothing(tmp_path):
 
     suffix = uuid.uuid4().hex[:10]
     env = {**os.environ, "BACKORDERS_TOPIC_BACKORDER_CHANGED": f"crash.bc.{suffix}",
-           "BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED": f"crash.pbc.{suffix}"}
+           "BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED": f"crash.pbc.{suffix}",
+           "BACKORDERS_TOPIC_SKU_POSITION_CHANGED": f"crash.spc.{suffix}"}
     relay = [*BACKORDERS, "relay", "--db", str(db), "--batch-size", str(BATCH)]
     rng = random.Random(int(os.environ.get("CRASH_SEED", "7")))
     kills = []
@@ -63,7 +64,8 @@ def test_sigkill_during_relay_loses_nothing(tmp_path):
     assert relay_position(db) == outbox[-1][0]
 
     received = asyncio.run(consume_all(servers, [env["BACKORDERS_TOPIC_BACKORDER_CHANGED"],
-                                             env["BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED"]],
+                                             env["BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED"],
+                                             env["BACKORDERS_TOPIC_SKU_POSITION_CHANGED"]],
                                    len(outbox)))
     ids = [dict(r.headers)["ce_id"].decode() for r in received]
     repeats = len(ids) - len(set(ids))
@@ -81,7 +83,8 @@ def test_sigkill_during_relay_loses_nothing(tmp_path):
             first_seen.setdefault((record.topic, record.key), []).append(event_id)
     committed: dict[tuple[str, bytes], list[str]] = {}
     for _, event_id, event_type, subject in outbox:
-        topic = env["BACKORDERS_TOPIC_BACKORDER_CHANGED" if event_type == "BackorderChanged"
-                     else "BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED"]
+        topic = env[{"BackorderChanged": "BACKORDERS_TOPIC_BACKORDER_CHANGED",
+                     "ProductBackorderChanged": "BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED",
+                     "SkuPositionChanged": "BACKORDERS_TOPIC_SKU_POSITION_CHANGED"}[event_type]]
         committed.setdefault((topic, subject.encode()), []).append(event_id)
     assert first_seen == committed

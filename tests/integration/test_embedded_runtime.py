@@ -142,9 +142,13 @@ async def test_values_held_while_the_workflow_is_off_survive_a_restart(database)
         await runtime.consume("a", [(n, json.dumps(e)) for n, e in enumerate(first, 1)])
     async with EmbeddedRuntime(url, schema=schema) as runtime:
         await runtime.consume("b", [(1, json.dumps(stock("X", 2, recalculate=True)))])
-        [order, product] = [json.loads(p) for p in (await outbox_payloads(runtime))[-2:]]
+        [order, product, position] = [json.loads(p) for p in (await outbox_payloads(runtime))[-3:]]
     assert order["data"]["lines"] == [
         {"line_id": "1", "sku": "X", "qty": 2, "backorder_qty": 0, "previous_backorder_qty": 5}
     ]
     assert order["data"]["previous_status"] == "Full"
     assert (product["data"]["backorder_qty"], product["data"]["previous_backorder_qty"]) == (0, 5)
+    # The position last published before the restart (0 available, 5 backordered) was kept.
+    assert position["type"] == "SkuPositionChanged"
+    assert position["data"] == {"sku": "X", "available_qty": 0, "backorder_qty": 0,
+                                "previous_available_qty": 0, "previous_backorder_qty": 5}

@@ -21,6 +21,7 @@ async def fresh_topics(servers: str) -> OutputTopics:
     topics = OutputTopics(
         backorder_changed=f"test.bc.{suffix}",
         product_backorder_changed=f"test.pbc.{suffix}",
+        sku_position_changed=f"test.spc.{suffix}",
         dead_letters=f"test.dlq.{suffix}",
     )
     admin = AIOKafkaAdminClient(bootstrap_servers=servers)
@@ -29,6 +30,7 @@ async def fresh_topics(servers: str) -> OutputTopics:
         await admin.create_topics([
             NewTopic(topics.backorder_changed, num_partitions=3, replication_factor=1),
             NewTopic(topics.product_backorder_changed, num_partitions=3, replication_factor=1),
+            NewTopic(topics.sku_position_changed, num_partitions=3, replication_factor=1),
             NewTopic(topics.dead_letters, num_partitions=1, replication_factor=1),
         ])
     finally:
@@ -58,9 +60,8 @@ async def test_relay_publishes_the_outbox_keyed_and_in_order(database):
     assert [json.loads(r.value) for r in letters] == [d.model_dump() for d in dead]
     assert [r.key.decode() for r in letters] == [f"day:None:{d.position}" for d in dead]
 
-    received = await consume_all(
-        servers, [topics.backorder_changed, topics.product_backorder_changed], len(outbox)
-    )
+    outputs = [topics.backorder_changed, topics.product_backorder_changed, topics.sku_position_changed]
+    received = await consume_all(servers, outputs, len(outbox))
     assert len(received) == len(outbox) > 100
     by_id = {dict(r.headers)["ce_id"].decode(): r for r in received}
     assert set(by_id) == {row.event_id for row in outbox}
@@ -68,18 +69,14 @@ async def test_relay_publishes_the_outbox_keyed_and_in_order(database):
         record = by_id[row.event_id]
         assert record.value.decode() == row.payload
         assert record.key.decode() == row.subject == json.loads(row.payload)["subject"]
-        expected_topic = (
-            topics.backorder_changed if row.event_type == "BackorderChanged"
-            else topics.product_backorder_changed
-        )
-        assert record.topic == expected_topic
+        assert record.topic == topics.for_type(row.event_type)
     # Per key, the topic holds the events in the order they were decided.
-    for topic in (topics.backorder_changed, topics.product_backorder_changed):
+    for topic in outputs:
         seen: dict[bytes, list[str]] = {}
         for record in sorted((r for r in received if r.topic == topic), key=lambda r: (r.partition, r.offset)):
             seen.setdefault(record.key, []).append(dict(record.headers)["ce_id"].decode())
         committed: dict[bytes, list[str]] = {}
         for row in outbox:
-            if (row.event_type == "BackorderChanged") == (topic == topics.backorder_changed):
+            if topics.for_type(row.event_type) == topic:
                 committed.setdefault(row.subject.encode(), []).append(row.event_id)
         assert seen == committed

@@ -6,20 +6,33 @@ ids on every run, retry and replay, so consumers can drop repeats.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 
 import orjson
 from backorder_events import DeadLetter
 
-from .domain.results import OrderBackorderChange, Outcome, ProductBackorderChange
+from .domain.results import (
+    OrderBackorderChange,
+    Outcome,
+    ProductBackorderChange,
+    SkuPositionChange,
+)
 
 SOURCE = "/backorders/recalculator"
 _NAMESPACE = uuid.UUID("6f1f3d8e-2a47-4c5e-9a55-0b2f5d7c9e11")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
 def output_id(kind: str, cause_id: str, key: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{kind}\x1f{cause_id}\x1f{key}"))
+    """`str(uuid.uuid5(_NAMESPACE, name))`, computed without the UUID object: this runs for
+    every published event."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{kind}\x1f{cause_id}\x1f{key}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    hex_ = digest.hex()
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
 def rfc3339(moment: datetime) -> str:
@@ -78,11 +91,32 @@ def product_event(change: ProductBackorderChange, cause_id: str, time: str) -> d
     }
 
 
+def position_event(change: SkuPositionChange, cause_id: str, time: str) -> dict:
+    return {
+        "specversion": "1.0",
+        "id": output_id("SkuPositionChanged", cause_id, change.sku),
+        "source": SOURCE,
+        "type": "SkuPositionChanged",
+        "time": time,
+        "subject": change.sku,
+        "datacontenttype": "application/json",
+        "data": {
+            "sku": change.sku,
+            "available_qty": change.available_qty,
+            "backorder_qty": change.backorder_qty,
+            "previous_available_qty": change.previous_available_qty,
+            "previous_backorder_qty": change.previous_backorder_qty,
+        },
+    }
+
+
 def output_events(outcome: Outcome, cause_id: str, time: datetime) -> list[dict]:
-    """BackorderChanged in ascending order id, then ProductBackorderChanged by SKU."""
+    """BackorderChanged in ascending order id, then ProductBackorderChanged by SKU, then
+    SkuPositionChanged by SKU."""
     stamp = rfc3339(time)
     events = [order_event(change, stamp) for change in outcome.orders]
     events.extend(product_event(change, cause_id, stamp) for change in outcome.products)
+    events.extend(position_event(change, cause_id, stamp) for change in outcome.positions)
     return events
 
 

@@ -87,4 +87,4 @@ def test_published_ids_derive_from_cause_and_order_so_a_replay_gives_the_same_id
         stamp = datetime(2025, 4, 30, tzinfo=UTC)
         runs.append([e["id"] for e in output_events(outcome, "po-1", stamp)])
     assert runs[0] == runs[1]
-    assert len(runs[0]) == 3 and len(set(runs[0])) == 3  # o1, o2, product X
+    assert len(runs[0]) == 4 and len(set(runs[0])) == 4  # o1, o2, product X, position X

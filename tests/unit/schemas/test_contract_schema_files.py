@@ -23,7 +23,7 @@ def test_one_file_per_event_type_plus_settings_and_dead_letter() -> None:
     names = {name.removesuffix(SUFFIX) for name in EXPECTED}
     assert names == set(INPUT_EVENT_TYPES) | set(OUTPUT_EVENT_TYPES) | {
         "BackorderSettings", "DeadLetter"}
-    assert len(names) == 20
+    assert len(names) == 21
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

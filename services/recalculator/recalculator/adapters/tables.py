@@ -63,6 +63,15 @@ sku_backorders = Table(
     Index("ix_sku_backorders_qty", "backorder_qty"),
 )
 
+# The position last published per SKU (SkuPositionChanged): what the next one is compared to.
+sku_positions = Table(
+    "sku_positions",
+    metadata,
+    Column("sku", String, primary_key=True),
+    Column("available_qty", BigInteger, nullable=False),
+    Column("backorder_qty", BigInteger, nullable=False),
+)
+
 settings = Table(
     "settings",
     metadata,

@@ -37,6 +37,7 @@ from .results import (
     Outcome,
     ProductBackorderChange,
     Rejected,
+    SkuPositionChange,
 )
 
 MANUAL_TYPES = frozenset({"ReallocateBackorder", "MarkBackorder", "MarkNotBackorder"})
@@ -58,7 +59,8 @@ class Changes:
     """Keys of state rows changed since the last `take_changes()`, for persistence."""
 
     __slots__ = (
-        "orders", "stock", "warehouses", "products", "settings", "processed", "skus", "held"
+        "orders", "stock", "warehouses", "products", "settings", "processed", "skus", "held",
+        "positions",
     )
 
     def __init__(self) -> None:
@@ -67,6 +69,7 @@ class Changes:
         self.warehouses: set[str] = set()
         self.products: set[str] = set()
         self.skus: set[str] = set()  # SKUs whose published total changed
+        self.positions: set[str] = set()  # SKUs whose published position changed
         self.settings = False
         self.held = False  # the values held back while the workflow is disabled changed
         self.processed: list[str] = []
@@ -90,6 +93,8 @@ class Engine(EventHandlers):
         self.pools_by_sku: dict[str, dict[str | None, Pool]] = defaultdict(dict)
         self.dirty: dict[str, set[Line]] = defaultdict(set)
         self.totals: dict[str, int] = defaultdict(int)  # sku → total published backorder
+        # sku → (available, backorder) last published in a SkuPositionChanged
+        self.positions: dict[str, tuple[int, int]] = {}
         self.processed: set[str] = set()
         self.last_time: int | None = None
         # While the workflow is disabled nothing is published, so the values downstream last
@@ -138,14 +143,14 @@ class Engine(EventHandlers):
         self.changes.processed.append(event.id)
         self.last_time = now
         if self.settings.enable_backorder_workflow:
-            if scope.recalc:
-                self._recalculate(scope.recalc, now)
+            recalculated = self._recalculate(scope.recalc, now) if scope.recalc else set()
             reason = "manual" if event.type in MANUAL_TYPES else "recalculation"
             outcome = Outcome(
                 APPLIED,
                 None,
                 self._order_changes(scope, reason, event.id),
                 self._product_changes(scope),
+                self._position_changes(recalculated, scope, now),
             )
         else:
             self._hold(scope)
@@ -292,7 +297,8 @@ class Engine(EventHandlers):
 
     # -- recalculation ---------------------------------------------------------------------------
 
-    def _recalculate(self, skus: set[str], now: int) -> None:
+    def _recalculate(self, skus: set[str], now: int) -> set[str]:
+        """Recalculate `skus` (and what the rules add to them); returns every SKU recalculated."""
         if self.settings.consider_replacement_sku_qty:
             # Their short lines draw on the leftover of the SKUs recalculated here (one hop).
             skus = set(skus)
@@ -311,6 +317,7 @@ class Engine(EventHandlers):
                     line.manual = False
                     self._touch(line.order)
                 self._set_published(line, target)
+        return skus
 
     def prepare(self, pool: Pool, now: int) -> None:
         """Make a pool's allocation current for a recalculation at `now`."""
@@ -379,6 +386,33 @@ class Engine(EventHandlers):
                     break
         return draws
 
+    def available(self, sku: str, now: int) -> int:
+        """Supply of `sku` that no line holds, summed over the pools it is sold from: each
+        pool's leftover, less what short lines of the SKUs it replaces draw on it (with
+        consider_replacement_sku_qty). O(warehouses of the SKU), plus the short lines of
+        those other SKUs in replacement mode."""
+        if not self.incremental:
+            from .reference import sku_available
+
+            return sku_available(self, sku, now)
+        drawing = self.referrers.get(sku) if self.settings.consider_replacement_sku_qty else None
+        total = 0
+        for warehouse in policy.supply_warehouses(
+            self.settings, self.warehouse_types, self.stock.get(sku)
+        ):
+            left = self.leftover(sku, warehouse, now)
+            for other in drawing or ():
+                pool = self.pools.get((other, warehouse))
+                if pool is None or left <= 0:
+                    continue
+                self.prepare(pool, now)
+                for line in pool.short_lines():
+                    left -= line.qty - line.alloc
+                    if left <= 0:
+                        break
+            total += max(0, left)
+        return total
+
     def leftover(self, sku: str, warehouse: str | None, now: int) -> int:
         pool = self.pools.get((sku, warehouse))
         if pool is None:
@@ -439,6 +473,35 @@ class Engine(EventHandlers):
                 self.changes.held = True
             if self.totals[sku] != before:
                 changes.append(ProductBackorderChange(sku, self.totals[sku], before))
+        return changes
+
+    def _position_changes(self, recalculated: set[str], scope: _EventScope, now: int):
+        """One SkuPositionChange per SKU whose (available, backorder) differs from what was
+        last published for it, by SKU. Available is evaluated for SKUs recalculated by this
+        event; a total changed without a recalculation (a manual action) keeps the last
+        published available. A SKU's first position is published even when it is (0, 0),
+        so consumers learn that it exists, unless the engine knows nothing of the SKU."""
+        skus = recalculated | scope.totals_before.keys() if scope.totals_before else recalculated
+        if not skus:
+            return []
+        changes = []
+        positions, totals = self.positions, self.totals
+        for sku in sorted(skus) if len(skus) > 1 else skus:
+            before = positions.get(sku)
+            if before is None or sku in recalculated:
+                available = self.available(sku, now)
+            else:
+                available = before[0]
+            current = (available, totals.get(sku, 0))
+            if current == before:
+                continue
+            if before is None:
+                if current == (0, 0) and sku not in self.stock and sku not in self.lines_by_sku:
+                    continue  # a SKU named by a command that nothing else ever mentioned
+                before = (0, 0)
+            positions[sku] = current
+            self.changes.positions.add(sku)
+            changes.append(SkuPositionChange(sku, current[0], current[1], before[0], before[1]))
         return changes
 
     # -- persistence hand-off -------------------------------------------------------------------

@@ -192,7 +192,9 @@ class EventHandlers:
     def _recalculate_backorders(self, data, now: int) -> None:
         orders = [self._order(order_id) for order_id in data.order_ids]
         if not orders and not data.skus:
+            # Every SKU: those with lines, and those only stocked (their position).
             self._scope.recalc.update(self.lines_by_sku)
+            self._scope.recalc.update(self.stock)
             return
         for order in orders:
             self._scope.recalc.update(line.sku for line in order.lines.values())

@@ -109,6 +109,23 @@ def pool_supply(
     return max(0, total)
 
 
+def supply_warehouses(
+    settings: BackorderSettings,
+    warehouse_types: Mapping[str, str],
+    stock: Mapping[str, int] | None,
+) -> list[str | None]:
+    """The pools whose unallocated supply makes a SKU's available quantity: its one pool in
+    the default mode; in warehouse mode, each warehouse stocking it from which orders are
+    calculated (FBA, Interim and Untested stock sells elsewhere)."""
+    if not settings.warehouse_based:
+        return [None]
+    if not stock:
+        return []
+    return sorted(
+        w for w in stock if warehouse_types.get(w, SELLABLE) not in UNCALCULABLE_WAREHOUSES
+    )
+
+
 def frozen_cutoff(settings: BackorderSettings, now: int) -> int | None:
     """Lines of orders dated strictly before the cutoff are frozen (rules §4)."""
     if settings.max_days_to_be_back is None:

@@ -110,3 +110,18 @@ def sku_targets(engine: Engine, sku: str, now: int) -> list[tuple[Line, int]]:
             targets.append((line, line.qty - view.alloc[line] - draws.get(line, 0)))
     return targets
 
+
+
+def sku_available(engine: Engine, sku: str, now: int) -> int:
+    """What `Engine.available` gives, from scratch: per pool the SKU is sold from, the supply
+    its own lines leave, less what short lines of the SKUs it replaces would draw on it."""
+    settings = engine.settings
+    drawing = engine.referrers.get(sku, ()) if settings.consider_replacement_sku_qty else ()
+    total = 0
+    for warehouse in policy.supply_warehouses(settings, engine.warehouse_types, engine.stock.get(sku)):
+        left = _PoolView(engine, sku, warehouse, now).leftover
+        for other in drawing:
+            view = _PoolView(engine, other, warehouse, now)
+            left -= sum(line.qty - view.alloc[line] for line in view.live)
+        total += max(0, left)
+    return total

@@ -35,12 +35,21 @@ class ProductBackorderChange(NamedTuple):
     previous_backorder_qty: int
 
 
+class SkuPositionChange(NamedTuple):
+    sku: str
+    available_qty: int
+    backorder_qty: int
+    previous_available_qty: int
+    previous_backorder_qty: int
+
+
 @dataclass(slots=True)
 class Outcome:
     status: str
     reason: str | None = None
     orders: list[OrderBackorderChange] = field(default_factory=list)
     products: list[ProductBackorderChange] = field(default_factory=list)
+    positions: list[SkuPositionChange] = field(default_factory=list)
 
 
 class Rejected(Exception):

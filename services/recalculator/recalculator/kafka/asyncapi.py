@@ -33,6 +33,7 @@ KEYS = {
     "MarkNotBackorder": "none",
     "BackorderChanged": "order_id",
     "ProductBackorderChanged": "sku",
+    "SkuPositionChanged": "sku",
     "DeadLetter": "none",
 }
 
@@ -62,9 +63,11 @@ def document() -> dict:
         "backorderChanged": (outputs.backorder_changed, ["BackorderChanged"], "An order's published backorders changed."),
         "productBackorderChanged": (outputs.product_backorder_changed, ["ProductBackorderChanged"],
                                     "A SKU's total published backorder changed."),
+        "skuPositionChanged": (outputs.sku_position_changed, ["SkuPositionChanged"],
+                               "A SKU's available or backordered quantity changed (channel feeds)."),
         "deadLetters": (outputs.dead_letters, ["DeadLetter"], "Refused inputs with the reason and where they came from."),
     }
-    outgoing = {"backorderChanged", "productBackorderChanged", "deadLetters"}
+    outgoing = {"backorderChanged", "productBackorderChanged", "skuPositionChanged", "deadLetters"}
     return {
         "asyncapi": "3.0.0",
         "info": {

@@ -66,6 +66,7 @@ class OutputTopics(BaseSettings):
 
     backorder_changed: str = "backorders.backorder-changed"  # keyed by order_id
     product_backorder_changed: str = "backorders.product-backorder-changed"  # keyed by sku
+    sku_position_changed: str = "backorders.sku-position-changed"  # keyed by sku
     dead_letters: str = "backorders.dead-letters"
 
     def for_type(self, event_type: str) -> str:
@@ -73,6 +74,8 @@ class OutputTopics(BaseSettings):
             return self.backorder_changed
         if event_type == "ProductBackorderChanged":
             return self.product_backorder_changed
+        if event_type == "SkuPositionChanged":
+            return self.sku_position_changed
         raise ValueError(f"no output topic for {event_type!r}")
 
 
