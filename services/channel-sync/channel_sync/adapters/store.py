@@ -1,0 +1,311 @@
+"""Channel-sync's state in SQL through SQLAlchemy's async engine (SQLite and PostgreSQL).
+
+Two kinds of transaction, each all-or-nothing:
+- a batch of consumed records: the projection rows it changed, the SKUs it made pending
+  for each channel, and how far each source was consumed;
+- a batch of rows a channel answered: the rows it accepted (and those pending cleared), the
+  failures, and the channel's batch counter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+
+import orjson
+from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ..channels.base import Outcome
+from ..domain.feeds import canonical
+from ..domain.projection import Container, POLine, Position, Projection, ProjectionChanges
+from . import migrate
+from . import tables as t
+
+SETTING_KEYS = {"use_containers": "use_shipping_containers_for_po", "magento_tags": "send_magento_backorder_tags"}
+
+
+def _insert(dialect: str, table):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+async def _upsert(conn: AsyncConnection, table, rows: Sequence[dict], keys: Sequence[str]) -> None:
+    if not rows:
+        return
+    stmt = _insert(conn.dialect.name, table)
+    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+    if updates:
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    await conn.execute(stmt, list(rows))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _date(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+class Store:
+    def __init__(self, db: AsyncEngine, schema: str | None = None) -> None:
+        self.db = db
+        self.schema = schema
+
+    async def create_schema(self) -> None:
+        await migrate.upgrade(self.db, self.schema)
+
+    # -- the projection ------------------------------------------------------------------
+
+    async def load(self, projection: Projection) -> None:
+        """Fill an empty projection with the stored one."""
+        async with self.db.connect() as conn:
+            for row in await conn.execute(select(t.purchase_orders)):
+                lines = [
+                    POLine(sku, ordered, received, _date(eta))
+                    for sku, ordered, received, eta in orjson.loads(row.lines)
+                ]
+                projection.load_purchase_order(row.po_id, lines)
+            for row in await conn.execute(select(t.containers)):
+                projection.load_container(row.container_id, Container(_date(row.eta), orjson.loads(row.lines)))
+            for row in await conn.execute(select(t.products)):
+                projection.names[row.sku] = row.name
+            for row in await conn.execute(select(t.positions)):
+                projection.positions[row.sku] = Position(row.available_qty, row.backorder_qty)
+            meta = dict((await conn.execute(select(t.meta.c.key, t.meta.c.value))).all())
+            for attribute, key in SETTING_KEYS.items():
+                if key in meta:
+                    setattr(projection, attribute, meta[key] == "true")
+            for row in await conn.execute(select(t.receipts.c.event_id)):
+                projection.receipts_seen.add(row.event_id)
+        projection.take_changes()
+
+    async def commit_consumed(
+        self,
+        projection: Projection,
+        changes: ProjectionChanges,
+        pending: Mapping[str, Iterable[str]],
+        sources: Mapping[str, int],
+    ) -> None:
+        """One batch of consumed records: projection rows, pending SKUs per channel and the
+        sources' positions, in one transaction."""
+        async with self.db.begin() as conn:
+            await self._write_projection(conn, projection, changes)
+            await self._touch_pending(conn, pending)
+            positions = [{"source": k, "position": v} for k, v in sorted(sources.items())]
+            await _upsert(conn, t.sources, positions, ["source"])
+
+    async def _write_projection(self, conn, projection: Projection, changes: ProjectionChanges) -> None:
+        gone = [po for po in changes.purchase_orders if po not in projection.purchase_orders]
+        if gone:
+            await conn.execute(t.purchase_orders.delete().where(t.purchase_orders.c.po_id.in_(gone)))
+        await _upsert(conn, t.purchase_orders, [
+            {"po_id": po, "lines": orjson.dumps([
+                [line.sku, line.qty_ordered, line.qty_received, _iso(line.eta)]
+                for line in projection.purchase_orders[po]
+            ]).decode()}
+            for po in sorted(changes.purchase_orders) if po in projection.purchase_orders
+        ], ["po_id"])
+        await _upsert(conn, t.containers, [
+            {"container_id": c, "eta": _iso(projection.containers[c].eta),
+             "lines": orjson.dumps(projection.containers[c].lines).decode()}
+            for c in sorted(changes.containers)
+        ], ["container_id"])
+        await _upsert(conn, t.products, [
+            {"sku": sku, "name": projection.names.get(sku)} for sku in sorted(changes.names)
+        ], ["sku"])
+        await _upsert(conn, t.positions, [
+            {"sku": sku, "available_qty": projection.positions[sku].available,
+             "backorder_qty": projection.positions[sku].backorder}
+            for sku in sorted(changes.positions)
+        ], ["sku"])
+        if changes.settings:
+            await _upsert(conn, t.meta, [
+                {"key": key, "value": "true" if getattr(projection, attribute) else "false"}
+                for attribute, key in SETTING_KEYS.items()
+            ], ["key"])
+        if changes.receipts:
+            await conn.execute(t.receipts.insert(), [{"event_id": e} for e in changes.receipts])
+
+    async def _touch_pending(self, conn, pending: Mapping[str, Iterable[str]]) -> None:
+        rows = [{"channel": c, "sku": s, "version": 1} for c, skus in sorted(pending.items()) for s in sorted(skus)]
+        if not rows:
+            return
+        stmt = _insert(conn.dialect.name, t.pending)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["channel", "sku"], set_={"version": t.pending.c.version + 1}
+        )
+        await conn.execute(stmt, rows)
+
+    async def mark_pending(self, channel: str, skus: Iterable[str]) -> None:
+        async with self.db.begin() as conn:
+            await self._touch_pending(conn, {channel: list(skus)})
+
+    async def positions(self, prefix: str = "") -> dict[str, int]:
+        query = select(t.sources.c.source, t.sources.c.position)
+        if prefix:
+            query = query.where(t.sources.c.source.startswith(prefix))
+        async with self.db.connect() as conn:
+            return dict((await conn.execute(query)).all())
+
+    async def position(self, source: str) -> int | None:
+        async with self.db.connect() as conn:
+            return (await conn.execute(select(t.sources.c.position).where(t.sources.c.source == source))).scalar()
+
+    # -- channels ----------------------------------------------------------------------------
+
+    async def channel_states(self) -> dict[str, tuple[str, str]]:
+        """Channel → (destination, fingerprint) as last synced."""
+        query = select(t.channels.c.channel, t.channels.c.destination, t.channels.c.fingerprint)
+        async with self.db.connect() as conn:
+            return {name: (dest, print_) for name, dest, print_ in await conn.execute(query)}
+
+    async def sync_channels(self, states: Mapping[str, tuple[str, str]], skus: Sequence[str]) -> list[str]:
+        """`states`: channel → (destination, fingerprint). A channel that is new, or whose
+        destination or row-shaping configuration changed, gets every SKU pending; a new
+        destination also forgets the rows the old one accepted. Returns their names."""
+        async with self.db.begin() as conn:
+            stored = {
+                name: (dest, print_)
+                for name, dest, print_ in await conn.execute(
+                    select(t.channels.c.channel, t.channels.c.destination, t.channels.c.fingerprint)
+                )
+            }
+            changed = [name for name, state in sorted(states.items()) if stored.get(name) != state]
+            if not changed:
+                return []
+            await self._touch_pending(conn, {name: skus for name in changed})
+            for name in changed:
+                destination, fingerprint = states[name]
+                if name not in stored:
+                    await conn.execute(t.channels.insert().values(
+                        channel=name, destination=destination, fingerprint=fingerprint, batches=0))
+                    continue
+                if stored[name][0] != destination:
+                    await conn.execute(t.accepted.delete().where(t.accepted.c.channel == name))
+                await conn.execute(
+                    update(t.channels).where(t.channels.c.channel == name)
+                    .values(destination=destination, fingerprint=fingerprint)
+                )
+        return changed
+
+    async def pending(self, channel: str, limit: int | None = None) -> dict[str, int]:
+        """SKU → version of what is pending for `channel`, by SKU."""
+        query = (
+            select(t.pending.c.sku, t.pending.c.version)
+            .where(t.pending.c.channel == channel).order_by(t.pending.c.sku)
+        )
+        if limit:
+            query = query.limit(limit)
+        async with self.db.connect() as conn:
+            return dict((await conn.execute(query)).all())
+
+    async def accepted(self, channel: str, skus: Iterable[str] | None = None) -> dict[str, str]:
+        """SKU → canonical text of the row `channel` last accepted."""
+        query = select(t.accepted.c.sku, t.accepted.c.row).where(t.accepted.c.channel == channel)
+        wanted = None if skus is None else set(skus)
+        async with self.db.connect() as conn:
+            if wanted is not None and len(wanted) <= 500:
+                query = query.where(t.accepted.c.sku.in_(sorted(wanted)))
+            found = dict((await conn.execute(query)).all())
+        return found if wanted is None else {k: v for k, v in found.items() if k in wanted}
+
+    async def clear_pending(self, channel: str, versions: Mapping[str, int]) -> None:
+        if not versions:
+            return
+        async with self.db.begin() as conn:
+            await self._clear_pending(conn, channel, versions)
+
+    @staticmethod
+    async def _clear_pending(conn, channel: str, versions: Mapping[str, int]) -> None:
+        if not versions:
+            return
+        stmt = t.pending.delete().where(and_(
+            t.pending.c.channel == bindparam("p_channel"), t.pending.c.sku == bindparam("p_sku"),
+            t.pending.c.version == bindparam("p_version"),
+        ))
+        await conn.execute(stmt, [
+            {"p_channel": channel, "p_sku": sku, "p_version": version} for sku, version in sorted(versions.items())
+        ])
+
+    async def batches(self, channel: str) -> int:
+        async with self.db.connect() as conn:
+            value = (await conn.execute(select(t.channels.c.batches).where(t.channels.c.channel == channel))).scalar()
+        return value or 0
+
+    async def record_answers(
+        self,
+        channel: str,
+        batch: int,
+        rows: Mapping[str, dict],
+        outcomes: Sequence[Outcome],
+        versions: Mapping[str, int],
+    ) -> None:
+        """What the channel answered for one batch, in one transaction: accepted rows
+        stored (their pending cleared, their open failures resolved), refused rows recorded
+        as failed (pending cleared: sent again only once the row changes), rows given up on
+        recorded and left pending for the next push."""
+        now = _now()
+        accepted = [o for o in outcomes if o.kind == "accepted"]
+        failed = [o for o in outcomes if o.kind != "accepted"]
+        async with self.db.begin() as conn:
+            await _upsert(conn, t.accepted, [
+                {"channel": channel, "sku": o.sku, "row": canonical(rows[o.sku]), "batch": batch, "accepted_at": now}
+                for o in accepted
+            ], ["channel", "sku"])
+            if accepted:
+                await conn.execute(
+                    update(t.failures)
+                    .where(t.failures.c.channel == channel, t.failures.c.resolved.is_(False),
+                           t.failures.c.sku.in_([o.sku for o in accepted]))
+                    .values(resolved=True)
+                )
+            if failed:
+                await conn.execute(t.failures.insert(), [
+                    {"channel": channel, "sku": o.sku, "kind": o.kind, "status": o.status, "body": o.body[:4000],
+                     "row": canonical(rows[o.sku]), "attempts": o.attempts, "batch": batch, "failed_at": now,
+                     "resolved": False}
+                    for o in failed
+                ])
+            settled = {o.sku: versions[o.sku] for o in outcomes if o.kind != "gave_up" and o.sku in versions}
+            await self._clear_pending(conn, channel, settled)
+            await conn.execute(update(t.channels).where(t.channels.c.channel == channel).values(batches=batch))
+
+    # -- reading for operators and summaries --------------------------------------------------
+
+    async def failures(self, channel: str | None = None, *, include_resolved: bool = False, limit: int = 100) -> list:
+        query = select(t.failures).order_by(t.failures.c.seq.desc()).limit(limit)
+        if channel:
+            query = query.where(t.failures.c.channel == channel)
+        if not include_resolved:
+            query = query.where(t.failures.c.resolved.is_(False))
+        async with self.db.connect() as conn:
+            return list(reversed((await conn.execute(query)).all()))
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """Per channel: rows accepted (current), batches sent, open failures, pending SKUs."""
+        result: dict[str, dict[str, int]] = {}
+        async with self.db.connect() as conn:
+            for channel, batches in await conn.execute(select(t.channels.c.channel, t.channels.c.batches)):
+                result[channel] = {"accepted": 0, "batches": batches, "failures": 0, "pending": 0}
+            for table, key, extra in (
+                (t.accepted, "accepted", None),
+                (t.failures, "failures", t.failures.c.resolved.is_(False)),
+                (t.pending, "pending", None),
+            ):
+                query = select(table.c.channel, func.count()).group_by(table.c.channel)
+                if extra is not None:
+                    query = query.where(extra)
+                for channel, count in await conn.execute(query):
+                    result.setdefault(channel, {"accepted": 0, "batches": 0, "failures": 0, "pending": 0})[key] = count
+        return result

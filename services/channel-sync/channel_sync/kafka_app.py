@@ -1,0 +1,156 @@
+"""Channel-sync on Kafka: `faust -A channel_sync.kafka_app worker` (or
+`backorders worker channel-sync`), its state in PostgreSQL.
+
+One agent (concurrency 1) reads, as raw bytes, the recalculator's `SkuPositionChanged`
+topic and the input topics carrying purchase orders, containers, receipts (inventory),
+product names and settings (reference). Each batch of records goes through
+`ChannelSyncService.take_in`, which commits the projection with the offset of the last
+record of each partition in one transaction and passes over records at or before the
+stored offset; after partitions are assigned every one is sought to the offset after the
+stored one (`faust_support.seek_from_stored`). faust's own offset commits decide nothing.
+After each batch the changed rows are pushed; a timer pushes again what is still pending
+(a channel that was down).
+
+Run one instance: the projection covers every partition.
+
+Start it with `--without-web` (faust's web server is not used; without the flag it
+listens on 127.0.0.1:`CHANNEL_SYNC_WEB_PORT`, default 6067).
+
+Environment: `CHANNEL_SYNC_DATABASE_URL` (else `BACKORDERS_DATABASE_URL`, else
+`DATABASE_URL`), `CHANNEL_SYNC_SCHEMA`, `CHANNEL_SYNC_CONFIG` (else
+`BACKORDERS_CHANNELS_CONFIG`; none: the built-in file sinks under `BACKORDERS_DATA_DIR`),
+`CHANNEL_SYNC_APP_ID` (the consumer group), `CHANNEL_SYNC_BATCH_SIZE`,
+`CHANNEL_SYNC_PUSH_EVERY_SECONDS`, `CHANNEL_SYNC_SESSION_TIMEOUT_SECONDS`, `KAFKA_*` and `BACKORDERS_TOPIC_*`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from mode import CrashingSupervisor
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from recalculator import logs
+from recalculator.adapters.repository import make_engine
+from recalculator.config import RecalculatorConfig
+from recalculator.kafka.faust_support import make_app, raw_topic, record_batches, seek_from_stored
+from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
+
+from . import config as config_module
+from .adapters.store import Store
+from .service import ChannelSyncService, Record
+
+log = logs.get("channel_sync.worker")
+
+
+class WorkerConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHANNEL_SYNC_")
+
+    database_url: str | None = None
+    schema_name: str | None = None  # CHANNEL_SYNC_SCHEMA_NAME (or CHANNEL_SYNC_SCHEMA)
+    config: Path | None = None
+    app_id: str = "backorders-channel-sync"
+    batch_size: int = 500
+    batch_seconds: float = 0.5
+    push_every_seconds: float = 30.0
+    web_port: int = 6067
+    session_timeout_seconds: float = 10.0
+
+    def url(self) -> str:
+        url = self.database_url or os.environ.get("BACKORDERS_DATABASE_URL") or os.environ.get("DATABASE_URL")
+        if not url:
+            raise SystemExit("channel-sync: set CHANNEL_SYNC_DATABASE_URL (or DATABASE_URL) to its PostgreSQL database")
+        return url
+
+    def schema(self) -> str | None:
+        return self.schema_name or os.environ.get("CHANNEL_SYNC_SCHEMA") or None
+
+    def channels(self) -> config_module.ChannelsConfig:
+        path = self.config or os.environ.get("BACKORDERS_CHANNELS_CONFIG")
+        data_dir = RecalculatorConfig().data_dir
+        try:
+            if path:
+                return config_module.load(Path(path), data_dir)
+            return config_module.default_config(data_dir)
+        except config_module.ConfigError as error:
+            # Checked when the worker starts: a readable message, not a traceback.
+            raise SystemExit("channel-sync: invalid channel configuration:\n  " + "\n  ".join(error.problems)) from None
+
+
+SETTINGS = WorkerConfig()
+CHANNELS = SETTINGS.channels()
+INPUTS, OUTPUTS = InputTopics(), OutputTopics()
+
+# faust's worker command turns its web server on unless given --without-web: then it
+# listens on the loopback only, on CHANNEL_SYNC_WEB_PORT.
+# A worker killed without leaving its group holds its partitions until the session times
+# out; a restarted one waits that long before it is given them.
+app = make_app(
+    SETTINGS.app_id, KafkaSettings(), web_bind="127.0.0.1", web_port=SETTINGS.web_port,
+    datadir=str(RecalculatorConfig().data_dir / "channel-sync-faust"),  # faust's own files
+    broker_session_timeout=SETTINGS.session_timeout_seconds,
+    broker_heartbeat_interval=min(3.0, SETTINGS.session_timeout_seconds / 3),
+)
+source = raw_topic(app, OUTPUTS.sku_position_changed, INPUTS.inventory, INPUTS.reference)
+
+
+class _Running:
+    """The service, started once (the database migrated, the projection loaded) by whoever
+    needs it first: the seek after an assignment, the agent, or the timer."""
+
+    def __init__(self) -> None:
+        self.service: ChannelSyncService | None = None
+        self.db = None
+        self._starting = asyncio.Lock()
+
+    async def get(self) -> ChannelSyncService:
+        async with self._starting:
+            if self.service is None:
+                self.db = make_engine(SETTINGS.url(), SETTINGS.schema())
+                self.service = await ChannelSyncService(Store(self.db, SETTINGS.schema()), CHANNELS).start()
+                log.info("channel_sync_started", channels=list(CHANNELS.enabled()))
+        return self.service
+
+    async def stop(self) -> None:
+        if self.service is not None:
+            await self.service.close()
+            await self.db.dispose()
+            self.service = None
+
+
+running = _Running()
+
+
+async def _stored_positions() -> dict[str, int]:
+    return await (await running.get()).store.positions()
+
+
+seek_from_stored(app, _stored_positions)
+
+
+# A batch that cannot be committed (the database went away) stops the worker rather than
+# the agent being restarted past records it never stored: started again (by the process
+# supervisor), the worker resumes from the stored positions.
+@app.agent(source, concurrency=1, supervisor_strategy=CrashingSupervisor)
+async def take_in(stream) -> None:
+    service = await running.get()
+    async for records in record_batches(stream, size=SETTINGS.batch_size, within=SETTINGS.batch_seconds):
+        taken = await service.take_in(Record(r.position_key, r.offset, r.value) for r in records)
+        if taken.applied:
+            for name, report in (await service.push_all()).items():
+                if report.sent:
+                    log.info("pushed", channel=name, sent=report.sent, accepted=report.accepted,
+                             rejected=report.rejected, gave_up=report.gave_up)
+
+
+@app.timer(interval=SETTINGS.push_every_seconds)
+async def push_pending() -> None:
+    """What a push left pending (the channel did not answer) is tried again."""
+    service = await running.get()
+    await service.push_all()
+
+
+@app.on_before_shutdown.connect
+async def _close(app_, **kwargs) -> None:
+    await running.stop()

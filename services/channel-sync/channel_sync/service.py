@@ -1,0 +1,235 @@
+"""Channel-sync's application service, shared by the embedded runtime, the Kafka worker and
+the `backorders channels` commands.
+
+- `take_in(records)`: raw records (input events and SkuPositionChanged) into the projection;
+  the projection rows, the SKUs each channel must look at again and the sources' positions
+  are committed in one transaction. Records at or before a source's stored position are
+  passed over, so a redelivery or a replay changes nothing.
+- `push(channel)`: for the pending SKUs, the channel's rows (a pure function of the
+  projection), compared with the last rows the channel accepted; only those that differ
+  are sent, in batches, and each batch's answers are recorded in one transaction.
+
+One lock serialises both, so a push never reads a projection a failed commit left ahead of
+the database (the projection is then reloaded from it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import orjson
+from backorder_events import InvalidEvent, SkuPositionChanged, parse_event_obj
+from pydantic import ValidationError
+
+from .adapters.store import Store
+from .channels.base import ACCEPTED, GAVE_UP, REJECTED, Batch
+from .channels.factory import Sinks
+from .config import ChannelsConfig
+from .domain import feeds
+from .domain.projection import EVERY_SKU, Projection
+
+INPUT_TYPES = frozenset(
+    {"PurchaseOrderUpdated", "ContainerUpdated", "POReceived", "ProductUpserted", "SettingsChanged"}
+)
+POSITION_TYPE = "SkuPositionChanged"
+
+
+def parse(raw: bytes | str):
+    """The event a raw record carries when it concerns the feeds, else None. What the
+    recalculator refuses (invalid events) is simply passed over here: its dead letters
+    already tell."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    kind = obj.get("type")
+    try:
+        if kind == POSITION_TYPE:
+            return SkuPositionChanged.model_validate(obj)
+        if kind in INPUT_TYPES:
+            return parse_event_obj(obj)
+    except (InvalidEvent, ValidationError):
+        return None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    source: str  # the key its position is stored under (a file, "outbox", topic:partition)
+    position: int
+    raw: bytes | str
+
+
+@dataclass(slots=True)
+class TakenIn:
+    records: int = 0  # records looked at
+    applied: int = 0  # events that concern the feeds
+    skipped: int = 0  # at or before the stored position
+
+    def add(self, other: TakenIn) -> None:
+        self.records += other.records
+        self.applied += other.applied
+        self.skipped += other.skipped
+
+
+@dataclass(slots=True)
+class PushReport:
+    channel: str
+    pending: int = 0  # SKUs looked at
+    unchanged: int = 0  # rows equal to what the channel accepted last (or none to send)
+    sent: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    gave_up: int = 0
+    batches: int = 0
+    rows: list[tuple[str, dict]] = field(default_factory=list)  # only for previews
+
+
+class ChannelSyncService:
+    def __init__(self, store: Store, config: ChannelsConfig, *, env=None) -> None:
+        self.store = store
+        self.config = config
+        self.projection = Projection()
+        self.sinks = Sinks(config, env)
+        self._lock = asyncio.Lock()
+
+    async def start(self, *, with_sinks: bool = True) -> ChannelSyncService:
+        """Migrate, load the projection, and (with `with_sinks`, to push) take the channel
+        configuration into account: see `Store.sync_channels`. Without sinks nothing is
+        written, so a preview changes nothing."""
+        await self.store.create_schema()
+        await self.store.load(self.projection)
+        if with_sinks:
+            await self.store.sync_channels(self.channel_states(), self.projection.skus())
+            await self.sinks.start()
+        return self
+
+    def channel_states(self) -> dict[str, tuple[str, str]]:
+        return {name: (c.destination(), c.fingerprint()) for name, c in self.config.enabled().items()}
+
+    async def close(self) -> None:
+        await self.sinks.close()
+
+    # -- taking in ------------------------------------------------------------------------------
+
+    async def take_in(self, records: Iterable[Record]) -> TakenIn:
+        """Apply records (in order) and commit what they changed in one transaction."""
+        async with self._lock:
+            stored = await self.store.positions()
+            try:
+                return await self._take_in(records, stored)
+            except BaseException:
+                await self._reload()  # the projection may be ahead of what was committed
+                raise
+
+    async def _take_in(self, records: Iterable[Record], stored: dict[str, int]) -> TakenIn:
+        tally = TakenIn()
+        touched: set[str] = set()
+        every = False
+        sources: dict[str, int] = {}
+        for record in records:
+            tally.records += 1
+            last = stored.get(record.source)
+            if last is not None and record.position <= last:
+                tally.skipped += 1
+                continue
+            sources[record.source] = record.position
+            event = parse(record.raw)
+            if event is None:
+                continue
+            tally.applied += 1
+            changed = self.projection.apply(event)
+            if changed is EVERY_SKU:
+                every = True
+            else:
+                touched |= changed
+        if not sources:
+            return tally
+        if every:
+            touched |= set(self.projection.skus())
+        pending = {name: touched for name in self.config.enabled()} if touched else {}
+        await self.store.commit_consumed(self.projection, self.projection.take_changes(), pending, sources)
+        return tally
+
+    async def consume(
+        self, source: str, records: Iterable[tuple[int, bytes | str]], *, batch_size: int = 1000
+    ) -> TakenIn:
+        """`(position, raw)` records of one source, in batches."""
+        tally = TakenIn()
+        batch: list[Record] = []
+        for position, raw in records:
+            batch.append(Record(source, position, raw))
+            if len(batch) >= batch_size:
+                tally.add(await self.take_in(batch))
+                batch = []
+        if batch:
+            tally.add(await self.take_in(batch))
+        return tally
+
+    async def _reload(self) -> None:
+        self.projection = Projection()
+        await self.store.load(self.projection)
+
+    # -- pushing ------------------------------------------------------------------------------
+
+    async def push(self, name: str, *, full: bool = False) -> PushReport:
+        """Send `name` the rows of its pending SKUs that differ from what it accepted. With
+        `full`, every SKU is looked at (after a change on the channel's side)."""
+        async with self._lock:
+            channel = self.config.channels[name]
+            if full:
+                await self.store.mark_pending(name, self.projection.skus())
+            versions = await self.store.pending(name)
+            report = PushReport(name, pending=len(versions))
+            if not versions:
+                return report
+            desired = feeds.rows(self.projection, channel.options(), versions)
+            send = feeds.changed_rows(desired, await self.store.accepted(name, versions))
+            unchanged = {sku: version for sku, version in versions.items() if sku not in send}
+            await self.store.clear_pending(name, unchanged)
+            report.unchanged = len(unchanged)
+            sink = self.sinks[name]
+            number = await self.store.batches(name)
+            items = list(send.items())
+            for start in range(0, len(items), channel.batch_size):
+                chunk = items[start:start + channel.batch_size]
+                number += 1
+                outcomes = await sink.send(Batch(name, number, chunk))
+                await self.store.record_answers(name, number, dict(chunk), outcomes, versions)
+                report.batches += 1
+                report.sent += len(outcomes)
+                for outcome in outcomes:
+                    if outcome.kind == ACCEPTED:
+                        report.accepted += 1
+                    elif outcome.kind == REJECTED:
+                        report.rejected += 1
+                    else:
+                        report.gave_up += 1
+                if any(outcome.kind == GAVE_UP for outcome in outcomes):
+                    break  # the channel is unwell: the rest waits for the next push
+            return report
+
+    async def push_all(self) -> dict[str, PushReport]:
+        return {name: await self.push(name) for name in self.config.enabled()}
+
+    async def preview(self, name: str, *, full: bool = False) -> PushReport:
+        """What the next push would send to `name`, sending nothing and changing nothing."""
+        channel = self.config.channels[name]
+        stored = (await self.store.channel_states()).get(name)
+        current = self.channel_states()[name]
+        # What start() would do before a push: all SKUs when the configuration changed,
+        # nothing accepted yet at a new destination.
+        if full or stored != current:
+            skus = self.projection.skus()
+        else:
+            skus = list(await self.store.pending(name))
+        accepted = {} if stored is None or stored[0] != current[0] else await self.store.accepted(name, skus)
+        desired = feeds.rows(self.projection, channel.options(), skus)
+        send = feeds.changed_rows(desired, accepted)
+        report = PushReport(name, pending=len(skus), unchanged=len(skus) - len(send))
+        report.rows = list(send.items())
+        return report
