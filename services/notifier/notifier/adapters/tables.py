@@ -1,0 +1,68 @@
+"""The notifier's tables. They live in the same database (and schema) as the recalculator's,
+each name prefixed `notifier_`, with their own Alembic version table."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# The notifier's projection of orders (customer data, order date, line names), from the
+# order events; `last_change` is the last BackorderChanged seen for the order (previews).
+orders = Table(
+    "notifier_orders",
+    metadata,
+    Column("order_id", String, primary_key=True),
+    Column("known", Boolean, nullable=False),
+    Column("company_id", String),
+    Column("parent_order_id", String),
+    Column("customer", Text),  # JSON
+    Column("order_date", String),
+    Column("lines", Text, nullable=False),  # JSON {line_id: [sku, name]}
+    Column("last_change", Text),  # JSON
+    Index("ix_notifier_orders_parent", "parent_order_id"),
+)
+
+# One row per transition that calls for an email; the id derives from the BackorderChanged.
+# status: pending (customer data not arrived), queued, sending, sent, failed, suppressed.
+notifications = Table(
+    "notifier_notifications",
+    metadata,
+    Column("notification_id", String, primary_key=True),
+    Column("event_id", String, nullable=False, unique=True),  # the BackorderChanged id
+    Column("order_id", String, nullable=False),
+    Column("company_id", String, nullable=False),
+    Column("template", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("event_time", BigInteger, nullable=False),  # µs since epoch, business time
+    Column("change", Text, nullable=False),  # the BackorderChanged data, JSON
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float),  # wall clock, seconds since epoch
+    Column("claimed_by", String),
+    Column("claimed_at", Float),
+    Column("last_error", Text),
+    Column("message_id", String),
+    Column("recipient", String),
+    Column("updated_at", Float),  # wall clock of the last status change
+    Index("ix_notifier_notifications_status", "status", "next_attempt_at"),
+    Index("ix_notifier_notifications_order", "order_id", "event_time"),
+)
+
+# How far each source has been consumed: an input log, the outbox (seq), a topic partition.
+positions = Table(
+    "notifier_positions",
+    metadata,
+    Column("source", String, primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)

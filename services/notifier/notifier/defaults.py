@@ -1,0 +1,71 @@
+"""The built-in configuration used when no file is given: one template assigned to every
+company, sent through a file profile that writes each message as an `.eml` file under
+`<data dir>/mail` — `make run` needs no mail server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import ANY_COMPANY, NotifierConfig, from_mapping
+
+DEFAULT_TEMPLATE = "backorder-notice"
+DEFAULT_PROFILE = "local-outbox"
+
+SUBJECT = "Your order #?OrderID?# is on backorder"
+
+TEXT = """\
+Dear #?FirstName?# #?LastName?#,
+
+Not everything in your order #?OrderID?# (placed #?OrderDate?#) is in stock right
+now. We will ship the backordered items as soon as they arrive:
+
+#?OrderItemsDetails2?#
+
+They will go to:
+#?ShippingAddress?#
+
+Thank you for your patience,
+#?CompanyName?#
+#?FooterInfoCompany?#
+"""
+
+HTML = """\
+<!DOCTYPE html>
+<html><body>
+<p>Dear #?FirstName?# #?LastName?#,</p>
+<p>Not everything in your order <b>#?OrderID?#</b> (placed #?OrderDate?#) is in stock right
+now. We will ship the backordered items as soon as they arrive:</p>
+#?OrderItemsDetails?#
+<p>They will go to:<br>
+#?ShippingAddressHtml?#</p>
+<p>Thank you for your patience,<br>#?CompanyName?#</p>
+<p style="color:#777;font-size:small">#?FooterInfoCompany?#</p>
+</body></html>
+"""
+
+
+def default_mapping(data_dir: Path) -> dict:
+    return {
+        "notifier": {"message_id_domain": "backorders.localhost"},
+        "profiles": {DEFAULT_PROFILE: {"type": "file", "directory": str(Path(data_dir) / "mail")}},
+        "templates": {
+            DEFAULT_TEMPLATE: {
+                "subject": SUBJECT,
+                "sender_name": "Customer Service",
+                "sender_email": "no-reply@backorders.localhost",
+                "profile": DEFAULT_PROFILE,
+                "text": TEXT,
+                "html": HTML,
+            }
+        },
+        "companies": {
+            ANY_COMPANY: {
+                "footer": "This message was sent automatically; please do not reply to it.",
+                "assignments": {"EmailCustomerForBackOrder": DEFAULT_TEMPLATE},
+            }
+        },
+    }
+
+
+def default_config(data_dir: Path) -> NotifierConfig:
+    return from_mapping(default_mapping(data_dir), "built-in default", base=Path.cwd())

@@ -1,0 +1,132 @@
+"""The SMTP profile, through aiosmtplib: one connection reused for the messages of a
+delivery round, opened when the first one goes and dropped after any error.
+
+Security `none` never upgrades the connection, `starttls` requires STARTTLS, `tls` speaks
+TLS from the first byte; certificates are verified unless the profile says otherwise (an
+extra CA file may be given). The password is read from its environment variable or file when
+the connection is opened and is never part of an error or a log line.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import aiosmtplib
+
+from ..config import ProfileError, SmtpProfile
+from ..domain.message import Composed
+from .base import Accepted, DeliveryError
+
+
+class SmtpChannel:
+    def __init__(self, profile: SmtpProfile) -> None:
+        self.profile = profile
+        self.client: aiosmtplib.SMTP | None = None
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        profile = self.profile
+        if profile.security == "none":
+            return None
+        context = ssl.create_default_context()
+        if profile.ca_file is not None:
+            context.load_verify_locations(cafile=str(profile.ca_file))
+        if not profile.verify_certificate:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        profile = self.profile
+        try:
+            password = profile.password()
+            context = self._tls_context()
+        except ProfileError as error:
+            raise DeliveryError(str(error), transient=False) from None
+        except (OSError, ssl.SSLError) as error:
+            raise DeliveryError(f"cannot load CA file {profile.ca_file}: {error}", transient=False) from None
+        client = aiosmtplib.SMTP(
+            hostname=profile.host,
+            port=profile.effective_port,
+            use_tls=profile.security == "tls",
+            start_tls=profile.security == "starttls",  # False, not None: never upgrade on its own
+            validate_certs=profile.verify_certificate,
+            tls_context=context,
+            timeout=profile.timeout_seconds,
+            local_hostname=profile.local_hostname,
+        )
+        try:
+            await client.connect()
+            if profile.username:
+                await client.login(profile.username, password or "")
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    async def send(self, message: Composed) -> Accepted:
+        try:
+            if self.client is None or not self.client.is_connected:
+                self.client = await self._connect()
+            refused, _reply = await self.client.sendmail(message.sender, list(message.recipients), message.data)
+        except DeliveryError:
+            await self.close()
+            raise
+        except Exception as error:  # noqa: BLE001 - every failure is classified below
+            await self.close()
+            raise classify(error) from None
+        if refused:
+            detail = "; ".join(f"{rcpt}: {r.code} {r.message}" for rcpt, r in sorted(refused.items()))
+            if message.to in refused:
+                reply = refused[message.to]
+                raise DeliveryError(
+                    f"the customer's address was refused: {reply.code} {reply.message} "
+                    f"(the message went to the other recipients; refused: {detail})",
+                    transient=False,
+                )
+            return Accepted(note=f"refused recipients: {detail}")
+        return Accepted()
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            if client.is_connected:
+                await client.quit()
+        except Exception:  # noqa: BLE001 - the connection is going anyway
+            client.close()
+
+
+def classify(error: BaseException) -> DeliveryError:
+    """A failed SMTP exchange as transient (retry later) or permanent (record it failed)."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        replies = error.recipients
+        detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in replies)
+        transient = any(400 <= r.code < 500 for r in replies)
+        return DeliveryError(f"recipients refused: {detail}", transient=transient)
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        what = {
+            aiosmtplib.SMTPAuthenticationError: "authentication refused",
+            aiosmtplib.SMTPSenderRefused: "sender refused",
+            aiosmtplib.SMTPRecipientRefused: "recipient refused",
+            aiosmtplib.SMTPDataError: "message refused",
+            aiosmtplib.SMTPHeloError: "greeting refused",
+        }.get(type(error), "server replied")
+        transient = 400 <= error.code < 500 or error.code < 0
+        # 421: the service is closing the channel (RFC 5321), for every message alike.
+        return DeliveryError(f"{what}: {error.code} {error.message}", transient=transient,
+                             unreachable=transient and (error.code == 421 or isinstance(error, aiosmtplib.SMTPConnectError)))
+    if isinstance(error, aiosmtplib.SMTPNotSupported):
+        return DeliveryError(f"not supported by the server: {error.message}", transient=False)
+    cause: BaseException | None = error
+    while cause is not None:  # aiosmtplib wraps the handshake's error in SMTPConnectError
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return DeliveryError(f"TLS certificate not trusted: {cause.verify_message}", transient=False)
+        cause = cause.__cause__
+    if isinstance(error, aiosmtplib.SMTPTimeoutError):
+        return DeliveryError(f"timed out: {error.message}", transient=True, unreachable=True)
+    if isinstance(error, aiosmtplib.SMTPException):
+        return DeliveryError(f"connection failed: {error.message}", transient=True, unreachable=True)
+    if isinstance(error, (OSError, TimeoutError)):
+        return DeliveryError(f"connection failed: {error}", transient=True, unreachable=True)
+    return DeliveryError(f"unexpected {type(error).__name__}: {error}", transient=True)

@@ -1,0 +1,197 @@
+"""What a batch of consumed events does to the notifier's state (pure).
+
+Order events update the projection of orders. A `BackorderChanged` that marks an order as a
+backorder records one notification, identified by the change's id, so a redelivered or
+replayed change finds it recorded and records nothing. A notification waits as `pending`
+while its order's customer data has not arrived (the two topics are not ordered against
+each other) and is decided once it has: `queued` for sending, `suppressed` by the cool-down,
+or `failed` when the order has no email address. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from backorder_events import BackorderChanged
+
+from . import projection
+from .facts import OrderFacts, resolve
+from .rules import CoolDown, is_marked_backorder, notification_id
+
+PENDING, QUEUED, SENDING, SENT, FAILED, SUPPRESSED = (
+    "pending", "queued", "sending", "sent", "failed", "suppressed",
+)
+STATUSES = (PENDING, QUEUED, SENDING, SENT, FAILED, SUPPRESSED)
+# An email went, or is going, for these: the cool-down counts from them.
+EMAILED = frozenset({QUEUED, SENDING, SENT})
+
+
+@dataclass(slots=True)
+class Notification:
+    notification_id: str
+    event_id: str
+    order_id: str
+    company_id: str
+    template: str
+    status: str
+    event_time: int  # µs, the change's business time
+    change: dict[str, Any]
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The company's assignment for the scenario, or None when it has none."""
+
+    template: str
+    cool_down: CoolDown
+
+
+@dataclass(slots=True)
+class Loaded:
+    """What the store read for a batch: the order rows it names (with the orders they were
+    split from and the ones split from them), which of its notification ids exist, when each
+    order was last emailed, and the pending notifications of those orders."""
+
+    facts: dict[str, OrderFacts] = field(default_factory=dict)
+    existing: set[str] = field(default_factory=set)
+    last_emailed: dict[str, int] = field(default_factory=dict)
+    pending: list[Notification] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class IntakeTally:
+    order_events: int = 0
+    changes: int = 0  # BackorderChanged consumed
+    transitions: int = 0  # of which marked an order as a backorder
+    duplicates: int = 0  # transitions already recorded
+    unassigned: int = 0  # transitions of companies with no template assigned
+    recorded: int = 0  # notifications recorded
+    ignored: int = 0  # unreadable or of no interest
+
+    def add(self, other: IntakeTally) -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass(slots=True)
+class IntakeResult:
+    facts: dict[str, OrderFacts]  # rows to write
+    new: list[Notification]
+    decided: list[Notification]  # pending ones loaded from the store, now decided
+    tally: IntakeTally
+
+
+def take_in(
+    events: Iterable[Any],
+    loaded: Loaded,
+    policy_of: Callable[[str], Policy | None],
+    *,
+    ignored: int = 0,
+) -> IntakeResult:
+    """Apply `events` (parsed order events and `BackorderChanged`, in consumption order)."""
+    facts = loaded.facts
+    tally = IntakeTally(ignored=ignored)
+    touched: set[str] = set()
+    new: dict[str, Notification] = {}
+    for event in events:
+        if isinstance(event, BackorderChanged):
+            tally.changes += 1
+            _change(event, facts, loaded.existing, new, policy_of, tally, touched)
+        else:
+            tally.order_events += 1
+            touched |= projection.apply(facts, event)
+
+    by_order: dict[str, list[Notification]] = defaultdict(list)
+    for notification in (*loaded.pending, *new.values()):
+        if notification.status == PENDING:
+            by_order[notification.order_id].append(notification)
+    for order_id, waiting in by_order.items():
+        resolved = resolve(order_id, facts)
+        if resolved is None:
+            continue
+        last = loaded.last_emailed.get(order_id)
+        for notification in sorted(waiting, key=lambda n: (n.event_time, n.notification_id)):
+            policy = policy_of(notification.company_id)
+            cool_down = policy.cool_down if policy is not None else CoolDown()
+            if not (resolved.customer or {}).get("email"):
+                notification.status = FAILED
+                notification.last_error = f"order {order_id} has no customer email address"
+            elif cool_down.suppresses(notification.event_time, last):
+                notification.status = SUPPRESSED
+                notification.last_error = (
+                    f"cool-down: order {order_id} was emailed less than "
+                    f"{cool_down.minutes:g} minutes before"
+                )
+            else:
+                notification.status = QUEUED
+                last = notification.event_time
+        if last is not None:
+            loaded.last_emailed[order_id] = last
+
+    tally.recorded = len(new)
+    written = {order_id: facts[order_id] for order_id in touched}
+    decided = [n for n in loaded.pending if n.status != PENDING]
+    return IntakeResult(written, list(new.values()), decided, tally)
+
+
+def _change(event: BackorderChanged, facts, existing, new, policy_of, tally, touched) -> None:
+    data = event.data
+    order = facts.get(data.order_id)
+    if order is None:
+        order = facts[data.order_id] = OrderFacts(data.order_id)
+    dumped = event.model_dump(mode="json")  # the whole event: previews use its id and time
+    if order.last_change is None or _moment(order.last_change) <= event.time:  # not an older redelivery
+        order.last_change = dumped
+        touched.add(data.order_id)
+    if not is_marked_backorder(data.previous_status.value, data.status.value):
+        return
+    tally.transitions += 1
+    nid = notification_id(event.id)
+    if nid in existing or nid in new:
+        tally.duplicates += 1
+        return
+    policy = policy_of(data.company_id)
+    if policy is None:
+        tally.unassigned += 1
+        return
+    new[nid] = Notification(
+        notification_id=nid,
+        event_id=event.id,
+        order_id=data.order_id,
+        company_id=data.company_id,
+        template=policy.template,
+        status=PENDING,
+        event_time=_us(event.time),
+        change=data.model_dump(mode="json"),
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _moment(event: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(event["time"])
+
+
+def _us(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def orders_named(events: Iterable[Any]) -> set[str]:
+    """The order ids a batch reads or writes."""
+    named: set[str] = set()
+    for event in events:
+        if isinstance(event, BackorderChanged):
+            named.add(event.data.order_id)
+        else:
+            named.update(projection.orders_named(event))
+    return named
+
+
+def notification_ids(events: Iterable[Any]) -> set[str]:
+    return {notification_id(e.id) for e in events if isinstance(e, BackorderChanged)}

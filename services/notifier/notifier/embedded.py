@@ -1,0 +1,121 @@
+"""The notifier in the embedded runtime (`make run`): after the recalculator has committed a
+log to its database, the notifier takes in the same raw inputs (for its projection of
+customers) and the `BackorderChanged` events of the recalculator's outbox, then delivers.
+
+Its tables live in the same database. Positions are kept per input source and for the
+outbox (`seq`), so running it again over the same database takes in and sends nothing new.
+With no configuration file (argument or `BACKORDERS_NOTIFIER_CONFIG`) the built-in default
+applies: every message is written as an `.eml` file under `<data_dir>/mail`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from recalculator.adapters import tables as recalculator_tables
+from recalculator.adapters.repository import make_engine
+from sqlalchemy import inspect, select
+
+from . import config as config_module
+from .adapters.store import Store
+from .cli import CONFIG_ENV
+from .config import FileProfile, NotifierConfig
+from .defaults import default_config
+from .domain.intake import FAILED, PENDING, QUEUED, SENT, SUPPRESSED, IntakeTally
+from .service import DeliveryTally, NotifierService
+
+OUTBOX_SOURCE = "outbox"
+BATCH = 1000
+
+
+@dataclass(slots=True)
+class EmbeddedSummary:
+    title: str
+    rows: list[tuple[str, str | int]] = field(default_factory=list)
+
+
+async def run_embedded(
+    db_url: str,
+    inputs: Iterable[tuple[int, bytes | str]],
+    source: str,
+    *,
+    data_dir: Path,
+    config_path: Path | None = None,
+    wait_for_retries: float = 60.0,
+) -> EmbeddedSummary:
+    """Take in `inputs` (the records the recalculator consumed from `source`) and the
+    outbox of the database at `db_url`, deliver what is due, and summarise. The
+    configuration is `config_path`, else `$BACKORDERS_NOTIFIER_CONFIG`, else the built-in
+    default; a file that does not check out raises ConfigError."""
+    config_path = config_path or os.environ.get(CONFIG_ENV) or None
+    config = config_module.load(config_path) if config_path else default_config(data_dir)
+    db = make_engine(db_url)
+    try:
+        store = Store(db)
+        await store.create_schema()
+        service = NotifierService(store, config)
+        # This process is the only one delivering from this database: a claim left by a
+        # run that was killed is put back at once (sent again, with the same Message-ID).
+        await store.requeue_claimed()
+        intake = IntakeTally()
+        for chunk in _batches(inputs, BATCH):
+            intake.add(await service.take_in({source: chunk}))
+        async for chunk in _outbox(db, await store.position(OUTBOX_SOURCE) or 0):
+            intake.add(await service.take_in({OUTBOX_SOURCE: chunk}))
+        delivered = await service.deliver_all(wait_for_retries=wait_for_retries)
+        counts = await store.counts()
+    finally:
+        await db.dispose()
+    return summarise(config, intake, delivered, counts)
+
+
+def summarise(config: NotifierConfig, intake: IntakeTally, delivered: DeliveryTally,
+              counts: dict[str, int]) -> EmbeddedSummary:
+    folders = sorted({str(p.directory) for p in config.profiles.values() if isinstance(p, FileProfile)})
+    rows: list[tuple[str, str | int]] = [
+        ("orders marked as backorder (this run)", intake.transitions),
+        ("emails written to files (this run)", delivered.sent.get("file", 0)),
+        ("emails sent by SMTP (this run)", delivered.sent.get("smtp", 0)),
+        ("delivered (all time)", counts.get(SENT, 0)),
+        ("failed (all time)", counts.get(FAILED, 0)),
+        ("waiting for customer data (all time)", counts.get(PENDING, 0)),
+        ("waiting for a retry", counts.get(QUEUED, 0)),
+        ("suppressed by the cool-down (all time)", counts.get(SUPPRESSED, 0)),
+        ("no template assigned (this run)", intake.unassigned),
+    ]
+    if folders:
+        rows.append(("mail folder", ", ".join(folders)))
+    rows.append(("configuration", config.source))
+    return EmbeddedSummary("Backorder emails", rows)
+
+
+def _batches(records: Iterable[tuple[int, bytes | str]], size: int) -> Iterator[list]:
+    iterator = iter(records)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+async def _outbox(db, after: int):
+    """`BackorderChanged` rows of the recalculator's outbox after `after`, by `seq`, in
+    chunks; the other rows are taken too (positions only), so the position moves past them."""
+    async with db.connect() as conn:
+        exists = await conn.run_sync(lambda sync: inspect(sync).has_table(recalculator_tables.outbox.name))
+    if not exists:
+        return
+    outbox = recalculator_tables.outbox
+    while True:
+        async with db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.seq, outbox.c.event_type, outbox.c.payload)
+                    .where(outbox.c.seq > after).order_by(outbox.c.seq).limit(BATCH)
+                )
+            ).all()
+        if not rows:
+            return
+        yield [(row.seq, row.payload if row.event_type == "BackorderChanged" else b"{}") for row in rows]
+        after = rows[-1].seq

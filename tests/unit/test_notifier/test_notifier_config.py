@@ -1,0 +1,124 @@
+"""The configuration file: checked at load with readable errors, templates parsed, secrets
+read from the environment or a file only when needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from notifier.config import ConfigError, ProfileError, SmtpProfile, load
+
+ROOT = Path(__file__).resolve().parents[3]
+
+VALID = """
+[profiles.main]
+type = "smtp"
+host = "127.0.0.1"
+port = 2525
+security = "starttls"
+username = "mailer"
+password_env = "NOTIFIER_TEST_PASSWORD"
+
+[templates.notice]
+subject = "Order #?OrderID?#"
+sender_email = "orders@example.com"
+profile = "main"
+html_file = "bodies/notice.html"
+text = "Dear #?FirstName?#"
+
+[companies.c1]
+name = "Thirsty Tea"
+[companies.c1.assignments]
+EmailCustomerForBackOrder = "notice"
+"""
+
+
+def write(tmp_path: Path, text: str, html: str = "<p>#?FirstName?#</p>\n") -> Path:
+    (tmp_path / "bodies").mkdir(exist_ok=True)
+    (tmp_path / "bodies" / "notice.html").write_text(html)
+    path = tmp_path / "notifier.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_example_configuration_of_deploy_is_valid():
+    config = load(ROOT / "deploy" / "notifier.example.toml")
+    assert config.assignment("default").template == "backorder-notice"
+    assert config.assignment("default").cool_down.minutes == 1440
+    assert config.assignment("any-other").template == "backorder-notice"  # the "*" company
+    assert config.company_name("default") == "Thirsty Tea"
+    assert config.company_name("any-other") == "any-other"
+
+
+def test_a_valid_file_loads_with_bodies_from_files_relative_to_it(tmp_path):
+    config = load(write(tmp_path, VALID))
+    assert config.templates["notice"].html.names == {"FirstName"}
+    assert config.assignment("c1").template == "notice"
+    assert config.assignment("c2") is None
+
+
+def test_an_unknown_placeholder_in_a_body_file_names_template_file_and_line(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, VALID, html="<p>\n\n#?FristName?#</p>"))
+    assert error.value.problems == [
+        ("template 'notice', HTML body (bodies/notice.html line 3): unknown placeholder #?FristName?# "
+         "(did you mean #?FirstName?#)")]
+
+
+def test_every_problem_is_reported_at_once_in_readable_lines(tmp_path):
+    text = VALID.replace('security = "starttls"', 'security = "ssl"').replace("port = 2525", "prot = 2525")
+    text = text.replace('EmailCustomerForBackOrder = "notice"', 'EmailCustomerForBackOrder = "missing"')
+    text += '\n[profiles.other]\nhost = "x"\n'
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, text))
+    problems = "\n".join(error.value.problems)
+    assert "profiles.main.security: Input should be 'none', 'starttls' or 'tls'" in problems
+    assert "profiles.main.prot: unknown setting" in problems
+    assert 'profiles.other: missing type ("smtp" or "file")' in problems
+    # The assignment is checked once the file's shape is right.
+    with pytest.raises(ConfigError, match="assignments.EmailCustomerForBackOrder: template 'missing' is not defined"):
+        load(write(tmp_path, VALID.replace('EmailCustomerForBackOrder = "notice"', 'EmailCustomerForBackOrder = "missing"')))
+
+
+def test_header_values_with_line_breaks_and_unsafe_credentials_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="must not contain CR or LF"):
+        load(write(tmp_path, VALID.replace('subject = "Order #?OrderID?#"', 'subject = "Order\\nBcc: x@y.z"')))
+    with pytest.raises(ConfigError, match="would expose the password"):
+        load(write(tmp_path, VALID.replace('security = "starttls"', 'security = "none"')))
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(write(tmp_path, "[profiles\n"))
+
+
+def test_addresses_and_the_message_id_domain_are_checked_at_load(tmp_path):
+    text = VALID.replace('sender_email = "orders@example.com"', 'sender_email = "orders at example"\ncc = ["ok@example.com", "bad@"]')
+    text = "[notifier]\nmessage_id_domain = \"mail example\"\n" + text
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, text))
+    assert error.value.problems == ["notifier.message_id_domain: 'mail example' is not a domain name"]
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, text.replace("mail example", "mail.example")))
+    assert error.value.problems == ["templates.notice.sender_email: 'orders at example' is not a valid email address",
+                                    "templates.notice.cc: 'bad@' is not a valid email address"]
+
+
+def test_a_template_without_a_profile_loads_with_a_warning(tmp_path):
+    config = load(write(tmp_path, VALID.replace('profile = "main"\n', "")))
+    assert any("has no SMTP profile" in w for w in config.warnings())
+
+
+def test_passwords_come_from_the_environment_or_a_file_and_are_never_shown(tmp_path, monkeypatch):
+    profile = SmtpProfile(type="smtp", host="h", username="u", password_env="NOTIFIER_TEST_PASSWORD")
+    monkeypatch.delenv("NOTIFIER_TEST_PASSWORD", raising=False)
+    with pytest.raises(ProfileError, match="NOTIFIER_TEST_PASSWORD is not set"):
+        profile.password()
+    monkeypatch.setenv("NOTIFIER_TEST_PASSWORD", "s3cret-value")
+    assert profile.password() == "s3cret-value"
+    assert "s3cret-value" not in repr(profile) + str(profile)
+    secret = tmp_path / "smtp-password"
+    secret.write_text("from-a-file\n")
+    from_file = SmtpProfile(type="smtp", host="h", username="u", password_file=secret)
+    assert from_file.password() == "from-a-file"
+    secret.unlink()
+    with pytest.raises(ProfileError) as error:
+        from_file.password()
+    assert "from-a-file" not in str(error.value)
