@@ -47,14 +47,15 @@ async def fresh_topics(servers: str) -> tuple[InputTopics, OutputTopics]:
     inputs = InputTopics(orders=f"bench.orders.{suffix}", inventory=f"bench.inventory.{suffix}",
                          reference=f"bench.reference.{suffix}", commands=f"bench.commands.{suffix}")
     outputs = OutputTopics(backorder_changed=f"bench.bc.{suffix}", product_backorder_changed=f"bench.pbc.{suffix}",
-                           dead_letters=f"bench.dlq.{suffix}")
+                           sku_position_changed=f"bench.pos.{suffix}", dead_letters=f"bench.dlq.{suffix}")
     admin = AIOKafkaAdminClient(bootstrap_servers=servers)
     await admin.start()
     try:
         await admin.create_topics([
             NewTopic(inputs.orders, 4, 1), NewTopic(inputs.inventory, 1, 1), NewTopic(inputs.reference, 1, 1),
             NewTopic(inputs.commands, 2, 1), NewTopic(outputs.backorder_changed, 4, 1),
-            NewTopic(outputs.product_backorder_changed, 4, 1),
+            NewTopic(outputs.product_backorder_changed, 4, 1), NewTopic(outputs.sku_position_changed, 4, 1),
+            NewTopic(outputs.dead_letters, 1, 1),
         ])
     finally:
         await admin.close()
@@ -98,7 +99,9 @@ async def latency(servers: str, url: str) -> dict:
            "BACKORDERS_TOPIC_ORDERS": inputs.orders, "BACKORDERS_TOPIC_INVENTORY": inputs.inventory,
            "BACKORDERS_TOPIC_REFERENCE": inputs.reference, "BACKORDERS_TOPIC_COMMANDS": inputs.commands,
            "BACKORDERS_TOPIC_BACKORDER_CHANGED": outputs.backorder_changed,
-           "BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED": outputs.product_backorder_changed}
+           "BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED": outputs.product_backorder_changed,
+           "BACKORDERS_TOPIC_SKU_POSITION_CHANGED": outputs.sku_position_changed,
+           "BACKORDERS_TOPIC_DEAD_LETTERS": outputs.dead_letters}
     worker = subprocess.Popen([*BACKORDERS, "worker", "recalculator", "--db", url, "--schema", schema,
                                "--metrics-port", "0", "--recalc-every-minutes", "0", "--batch-size", "500"], env=env)
     relay = None

@@ -175,8 +175,8 @@ def test_status_reports_dead_letters_and_outbox_backlog(tmp_path, small_log):
     report = json.loads(result.stdout)
     published = backorders("search", "orders", "--backorder", "full-or-partial", "--jsonl", "--db", str(db))
     assert report["dead_letters"] == 1
-    # o1, o2, o3 each published when created (with their SKU's total), and o3 and mug again
-    # when mug's stock arrived: eight outbox events, none relayed yet.
-    assert report["outbox_events"] == report["outbox_backlog"] == 8
+    # o1, o2, o3 each published when created (with their SKU's total and position), and o3
+    # and mug again when mug's stock arrived: twelve outbox events, none relayed yet.
+    assert report["outbox_events"] == report["outbox_backlog"] == 12
     assert len(published.stdout.splitlines()) == 2
     assert report["lag"] == {}

@@ -17,11 +17,11 @@ def compose() -> dict:
 
 def test_compose_has_the_servers_and_the_services():
     services = compose()["services"]
-    assert {"kafka", "postgres", "recalculator", "relay"} <= set(services)
+    assert {"kafka", "postgres", "recalculator", "relay", "notifier", "channel-sync"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["postgres"]["image"].startswith("postgres:15")
     assert services["recalculator"]["build"] == "."
-    for name in ("recalculator", "relay"):
+    for name in ("recalculator", "relay", "notifier", "channel-sync"):
         env = services[name]["environment"]
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["BACKORDERS_DATABASE_URL"].startswith("postgresql+asyncpg://")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from channel_sync import cli as channels_cli
+from notifier import cli as notifier_cli
+
 from .. import logs
 from ..runtime.tuning import tune_collector
 from . import dead_letters, explain, relay, replay, run, search, status, topics, worker
@@ -16,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="backorders", description="Event-driven backorder allocation for multichannel sellers."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (replay, run, search, explain, dead_letters, relay, worker, status, topics):
+    for module in (replay, run, search, explain, dead_letters, relay, worker, status, topics, notifier_cli,
+                   channels_cli):
         module.register(commands)
     return parser
 

@@ -9,6 +9,7 @@ continuing from the state it holds.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,10 @@ def register(commands) -> None:
     parser.add_argument("--skus", type=int, default=300, help="SKUs in the generated day")
     parser.add_argument("--batch-size", type=int, default=None, help="inputs per transaction")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--no-downstream", action="store_true",
+        help="do not run the embedded notifier and channel-sync after the recalculator",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -78,6 +83,17 @@ def handle(args) -> int:
     summary.render(console, title, tally, seconds, counts)
     console.print(summary.one_line(tally), soft_wrap=True)
     if args.events is None:
+        downstream_inputs, downstream_dir = records, config.data_dir / "demo"
+        shutil.rmtree(downstream_dir, ignore_errors=True)  # the demo starts from nothing
+    elif args.events == "-":
+        downstream_inputs = None  # standard input cannot be read twice
+    else:
+        downstream_inputs, downstream_dir = _file_records(Path(args.events)), config.data_dir
+    if downstream_inputs is not None and not args.no_downstream:
+        with console.status("notifying customers and preparing channel feeds…"):
+            reports = asyncio.run(_downstream(url, downstream_inputs, source, downstream_dir))
+        summary.render_downstream(console, reports)
+    if args.events is None:
         command = sys.argv[0] if sys.argv[0].endswith("backorders") else "backorders"
         console.print(
             f"Explore it: {command} search orders --backorder full --db {path}\n"
@@ -85,6 +101,20 @@ def handle(args) -> int:
             soft_wrap=True,
         )
     return 0
+
+
+async def _downstream(url: str, inputs, source: str, data_dir: Path) -> list:
+    """The notifier and the channel-sync, embedded: each takes the recalculator's outbox
+    (and the inputs, for the customer data and the purchase orders they keep themselves)
+    from the same database, writing emails and feeds under `data_dir`."""
+    from channel_sync.embedded import run_embedded as sync_channels
+    from notifier.embedded import run_embedded as notify
+
+    inputs = list(inputs)
+    return [
+        await notify(url, inputs, source, data_dir=data_dir),
+        await sync_channels(url, inputs, source, data_dir=data_dir),
+    ]
 
 
 def _file_records(file: Path):

@@ -68,6 +68,17 @@ def render(console: Console, title: str, tally: Tally, seconds: float, counts: d
     console.print(run)
 
 
+def render_downstream(console: Console, reports: list) -> None:
+    """What the embedded notifier and channel-sync did (each report: `title`, `rows`)."""
+    for report in reports:
+        table = Table(title=report.title, min_width=32)
+        table.add_column("what")
+        table.add_column("value", justify="right")
+        for what, value in report.rows:
+            table.add_row(str(what), f"{value:,}" if isinstance(value, int) else str(value))
+        console.print(table)
+
+
 def one_line(tally: Tally) -> str:
     """The plain summary line shared by `run` and `replay` (easy to grep)."""
     return (

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+from channel_sync.cli import register_worker as register_channel_sync_worker
+from notifier.cli import register_worker as register_notifier_worker
 
 from .. import metrics
 from ..kafka.settings import InputTopics, KafkaSettings
@@ -35,6 +37,8 @@ def register(commands) -> None:
         help="Prometheus /metrics port (0: off)",
     )
     recalculator.set_defaults(handler=handle_worker)
+    register_notifier_worker(kinds)  # the notifier's faust worker: notifier/cli.py
+    register_channel_sync_worker(kinds)  # channel-sync's faust worker: channel_sync/cli.py
 
     produce = commands.add_parser("produce", help="publish a CloudEvents log to the input topics")
     produce.add_argument("events", help="JSON lines, or - for stdin")
