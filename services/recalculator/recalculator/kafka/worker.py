@@ -190,7 +190,7 @@ class RecalculatorWorker:
         if not records:
             await self._finish_commit()
             return 0
-        batch = await self.runtime.prepare_batch(records, yield_every=50)
+        batch = await self.runtime.prepare_batch(records, yield_every=10)
         await self._finish_commit()
         self._in_flight = asyncio.create_task(self.runtime.commit_batch(batch))
         self._handled.update(batch.positions)
