@@ -50,13 +50,13 @@ async def test_a_database_made_before_migrations_is_adopted(database):
 async def test_a_failed_migration_leaves_nothing_half_done(database, monkeypatch):
     from recalculator.adapters import migrate
 
-    def broken(connection):
+    def broken(self, connection):
         connection.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
         raise RuntimeError("migration failed")
 
     db = make_engine(database.url, database.schema)
     try:
-        monkeypatch.setattr(migrate, "_upgrade", broken)
+        monkeypatch.setattr(migrate.MigrationSet, "_upgrade", broken)
         with __import__("pytest").raises(RuntimeError):
             await migrate.upgrade(db, database.schema)
         async with db.connect() as conn:

@@ -1,38 +1,12 @@
-"""Channel-sync's schema: its own Alembic migrations and version table
-(`channel_sync_alembic_version`), so it lives next to the recalculator's tables in one
-database or schema. On PostgreSQL the upgrade holds an advisory lock, so processes starting
-together migrate once."""
+"""Channel-sync's schema: its own Alembic migrations and version table, so it lives next to
+the recalculator's tables in one database or schema."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from recalculator.adapters.migrate import MigrationSet
 
-MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "channel_sync_alembic_version"
-_LOCK_ID = 0x6368616E  # "chan"
-
-
-def alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
-
-
-def _upgrade(connection) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-
-
-async def upgrade(db: AsyncEngine, schema: str | None = None) -> None:
-    async with db.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
-            if schema:
-                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        await conn.run_sync(_upgrade)
+MIGRATIONS_SET = MigrationSet(Path(__file__).with_name("migrations"), version_table=VERSION_TABLE, lock_name="chan")
+upgrade = MIGRATIONS_SET.upgrade

@@ -14,36 +14,76 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-MIGRATIONS = Path(__file__).with_name("migrations")
-_LOCK_ID = 0x6261636B  # "back"
+
+class MigrationSet:
+    """One service's migrations: their folder, the table recording the revision (each
+    service has its own, so services share a database or schema), and the advisory lock
+    that makes processes starting together migrate once."""
+
+    def __init__(self, folder: Path, *, version_table: str, lock_name: str, adopt=None) -> None:
+        self.folder = folder
+        self.version_table = version_table
+        self.lock_id = int.from_bytes(lock_name.encode()[:4].ljust(4, b"\0"), "big")
+        self.adopt = adopt  # (connection, config) -> None, before the upgrade
+
+    def alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(self.folder))
+        config.attributes["version_table"] = self.version_table
+        return config
+
+    def _upgrade(self, connection) -> None:
+        config = self.alembic_config()
+        config.attributes["connection"] = connection
+        if self.adopt is not None:
+            self.adopt(connection, config)
+        command.upgrade(config, "head")
+
+    async def upgrade(self, db: AsyncEngine, schema: str | None = None) -> None:
+        async with db.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": self.lock_id})
+                if schema:
+                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            await conn.run_sync(self._upgrade)
+
+
+def run_environment(metadata) -> None:
+    """The body of every service's Alembic `env.py`: run the migrations on the connection
+    handed over by `MigrationSet.upgrade`, recorded in that service's version table."""
+    from alembic import context
+
+    connection = context.config.attributes.get("connection")
+    if connection is None:  # pragma: no cover - a usage error
+        raise RuntimeError("run migrations through the service's adapters.migrate.upgrade()")
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table=context.config.attributes.get("version_table", "alembic_version"),
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copy
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 BASELINE = "0001"
 
 
-def alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
-
-
-def _upgrade(connection) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
+def _adopt_unversioned(connection, config: Config) -> None:
+    """A database made before the schema was under migrations holds exactly revision 0001:
+    adopt it instead of failing on tables that exist."""
     tables = set(inspect(connection).get_table_names())
-    current = MigrationContext.configure(connection).get_current_revision()
-    if "orders" in tables and current is None:
-        # A database made before the schema was under migrations holds exactly revision
-        # 0001: adopt it instead of failing on tables that exist.
+    if "orders" in tables and MigrationContext.configure(connection).get_current_revision() is None:
         command.stamp(config, BASELINE)
-    command.upgrade(config, "head")
 
 
-async def upgrade(db: AsyncEngine, schema: str | None = None) -> None:
-    async with db.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
-            if schema:
-                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        await conn.run_sync(_upgrade)
+RECALCULATOR = MigrationSet(
+    Path(__file__).with_name("migrations"), version_table="alembic_version", lock_name="back",
+    adopt=_adopt_unversioned,
+)
+MIGRATIONS = RECALCULATOR.folder
+alembic_config = RECALCULATOR.alembic_config
+upgrade = RECALCULATOR.upgrade
 
 
 async def drop_schema(url: str, schema: str) -> None:
