@@ -48,7 +48,7 @@ def test_validate_accepts_the_example_and_explains_what_is_wrong(tmp_path):
     """))
     refused = backorders("notifier", "validate", "--config", str(bad))
     assert refused.returncode == 2
-    assert ("template 'notice', HTML body (line 2): unknown placeholder #?OrderItemDetails?# "
+    assert ("template 'notice', HTML body (line 2 of the html value): unknown placeholder #?OrderItemDetails?# "
             "(did you mean #?OrderItemsDetails?#)") in refused.stderr
 
 
@@ -131,3 +131,33 @@ def test_failed_lists_what_could_not_be_sent_and_resend_sends_it(tmp_path):
         assert f"queued again: {failed_count - 1}; delivered: {failed_count - 1}; failed: 0" in rest.stdout
     assert len(handler.received) == failed_count
     assert backorders("notifier", "failed", "--db", str(db), "--jsonl").stdout == ""
+
+
+def test_preview_shows_the_change_that_sends_the_email_not_a_later_one(tmp_path):
+    from integration.test_notifier_smtp import backorder_changed, order_created
+
+    db = tmp_path / "state.sqlite"
+    marked = backorder_changed("o1", id="bc-1", status="Full", time="2025-04-30T10:00:00Z")
+    cleared = backorder_changed("o1", id="bc-2", previous="Full", status="None", time="2025-04-30T12:00:00Z",
+                                lines=(("1", "cat-hammock", 2, 0),))
+    records = [(1, order_created("o1")), (2, marked), (3, cleared), (4, order_created("o2")),
+               (5, backorder_changed("o2", id="bc-3", previous="Partial", status="None",
+                                     lines=(("1", "cat-hammock", 2, 0),)))]
+    asyncio.run(run_embedded(sqlite_url(db), records, "log", data_dir=tmp_path))
+    [sent] = (tmp_path / "mail").glob("*.eml")
+    env = {"BACKORDERS_DATA_DIR": str(tmp_path), "BACKORDERS_NOTIFIER_CONFIG": ""}
+
+    # The order's last change (Full -> None) sends no email: the one shown is the email sent,
+    # for the change that marked the order as a backorder.
+    preview = backorders("notifier", "preview", "o1", "--db", str(db), env=env)
+    assert preview.returncode == 0, preview.stderr
+    assert f"Message-ID: <{sent.stem}@backorders.localhost>" in preview.stdout
+    assert preview.stdout.replace("\n", "\r\n").encode() == sent.read_bytes()
+    named = backorders("notifier", "preview", "o1", "--notification", sent.stem, "--db", str(db), env=env)
+    assert named.returncode == 0 and named.stdout == preview.stdout
+    other = backorders("notifier", "preview", "o1", "--notification", "no-such-id", "--db", str(db), env=env)
+    assert other.returncode == 2 and "order o1 has no notification no-such-id" in other.stderr
+    # An order never marked as a backorder has no email to show.
+    none = backorders("notifier", "preview", "o2", "--db", str(db), env=env)
+    assert none.returncode == 2
+    assert "its last BackorderChanged (Partial -> None) sends no email" in none.stderr

@@ -225,3 +225,25 @@ def test_marked_by_recalculation_or_by_mark_backorder_one_email_per_transition(t
               for f in files]
     assert sorted("2 ordered, 2 backordered" in b for b in bodies) == [False, True]
     assert sorted("2 ordered, 1 backordered" in b for b in bodies) == [False, True]
+
+
+def test_a_configuration_loaded_beforehand_is_used_as_it_is(tmp_path, monkeypatch):
+    # `backorders run` checks the configuration before the recalculator starts and hands
+    # the loaded one over; the file is not read again (here it has broken since).
+    from notifier.config import load_configured
+
+    records = generated(5, 100)
+    url = sqlite_url(tmp_path / "demo.sqlite")
+    asyncio.run(recalculate(url, records))
+    file = tmp_path / "notifier.toml"
+    file.write_text('[profiles.files]\ntype = "file"\ndirectory = "checked-outbox"\n\n'
+                    '[templates.notice]\nsubject = "order #?OrderID?#"\nsender_email = "orders@example.com"\n'
+                    'profile = "files"\ntext = "Dear #?FirstName?#"\n\n'
+                    '[companies."*".assignments]\nEmailCustomerForBackOrder = "notice"\n')
+    monkeypatch.setenv("BACKORDERS_NOTIFIER_CONFIG", str(file))
+    config = load_configured(data_dir=tmp_path)
+    file.write_text("[profiles\n")
+    summary = dict(asyncio.run(run_embedded(url, records, "generated", data_dir=tmp_path, config=config)).rows)
+    written = list((tmp_path / "checked-outbox").glob("*.eml"))
+    assert summary["emails written to files (this run)"] == len(written) > 0
+    assert summary["configuration"] == str(file)

@@ -81,14 +81,21 @@ class Recorder:
 
     replies: list[str | None] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
+    refuse_once: dict[str, str] = field(default_factory=dict)  # the first RCPT of the address only
     received: list[Received] = field(default_factory=list)
     data_commands: int = 0
+    rcpt_commands: list[str] = field(default_factory=list)
     delay: float = 0.0  # seconds before answering DATA, as a busy server would
-
+    # Per DATA, seconds between keeping the message and answering 250 (a server that has
+    # the message but is slow to say so); then answered at once.
+    slow_acceptance: list[float] = field(default_factory=list)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpt_commands.append(address)
         if address in self.refuse:
             return self.refuse[address]
+        if address in self.refuse_once:
+            return self.refuse_once.pop(address)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -102,6 +109,8 @@ class Recorder:
                 return reply
         login = session.auth_data if session.authenticated else None
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, login))
+        if self.slow_acceptance:
+            await asyncio.sleep(self.slow_acceptance.pop(0))
         return "250 Message accepted for delivery"
 
 
@@ -165,11 +174,13 @@ def config_for(port: int | None, tmp_path: Path, *, profile: dict | None = None,
             "sender_name": "Thirsty Tea", "sender_email": "orders@thirstytea.example",
             "reply_to": "support@thirstytea.example", "cc": ["cc@thirstytea.example"],
             "bcc": ["archive@thirstytea.example"], "profile": "main",
-            "text": "Dear #?FirstName?# #?LastName?#,\n#?OrderItemsDetails2?#\n#?ShippingAddress?#\n#?CompanyName?#",
-            "html": "<p>Dear #?FirstName?# #?LastName?#,</p>\n#?OrderItemsDetails?#\n"
-                    "<p>#?ShippingAddressHtml?#</p><p>#?CompanyName?#</p>",
+            "text": "Dear #?FirstName?# #?LastName?#,\nOrder #?OrderID?#:\n#?OrderItemsDetails2?#\n"
+                    "#?ShippingAddress?#\n#?CompanyName?#\n#?FooterInfoCompany?#",
+            "html": "<p>Dear #?FirstName?# #?LastName?#,</p>\n<p>Order #?OrderID?#</p>\n#?OrderItemsDetails?#\n"
+                    "<p>#?ShippingAddressHtml?#</p><p>#?CompanyName?#</p>\n<footer>#?FooterInfoCompany?#</footer>",
             **(template or {})}},
-        "companies": {"c1": {"name": "Thirsty <Tea>", "cooldown_minutes": cooldown,
+        "companies": {"c1": {"name": "Thirsty <Tea>", "footer": "Thirsty <Tea> & Co\n1 Main St, Lakewood",
+                             "cooldown_minutes": cooldown,
                              "assignments": {"EmailCustomerForBackOrder": "notice"}}},
     }, "test", base=tmp_path)
 
@@ -232,12 +243,18 @@ async def test_recipients_headers_both_parts_placeholders_filled_and_escaped(dat
     parts = {part.get_content_type(): part.get_content().replace("\r\n", "\n") for part in message.iter_parts()}
     assert set(parts) == {"text/plain", "text/html"}
     text, html = parts["text/plain"], parts["text/html"]
-    assert text.startswith("Dear Colin <b> O'Hara & Sons,\n")
+    assert text.startswith("Dear Colin <b> O'Hara & Sons,\nOrder 5145827:\n")
     assert "- Cat <Hammock> (cat-hammock): 2 ordered, 2 backordered\n- SC-Tees: 3 ordered, 0 backordered" in text
-    assert "12 Harbor Way\nLakewood, NJ 08701\nUS\nThirsty <Tea>" in text
+    assert text.endswith("Colin <b> O'Hara & Sons\n12 Harbor Way\nLakewood, NJ 08701\nUS\nThirsty <Tea>\n"
+                         "Thirsty <Tea> & Co\n1 Main St, Lakewood\n")
     assert "<p>Dear Colin &lt;b&gt; O&#x27;Hara &amp; Sons,</p>" in html
     assert "<td>cat-hammock</td><td>Cat &lt;Hammock&gt;</td>" in html
+    assert "<p>Order 5145827</p>" in html
+    # The address (its name is the customer's) and the footer, escaped, lines as <br>.
+    assert ("<p>Colin &lt;b&gt; O&#x27;Hara &amp; Sons<br>\n12 Harbor Way<br>\nLakewood, NJ 08701<br>\nUS</p>"
+            in html)
     assert "<p>Thirsty &lt;Tea&gt;</p>" in html
+    assert "<footer>Thirsty &lt;Tea&gt; &amp; Co<br>\n1 Main St, Lakewood</footer>" in html
     assert [(r.status, r.attempts, r.recipient, r.message_id) for r in rows] == [
         (SENT, 1, "colin@example.com", message["Message-ID"])]
 
@@ -461,3 +478,112 @@ async def test_an_unreachable_server_is_tried_once_per_round(database, tmp_path)
         rows = await service.store.notifications()
     assert [(r.status, r.attempts) for r in rows] == [(FAILED, 3), (FAILED, 3)]
     assert all(r.last_error.startswith("gave up after 3 attempts: connection failed") for r in rows)
+
+
+async def test_a_customer_refused_for_now_is_retried_and_the_copies_go_once(database, tmp_path):
+    # 450 for the customer's RCPT while the Cc and Bcc are taken: nothing may go before the
+    # customer's address is accepted, or the retry would send the copies a second time.
+    handler = Recorder(refuse_once={"colin@example.com": "450 4.2.1 Mailbox busy, try later"})
+    with smtp_server(handler) as server:
+        async with notifier(database, config_for(server.port, tmp_path)) as service:
+            tally = await take_in_and_deliver(service, [order_created("o1")], [backorder_changed("o1")])
+            [row] = await service.store.notifications()
+    assert handler.data_commands == 1
+    [got] = handler.received
+    assert got.rcpt_tos == ["colin@example.com", "cc@thirstytea.example", "archive@thirstytea.example"]
+    assert handler.rcpt_commands.count("archive@thirstytea.example") == 2  # offered twice, sent once
+    assert tally.retried == 1 and tally.sent == {"smtp": 1}
+    assert (row.status, row.attempts, row.last_error) == (SENT, 2, None)
+
+
+async def test_a_customer_refused_for_good_fails_and_no_copy_goes(database, tmp_path):
+    handler = Recorder(refuse={"colin@example.com": "550 5.1.1 Mailbox unavailable"})
+    with smtp_server(handler) as server:
+        async with notifier(database, config_for(server.port, tmp_path)) as service:
+            tally = await take_in_and_deliver(service, [order_created("o1"), order_created("o2", email_address="ann@example.com")],
+                                              [backorder_changed("o1"), backorder_changed("o2")])
+            rows = {r.order_id: r for r in await service.store.notifications()}
+    assert tally.failed == 1 and tally.retried == 0 and tally.sent == {"smtp": 1}
+    assert rows["o1"].status == FAILED and rows["o1"].attempts == 1
+    assert rows["o1"].last_error.startswith("the customer's address was refused: 550 5.1.1 Mailbox unavailable")
+    # The next message of the round goes on after the reset.
+    [got] = handler.received
+    assert got.rcpt_tos[0] == "ann@example.com" and rows["o2"].status == SENT
+
+
+async def test_a_server_without_starttls_fails_at_once_for_a_starttls_profile(database, tmp_path):
+    # A real server with no TLS at all: it does not offer STARTTLS, and asking again later
+    # will not change that; nothing is sent in clear.
+    handler = Recorder()
+    with smtp_server(handler) as server:
+        async with notifier(database, config_for(server.port, tmp_path, profile={"security": "starttls"})) as service:
+            tally = await take_in_and_deliver(service, [order_created("o1")], [backorder_changed("o1")])
+            [row] = await service.store.notifications()
+    assert tally.retried == 0 and tally.failed == 1 and handler.received == []
+    assert (row.status, row.attempts) == (FAILED, 1)
+    assert row.last_error == (f"the server 127.0.0.1:{server.port} does not offer STARTTLS, "
+                              "which the profile requires")
+
+
+async def test_a_lone_surrogate_in_a_name_does_not_stop_delivery(database, tmp_path):
+    # The JSON escape "\ud800" decodes to a lone surrogate, which no charset can encode.
+    handler = Recorder()
+    with smtp_server(handler) as server:
+        async with notifier(database, config_for(server.port, tmp_path)) as service:
+            tally = await take_in_and_deliver(
+                service, [order_created("o1", first="Jo\ud800"), order_created("o2", email_address="ann@example.com")],
+                [backorder_changed("o1"), backorder_changed("o2")])
+            assert await statuses(service) == {"o1": SENT, "o2": SENT}
+    assert tally.sent == {"smtp": 2}
+    to = sorted(r.message["To"] for r in handler.received)
+    assert to == ["Colin Customerson <ann@example.com>", "Jo\ufffd Customerson <colin@example.com>"]
+
+
+async def test_the_password_file_is_read_at_each_connection_and_never_shown(database, tmp_path, tls, monkeypatch):
+    handler = Recorder()
+    secret_file = tmp_path / "smtp-password"
+    secret_file.write_text("Wr0ng-From-File-4711\n")
+    log_lines = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log_lines)
+    logs.configure("debug")
+    try:
+        with smtp_server(handler, tls_context=tls.server_context, auth_required=True,
+                         authenticator=Authenticator("mailer", "R1ght-From-File-0815")) as server:
+            profile = {"security": "starttls", "ca_file": str(tls.ca_file), "username": "mailer",
+                       "password_file": str(secret_file)}
+            async with notifier(database, config_for(server.port, tmp_path, profile=profile)) as service:
+                tally = await take_in_and_deliver(service, [order_created("o1")], [backorder_changed("o1")])
+                [row] = await service.store.notifications(status=FAILED)
+                assert tally.failed == 1 and handler.received == []
+                assert row.last_error.startswith("authentication refused: 535")
+                # The operator fixes the file; the resend reads it again and logs in.
+                secret_file.write_text("R1ght-From-File-0815\n")
+                await service.store.requeue_failed(order_id="o1", now=0)
+                assert (await service.deliver_all()).sent == {"smtp": 1}
+    finally:
+        monkeypatch.undo()
+        logs.configure()
+    [got] = handler.received
+    assert got.login == "mailer"
+    output = log_lines.getvalue()
+    assert "notification_failed" in output and "535" in output
+    for secret in ("Wr0ng-From-File-4711", "R1ght-From-File-0815"):
+        assert secret not in output and secret not in row.last_error
+
+
+async def test_a_reply_slower_than_the_timeout_is_retried_and_the_repeat_has_the_same_message_id(database, tmp_path):
+    # The server keeps the message but answers the end of DATA after the profile's timeout:
+    # to the notifier that is a failed attempt, so the message goes again. This is the
+    # second window in which a repeat can happen (docs/notifier.md); the receiving system
+    # sees the same Message-ID and the same bytes.
+    handler = Recorder(slow_acceptance=[2.0])
+    with smtp_server(handler) as server:
+        config = config_for(server.port, tmp_path, profile={"timeout_seconds": 0.5})
+        async with notifier(database, config) as service:
+            tally = await take_in_and_deliver(service, [order_created("o1")], [backorder_changed("o1")])
+            [row] = await service.store.notifications()
+    assert tally.retried == 1 and tally.sent == {"smtp": 1}
+    assert (row.status, row.attempts) == (SENT, 2)
+    first, second = handler.received
+    assert first.data == second.data
+    assert first.message["Message-ID"] == second.message["Message-ID"] == row.message_id

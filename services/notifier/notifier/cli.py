@@ -8,7 +8,7 @@ from importlib import import_module
 
 from recalculator.cli.common import add_db_option
 
-CONFIG_ENV = "BACKORDERS_NOTIFIER_CONFIG"
+CONFIG_ENV = "BACKORDERS_NOTIFIER_CONFIG"  # = config.CONFIG_ENV (not imported: this module stays light)
 
 
 def _lazy(name: str):
@@ -31,7 +31,11 @@ def register(commands) -> None:
     preview.add_argument("order_id")
     _config_option(preview)
     _db_options(preview)
-    preview.add_argument("--template", help="template to render (default: the one assigned to the order's company)")
+    preview.add_argument("--notification", metavar="NOTIFICATION_ID",
+                         help="the recorded notification of the order to render (default: its latest, or "
+                              "else its last BackorderChanged if that marked it as a backorder)")
+    preview.add_argument("--template", help="template to render (default: the notification's, or the one "
+                                            "assigned to the order's company)")
     preview.add_argument("--part", choices=("message", "text", "html"), default="message",
                          help="the whole message as sent (default), or one body")
     preview.set_defaults(handler=_lazy("handle_preview"))

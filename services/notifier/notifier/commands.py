@@ -19,18 +19,16 @@ from rich.table import Table
 
 from .adapters.store import Store
 from .cli import CONFIG_ENV
-from .config import ConfigError, NotifierConfig, load
-from .defaults import default_config
+from .config import ConfigError, NotifierConfig, load_configured
 from .domain.intake import FAILED, STATUSES
 from .domain.message import MessageError
-from .domain.rules import notification_id
+from .domain.rules import is_marked_backorder, notification_id
 from .service import NotifierService, build_message
 
 
 def load_config(path: str | None) -> NotifierConfig:
-    path = path or os.environ.get(CONFIG_ENV)
     try:
-        return load(path) if path else default_config(RecalculatorConfig().data_dir)
+        return load_configured(path, data_dir=RecalculatorConfig().data_dir)
     except ConfigError as error:
         raise CommandError(str(error)) from None
 
@@ -75,11 +73,8 @@ def handle_preview(args) -> int:
 
     facts, recorded = asyncio.run(_with_store(args, work))
     order = facts.get(args.order_id)
-    if order is None or order.last_change is None:
-        raise CommandError(f"order {args.order_id}: no BackorderChanged taken in for it yet")
-    change = order.last_change
-    company_id = change["data"]["company_id"]
-    name = args.template
+    notification, change_data, event_time, company_id, assigned = _what_to_preview(args, order, recorded)
+    name = args.template or assigned
     if name is None:
         policy = config.assignment(company_id)
         if policy is None:
@@ -88,11 +83,9 @@ def handle_preview(args) -> int:
     template = config.templates.get(name)
     if template is None:
         raise CommandError(f"template {name!r} is not defined in {config.source}")
-    moment = datetime.fromisoformat(change["time"]).astimezone(UTC)
-    event_time = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     try:
-        message = build_message(config, template, notification_id(change["id"]), args.order_id, company_id,
-                                change["data"], event_time, facts)
+        message = build_message(config, template, notification, args.order_id, company_id,
+                                change_data, event_time, facts)
     except MessageError as error:
         raise CommandError(str(error)) from None
     if args.part == "message":
@@ -107,6 +100,33 @@ def handle_preview(args) -> int:
         print(f"(notification {row.notification_id}: {row.status}"
               f"{'; ' + row.last_error if row.last_error else ''})", file=sys.stderr)
     return 0
+
+
+def _what_to_preview(args, order, recorded) -> tuple[str, dict, int, str, str | None]:
+    """The change to render — `(notification id, change data, event time µs, company id,
+    its template or None)`: the notification named, else the order's latest recorded one
+    (what was or will be sent), else its last BackorderChanged if that one marked it as a
+    backorder. A change that sends no email (Full -> None, Partial -> Full) is never shown."""
+    if args.notification or recorded:
+        if args.notification:
+            chosen = next((r for r in recorded if r.notification_id == args.notification), None)
+            if chosen is None:
+                raise CommandError(f"order {args.order_id} has no notification {args.notification}")
+        else:
+            chosen = recorded[-1]  # by the change's business time
+        return (chosen.notification_id, json.loads(chosen.change), chosen.event_time, chosen.company_id,
+                chosen.template)
+    if order is None or order.last_change is None:
+        raise CommandError(f"order {args.order_id}: no BackorderChanged taken in for it yet")
+    change = order.last_change
+    data = change["data"]
+    if not is_marked_backorder(data.get("previous_status", ""), data.get("status", "")):
+        raise CommandError(
+            f"order {args.order_id}: no notification is recorded for it, and its last BackorderChanged "
+            f"({data.get('previous_status')} -> {data.get('status')}) sends no email")
+    moment = datetime.fromisoformat(change["time"]).astimezone(UTC)
+    event_time = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return notification_id(change["id"]), data, event_time, data["company_id"], None
 
 
 def _body(data: bytes, subtype: str) -> str:

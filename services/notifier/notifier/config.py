@@ -33,6 +33,7 @@ from .domain.message import MessageError, MessageTemplate, checked_address
 from .domain.rules import SCENARIO, CoolDown
 from .domain.templates import TemplateError, TemplateText, parse
 
+CONFIG_ENV = "BACKORDERS_NOTIFIER_CONFIG"
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
 ANY_COMPANY = "*"
@@ -119,6 +120,8 @@ class SmtpProfile(RetryPolicy):
                 raise ProfileError(
                     f"cannot read password file {self.password_file}: {error.strerror}"
                 ) from None
+            except UnicodeDecodeError:  # its message would quote bytes of the file
+                raise ProfileError(f"password file {self.password_file} is not UTF-8 text") from None
             if not value:
                 raise ProfileError(f"password file {self.password_file} is empty")
             return value
@@ -177,6 +180,11 @@ class CompanyConfig(_Strict):
     # The seed's Email Template Assignment: scenario -> template name.
     assignments: dict[str, str] = Field(default_factory=dict)
     cooldown_minutes: float | None = Field(default=None, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _header(cls, value: Any) -> Any:
+        return _no_line_breaks(value)  # #?CompanyName?# may go into the subject
 
     @field_validator("assignments")
     @classmethod
@@ -264,6 +272,20 @@ class NotifierConfig:
             if isinstance(profile, SmtpProfile) and profile.password_env and not os.environ.get(profile.password_env):
                 found.append(f"profile {name!r}: password environment variable {profile.password_env} is not set")
         return found
+
+
+def load_configured(path: str | Path | None = None, *, data_dir: Path) -> NotifierConfig:
+    """The configuration a runtime or command uses: the file `path`, else the file named by
+    $BACKORDERS_NOTIFIER_CONFIG, else the built-in default (every message written as an
+    `.eml` file under `<data_dir>/mail`). The file is checked completely; raises
+    ConfigError, whose text is `notifier configuration FILE:` then one `  - problem` line
+    per problem (also in `.problems`)."""
+    chosen = path or os.environ.get(CONFIG_ENV) or None
+    if chosen:
+        return load(chosen)
+    from .defaults import default_config  # it builds on this module
+
+    return default_config(data_dir)
 
 
 def load(path: str | Path) -> NotifierConfig:

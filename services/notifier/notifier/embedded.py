@@ -10,7 +10,6 @@ applies: every message is written as an `.eml` file under `<data_dir>/mail`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -20,11 +19,8 @@ from recalculator.adapters import tables as recalculator_tables
 from recalculator.adapters.repository import make_engine
 from sqlalchemy import inspect, select
 
-from . import config as config_module
 from .adapters.store import Store
-from .cli import CONFIG_ENV
-from .config import FileProfile, NotifierConfig
-from .defaults import default_config
+from .config import FileProfile, NotifierConfig, load_configured
 from .domain.intake import FAILED, PENDING, QUEUED, SENT, SUPPRESSED, IntakeTally
 from .service import DeliveryTally, NotifierService
 
@@ -45,14 +41,17 @@ async def run_embedded(
     *,
     data_dir: Path,
     config_path: Path | None = None,
+    config: NotifierConfig | None = None,
     wait_for_retries: float = 60.0,
 ) -> EmbeddedSummary:
     """Take in `inputs` (the records the recalculator consumed from `source`) and the
     outbox of the database at `db_url`, deliver what is due, and summarise. The
-    configuration is `config_path`, else `$BACKORDERS_NOTIFIER_CONFIG`, else the built-in
-    default; a file that does not check out raises ConfigError."""
-    config_path = config_path or os.environ.get(CONFIG_ENV) or None
-    config = config_module.load(config_path) if config_path else default_config(data_dir)
+    configuration is `config` when given (already loaded and checked, e.g. by
+    `config.load_configured` before the recalculator ran), else `config_path`, else
+    `$BACKORDERS_NOTIFIER_CONFIG`, else the built-in default; a file that does not check
+    out raises ConfigError."""
+    if config is None:
+        config = load_configured(config_path, data_dir=data_dir)
     db = make_engine(db_url)
     try:
         store = Store(db)

@@ -142,8 +142,11 @@ async def deliver() -> None:
             if tally.delivered or tally.failed or tally.retried:
                 continue
             due = await notifier.store.next_due()
-        except (SQLAlchemyError, OSError) as error:
-            log.error("delivery_round_failed", error=str(error).splitlines()[0])
+        except Exception as error:  # noqa: BLE001 - the task must outlive any one round
+            # The database went away, or something unforeseen: logged, and the next round
+            # tried after the pause (a claim this round left is put back after its lease).
+            log.error("delivery_round_failed", kind=type(error).__name__,
+                      error=(str(error).splitlines() or [""])[0])
             due = None
         wait = 1.0 if due is None else min(max(due - time.time(), 0.05), 1.0)
         _wake.clear()

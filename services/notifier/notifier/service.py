@@ -167,6 +167,8 @@ class NotifierService:
                                     n.change, n.event_time, round_.facts)
         except MessageError as error:
             return await self._fail(n, attempts, str(error), tally)
+        except Exception as error:  # noqa: BLE001 - one bad message must not stop the others
+            return await self._fail(n, attempts, f"message cannot be built: {type(error).__name__}: {error}", tally)
         if template.profile in round_.down:
             # The server did not answer for the previous message: not tried now, not counted.
             await self.store.release(n.notification_id, self.owner, at=round_.down[template.profile],
@@ -212,6 +214,7 @@ class NotifierService:
 
     async def _fail(self, n: Claimed, attempts: int, reason: str, tally: DeliveryTally,
                     message: Composed | None = None) -> None:
+        reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")  # storable, printable
         await self.store.mark_failed(
             n.notification_id, self.owner, attempts=attempts, error=reason, now=self.clock(),
             message_id=message.message_id if message else None, recipient=message.to if message else None,

@@ -83,6 +83,9 @@ def test_every_problem_is_reported_at_once_in_readable_lines(tmp_path):
 def test_header_values_with_line_breaks_and_unsafe_credentials_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="must not contain CR or LF"):
         load(write(tmp_path, VALID.replace('subject = "Order #?OrderID?#"', 'subject = "Order\\nBcc: x@y.z"')))
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, VALID.replace('name = "Thirsty Tea"', 'name = "Thirsty Tea\\r\\nBcc: x@y.z"')))
+    assert error.value.problems == ["companies.c1.name: must not contain CR or LF (it goes into a mail header)"]
     with pytest.raises(ConfigError, match="would expose the password"):
         load(write(tmp_path, VALID.replace('security = "starttls"', 'security = "none"')))
     with pytest.raises(ConfigError, match="not valid TOML"):
@@ -118,7 +121,34 @@ def test_passwords_come_from_the_environment_or_a_file_and_are_never_shown(tmp_p
     secret.write_text("from-a-file\n")
     from_file = SmtpProfile(type="smtp", host="h", username="u", password_file=secret)
     assert from_file.password() == "from-a-file"
-    secret.unlink()
+    # A file that is there but cannot be read as a password: the error names the file and
+    # says why, and shows nothing of what it holds.
+    secret.write_bytes(b"from-a-file\xff\xfe\n")
     with pytest.raises(ProfileError) as error:
         from_file.password()
-    assert "from-a-file" not in str(error.value)
+    assert str(error.value) == f"password file {secret} is not UTF-8 text"
+    secret.unlink()
+    secret.mkdir()
+    with pytest.raises(ProfileError) as error:
+        from_file.password()
+    assert str(error.value) == f"cannot read password file {secret}: Is a directory"
+
+
+def test_the_configuration_in_use_is_the_path_else_the_environment_else_the_default(tmp_path, monkeypatch):
+    from notifier.config import CONFIG_ENV, load_configured
+
+    good = write(tmp_path, VALID)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(VALID.replace("port = 2525", "port = 0").replace('sender_email = "orders@example.com"',
+                                                                    'sender_email = "nobody"'))
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    default = load_configured(data_dir=tmp_path / "data")
+    assert default.profiles["local-outbox"].directory == tmp_path / "data" / "mail"
+    monkeypatch.setenv(CONFIG_ENV, str(bad))
+    with pytest.raises(ConfigError) as error:
+        load_configured(data_dir=tmp_path)
+    assert str(error.value) == (f"notifier configuration {bad}:\n"
+                                "  - profiles.main.port: Input should be greater than or equal to 1")
+    assert load_configured(good, data_dir=tmp_path).source == str(good)  # the path comes first
+    monkeypatch.setenv(CONFIG_ENV, "")
+    assert load_configured(data_dir=tmp_path).source == default.source

@@ -20,7 +20,6 @@ from notifier.delivery.smtp import classify
     (aiosmtplib.SMTPServerDisconnected("Connection lost"), True, "connection failed: Connection lost"),
     (aiosmtplib.SMTPConnectTimeoutError("Timed out connecting"), True, "timed out: Timed out connecting"),
     (ConnectionRefusedError(111, "Connection refused"), True, "connection failed"),
-    (aiosmtplib.SMTPNotSupported("SMTP STARTTLS extension not supported by server."), False, "not supported"),
 ])
 def test_4xx_and_connection_problems_are_retried_5xx_are_not(error, transient, reason):
     judged = classify(error)

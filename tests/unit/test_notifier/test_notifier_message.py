@@ -82,3 +82,27 @@ def test_non_ascii_names_are_encoded_and_a_single_body_is_not_multipart():
     assert message["Subject"] == "Order 5145827 for José"
     assert message.get_content_type() == "text/plain"
     assert message.get_content().startswith("Hi José")
+
+
+def test_a_lone_surrogate_from_the_customer_is_replaced_not_fatal():
+    # "\ud800" arrives from a JSON escape; no charset can encode it.
+    customer = {**FACTS.customer, "first_name": "Jo\ud800"}
+    composed = build(facts=replace(FACTS, customer=customer))
+    message = email.message_from_bytes(composed.data, policy=email.policy.default)
+    assert message["To"] == "Jo\ufffd Customerson <colin@example.com>"
+    assert message["Subject"] == "Order 5145827 for Jo\ufffd"
+    parts = {part.get_content_type(): part.get_content() for part in message.iter_parts()}
+    assert parts["text/plain"].startswith("Hi Jo\ufffd\r\n")
+    assert "<p>Hi Jo\ufffd</p>" in parts["text/html"]
+    with pytest.raises(MessageError, match="not a valid email address"):
+        build(facts=replace(FACTS, customer={**FACTS.customer, "email": "colin\ud800@example.com"}))
+
+
+@pytest.mark.parametrize("facts", [
+    replace(FACTS, order_id="5145827\r\nBcc: victim@example.com"),  # OrderID comes from the event
+    replace(FACTS, company_name="Thirsty Tea\nBcc: victim@example.com"),  # a company id as its name
+])
+def test_cr_or_lf_in_a_subject_value_never_reaches_the_header(facts):
+    template = replace(TEMPLATE, subject=parse("notice", "subject", "Order #?OrderID?# from #?CompanyName?#"))
+    with pytest.raises(MessageError, match="Subject header value contains CR or LF"):
+        build(template=template, facts=facts)

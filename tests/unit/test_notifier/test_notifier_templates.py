@@ -35,7 +35,7 @@ def test_an_unknown_placeholder_is_refused_with_the_template_name_and_the_line()
         parse("late-order", "text", body)
     message = str(error.value)
     assert "'late-order'" in message and "plain-text body" in message
-    assert "(line 4)" in message
+    assert "(line 4 of the text value)" in message
     assert "#?ComapnyName?#" in message and "did you mean #?CompanyName?#" in message
 
 
@@ -45,7 +45,7 @@ def test_the_line_is_counted_in_the_file_the_body_came_from():
 
 
 def test_an_unclosed_placeholder_is_refused():
-    with pytest.raises(TemplateError, match=r"line 2\): '#\?' without a closing"):
+    with pytest.raises(TemplateError, match=r"line 2 of the text value\): '#\?' without a closing"):
         parse("n", "text", "ok #?OrderID?#\n#?FirstName and more\n")
     with pytest.raises(TemplateError, match="malformed placeholder"):
         parse("n", "text", "#?First\nName?#")

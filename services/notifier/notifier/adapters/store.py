@@ -2,7 +2,7 @@
 
 Intake: one transaction per batch reads what the batch needs, lets the pure intake decide,
 and writes the projection rows, the notifications and each source's position together. On
-PostgreSQL the transaction first takes an advisory lock, so batches of several processes
+PostgreSQL the transaction first takes an advisory lock named after the schema, so batches of several processes
 (partitions of one consumer group) are applied one after the other and a pending
 notification cannot be missed by the order data arriving in a parallel batch.
 
@@ -12,6 +12,7 @@ short transaction, then marked `sent` in another right after the server accepted
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,9 +36,14 @@ from ..domain.intake import (
 from . import migrate
 from . import tables as t
 
-_INTAKE_LOCK = 0x6E74696B  # "ntik"
 _CHUNK = 500  # ids per IN (...) list
 _SPLIT_DEPTH = 4  # levels of split-off orders followed when loading
+
+
+def intake_lock_id(schema: str | None) -> int:
+    """The advisory lock serialising intake batches: one per schema, so notifiers keeping
+    their state in different schemas of one database never wait for each other."""
+    return int.from_bytes(hashlib.sha256(f"notifier-intake:{schema or ''}".encode()).digest()[:7], "big")
 
 
 def _insert(dialect: str, table):
@@ -71,6 +77,7 @@ class Store:
     def __init__(self, db: AsyncEngine, schema: str | None = None) -> None:
         self.db = db
         self.schema = schema
+        self.intake_lock = intake_lock_id(schema)
 
     async def create_schema(self) -> None:
         await migrate.upgrade(self.db, self.schema)
@@ -93,7 +100,7 @@ class Store:
         intake. Returns None when every record had been taken in before."""
         async with self.db.begin() as conn:
             if conn.dialect.name == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _INTAKE_LOCK})
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": self.intake_lock})
             stored = await self._positions(conn, sources.keys())
             events: list[Any] = []
             last: dict[str, int] = {}

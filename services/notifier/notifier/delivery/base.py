@@ -15,13 +15,16 @@ class DeliveryError(Exception):
     or configuration problems). `reason` is one line, without secrets."""
 
 
-    def __init__(self, reason: str, *, transient: bool, unreachable: bool = False) -> None:
+    def __init__(self, reason: str, *, transient: bool, unreachable: bool = False,
+                 keep_connection: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
         # The server (or the folder) cannot be reached at all: the other messages of the
         # round for this profile are not tried, so that no claim is held for long.
         self.unreachable = unreachable
+        # The exchange ended cleanly (RSET): the connection can carry the next message.
+        self.keep_connection = keep_connection
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,14 @@
 """The SMTP profile, through aiosmtplib: one connection reused for the messages of a
-delivery round, opened when the first one goes and dropped after any error.
+delivery round, opened when the first one goes and dropped after any error (except a
+refused customer address: that transaction is reset and the connection kept).
 
-Security `none` never upgrades the connection, `starttls` requires STARTTLS, `tls` speaks
+Each message is one MAIL, one RCPT per recipient, and DATA only once the customer's RCPT
+was accepted: when the customer's address is refused (4xx or 5xx) the transaction is reset
+before DATA, so the Cc/Bcc copies go out only together with the customer's message and a
+retry never sends them twice.
+
+Security `none` never upgrades the connection, `starttls` requires STARTTLS (a server that
+does not offer it is a permanent failure, not a connection problem), `tls` speaks
 TLS from the first byte; certificates are verified unless the profile says otherwise (an
 extra CA file may be given). The password is read from its environment variable or file when
 the connection is opened and is never part of an error or a log line.
@@ -48,7 +55,7 @@ class SmtpChannel:
             hostname=profile.host,
             port=profile.effective_port,
             use_tls=profile.security == "tls",
-            start_tls=profile.security == "starttls",  # False, not None: never upgrade on its own
+            start_tls=False,  # never upgrade on its own: STARTTLS is asked for and checked below
             validate_certs=profile.verify_certificate,
             tls_context=context,
             timeout=profile.timeout_seconds,
@@ -56,6 +63,15 @@ class SmtpChannel:
         )
         try:
             await client.connect()
+            if profile.security == "starttls":
+                await client.ehlo()
+                if not client.supports_extension("starttls"):
+                    # The server (or something in between stripping it) does not offer it:
+                    # retrying will not change that, and sending in clear is not an option.
+                    raise DeliveryError(
+                        f"the server {profile.host}:{profile.effective_port} does not offer STARTTLS, "
+                        "which the profile requires", transient=False)
+                await client.starttls()
             if profile.username:
                 await client.login(profile.username, password or "")
         except BaseException:
@@ -67,22 +83,43 @@ class SmtpChannel:
         try:
             if self.client is None or not self.client.is_connected:
                 self.client = await self._connect()
-            refused, _reply = await self.client.sendmail(message.sender, list(message.recipients), message.data)
-        except DeliveryError:
-            await self.close()
+            return await self._transaction(self.client, message)
+        except DeliveryError as error:
+            if not error.keep_connection:
+                await self.close()
             raise
         except Exception as error:  # noqa: BLE001 - every failure is classified below
             await self.close()
             raise classify(error) from None
+
+    async def _transaction(self, client: aiosmtplib.SMTP, message: Composed) -> Accepted:
+        """MAIL, RCPT for each recipient, then DATA only if the customer's address was
+        taken: a refused customer (4xx: later; 5xx: failed) ends the transaction with RSET
+        before any copy went to the Cc/Bcc recipients, so a retry sends each copy once."""
+        options = [f"SIZE={len(message.data)}"] if client.supports_extension("size") else []
+        await client.mail(message.sender, options=options)
+        refused: dict[str, aiosmtplib.SMTPRecipientRefused] = {}
+        for recipient in message.recipients:
+            try:
+                await client.rcpt(recipient)
+            except aiosmtplib.SMTPRecipientRefused as error:
+                refused[recipient] = error
+        detail = "; ".join(f"{rcpt}: {r.code} {r.message}" for rcpt, r in sorted(refused.items()))
+        customer = refused.get(message.to)
+        if customer is not None:
+            transient = 400 <= customer.code < 500
+            try:
+                await client.rset()  # nothing was sent to anyone; the connection stays usable
+                reset = True
+            except Exception:  # noqa: BLE001 - then the connection is dropped instead
+                reset = False
+            raise DeliveryError(
+                f"the customer's address was refused: {customer.code} {customer.message}"
+                + (f" (refused: {detail})" if len(refused) > 1 else "")
+                + ("" if transient else "; nothing was sent"),
+                transient=transient, keep_connection=reset)
+        await client.data(message.data)
         if refused:
-            detail = "; ".join(f"{rcpt}: {r.code} {r.message}" for rcpt, r in sorted(refused.items()))
-            if message.to in refused:
-                reply = refused[message.to]
-                raise DeliveryError(
-                    f"the customer's address was refused: {reply.code} {reply.message} "
-                    f"(the message went to the other recipients; refused: {detail})",
-                    transient=False,
-                )
             return Accepted(note=f"refused recipients: {detail}")
         return Accepted()
 

@@ -1,5 +1,6 @@
 """Building the email of one notification (pure: the same inputs give the same bytes).
 
+A value holding a lone surrogate (which no charset can encode) gets U+FFFD in its place.
 Headers take no CR or LF from anywhere — a customer's name with a line break fails the
 notification instead of adding a header. Bcc recipients go to the envelope only. The
 Message-ID comes from the notification's id and the Date from the business time of the
@@ -32,6 +33,15 @@ _ADDR_SPEC = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z"
 )
+
+
+# A lone surrogate (a broken `\ud800` escape in the JSON a value came from) cannot be
+# encoded in any charset: it is replaced with U+FFFD rather than failing the message.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrub(value: str) -> str:
+    return _LONE_SURROGATE.sub("\ufffd", value)
 
 
 class MessageError(ValueError):
@@ -100,13 +110,13 @@ def compose(
     date: datetime,
 ) -> Composed:
     """The message for `facts` from `template`; raises MessageError."""
-    found = values(facts)
-    email_address = str(facts.customer.get("email") or "").strip()
+    found = {name: _scrub(value) for name, value in values(facts).items()}
+    email_address = _scrub(str(facts.customer.get("email") or "")).strip()
     if not email_address:
         raise MessageError(f"order {facts.order_id} has no customer email address")
-    full_name = " ".join(
+    full_name = _scrub(" ".join(
         str(facts.customer.get(k) or "").strip() for k in ("first_name", "last_name")
-    ).strip()
+    ).strip())
     to = _mailbox("To", email_address, full_name)
     sender = _mailbox("From", template.sender_email, template.sender_name or "")
     cc = [_addr_spec("Cc", a) for a in template.cc]

@@ -57,11 +57,13 @@ class TemplateText:
 
 def parse(template: str, part: Part, text: str, origin: str | None = None) -> TemplateText:
     """Split `text` into pieces; raises TemplateError. `origin` names the file the text came
-    from, when it came from one."""
+    from, when it came from one; otherwise lines are those of the value (`html`, `text`,
+    `subject`) as given."""
 
     def fail(offset: int, problem: str) -> TemplateError:
         line = text.count("\n", 0, offset) + 1
-        where = f"{origin} line {line}" if origin else f"line {line}"
+        # Text given inline (a TOML string) is counted from the start of the value itself.
+        where = f"{origin} line {line}" if origin else f"line {line} of the {part} value"
         return TemplateError(f"template {template!r}, {PART_NAMES[part]} ({where}): {problem}")
 
     pieces: list[str | Slot] = []
