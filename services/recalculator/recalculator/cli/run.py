@@ -67,7 +67,8 @@ def handle(args) -> int:
     else:
         url = database_url(args.db, config)
         if args.events == "-":
-            records = enumerate((line for line in sys.stdin.buffer if line.strip()), 1)
+            stdin_records: list = []  # kept for the downstream step: stdin cannot be read twice
+            records = _captured(enumerate((line for line in sys.stdin.buffer if line.strip()), 1), stdin_records)
             source, tracked, total = "stdin", False, None
         else:
             file = Path(args.events)
@@ -76,22 +77,25 @@ def handle(args) -> int:
             records = _file_records(file)
             source, tracked = str(file.resolve()), True
         title = f"Log {args.events} into {url}"
+    downstream_dir = config.data_dir / "demo" if args.events is None else config.data_dir
+    downstream = None if args.no_downstream else _downstream_configs(downstream_dir)
     total = len(records) if isinstance(records, list) else None
     tally, seconds, counts = asyncio.run(
         _consume(url, batch, source, records, tracked, total, not args.no_progress, console)
     )
     summary.render(console, title, tally, seconds, counts)
     console.print(summary.one_line(tally), soft_wrap=True)
-    if args.events is None:
-        downstream_inputs, downstream_dir = records, config.data_dir / "demo"
-        shutil.rmtree(downstream_dir, ignore_errors=True)  # the demo starts from nothing
-    elif args.events == "-":
-        downstream_inputs = None  # standard input cannot be read twice
-    else:
-        downstream_inputs, downstream_dir = _file_records(Path(args.events)), config.data_dir
-    if downstream_inputs is not None and not args.no_downstream:
+    if downstream is not None:
+        if args.events is None:
+            downstream_inputs = records
+            for folder in ("mail", "feeds"):  # the demo starts from nothing
+                shutil.rmtree(downstream_dir / folder, ignore_errors=True)
+        elif args.events == "-":
+            downstream_inputs = stdin_records
+        else:
+            downstream_inputs = _file_records(Path(args.events))
         with console.status("notifying customers and preparing channel feeds…"):
-            reports = asyncio.run(_downstream(url, downstream_inputs, source, downstream_dir))
+            reports = asyncio.run(_downstream(url, downstream_inputs, source, downstream_dir, downstream))
         summary.render_downstream(console, reports)
     if args.events is None:
         command = sys.argv[0] if sys.argv[0].endswith("backorders") else "backorders"
@@ -103,7 +107,20 @@ def handle(args) -> int:
     return 0
 
 
-async def _downstream(url: str, inputs, source: str, data_dir: Path) -> list:
+def _downstream_configs(data_dir: Path) -> dict:
+    """The notifier's and the channel-sync's configurations, checked before anything runs
+    (`BACKORDERS_NOTIFIER_CONFIG`, `BACKORDERS_CHANNELS_CONFIG`; built-in defaults that
+    write files under `data_dir` otherwise)."""
+    from notifier.config import ConfigError, load_configured
+
+    try:
+        notifier = load_configured(data_dir=data_dir)
+    except ConfigError as error:
+        raise CommandError(str(error)) from None
+    return {"notifier": notifier}
+
+
+async def _downstream(url: str, inputs, source: str, data_dir: Path, configs: dict) -> list:
     """The notifier and the channel-sync, embedded: each takes the recalculator's outbox
     (and the inputs, for the customer data and the purchase orders they keep themselves)
     from the same database, writing emails and feeds under `data_dir`."""
@@ -112,9 +129,15 @@ async def _downstream(url: str, inputs, source: str, data_dir: Path) -> list:
 
     inputs = list(inputs)
     return [
-        await notify(url, inputs, source, data_dir=data_dir),
+        await notify(url, inputs, source, data_dir=data_dir, config=configs["notifier"]),
         await sync_channels(url, inputs, source, data_dir=data_dir),
     ]
+
+
+def _captured(records, into: list):
+    for record in records:
+        into.append(record)
+        yield record
 
 
 def _file_records(file: Path):
