@@ -80,7 +80,8 @@ WAYFAIR_OK = json.dumps({"data": {"inventory": {"save": {"handle": "h-1", "submi
 
 class StandIn:
     """One aiohttp application serving the three channels under /wayfair, /overstock and
-    /magento. `script(channel, *answers)` queues answers returned before the normal one;
+    /magento. `script(channel, *answers)` queues answers returned before the normal one
+    (channel "wayfair-token": the token endpoint's);
     `refuse_sku(sku, status, body)` makes Magento answer that SKU so every time."""
 
     CLIENT_ID, CLIENT_SECRET = "wf-client", "wf-secret"
@@ -145,6 +146,9 @@ class StandIn:
 
     async def _token(self, request: web.Request) -> web.Response:
         seen = await self._record("wayfair-token", request)
+        scripted = self._scripted("wayfair-token")
+        if scripted is not None:
+            return scripted
         body = seen.json()
         if (body.get("client_id"), body.get("client_secret"), body.get("grant_type")) != (
             self.CLIENT_ID, self.CLIENT_SECRET, "client_credentials"

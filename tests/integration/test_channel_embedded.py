@@ -138,3 +138,15 @@ def _toml(value: dict, prefix: str = "") -> str:
         name = f"{prefix}.{key}" if prefix else key
         text += f"\n[{name}]\n" + _toml(item, name)
     return text
+
+
+async def test_the_embedded_run_takes_a_configuration_already_loaded(tmp_path):
+    url, inputs, _ = await recalculated_day(tmp_path, seed=9, orders=200, skus=20)
+    path = tmp_path / "channels.toml"
+    path.write_text(f'feeds_dir = "{tmp_path / "elsewhere"}"\n[channels.shop]\nkind = "magento"\nsink = "file"\n')
+    from channel_sync.config import load_configured
+
+    config = load_configured(None, tmp_path, {"BACKORDERS_CHANNELS_CONFIG": str(path)})
+    summary = await run_embedded(url, inputs, "day", data_dir=tmp_path, config=config)
+    assert dict(summary.rows)["shop: rows sent / accepted"] == "20 / 20"
+    assert [p.parent.name for p in (tmp_path / "elsewhere").rglob("*.jsonl")] == ["shop"]

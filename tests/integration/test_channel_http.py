@@ -331,8 +331,10 @@ async def test_the_projection_is_stored_as_it_is_kept(database, standin):
 
 
 ATTRIBUTES = ("purchase_orders", "containers", "names", "positions", "use_containers", "magento_tags",
-              "receipts_seen")
+              "receipts_seen", "po_times", "po_receipts")
 
 
 def cloud_receipt(po_id: str, sku: str, qty: int, *, id: str) -> dict:
-    return cloud("POReceived", {"po_id": po_id, "warehouse_id": "W1", "lines": [{"sku": sku, "qty": qty}]}, id=id)
+    # Later than the PO updates of DAY (a receipt counts only when later than the update held).
+    return cloud("POReceived", {"po_id": po_id, "warehouse_id": "W1", "lines": [{"sku": sku, "qty": qty}]}, id=id,
+                 time="2025-04-30T09:00:00Z")

@@ -5,7 +5,7 @@
     backorders channels failures [--channel C] [--all] [--limit N] [--json]
 
 Each reads channel-sync's state in the database (`--db`, `--schema`; by default the
-embedded database) and the channel configuration (`--config`, `$BACKORDERS_CHANNELS_CONFIG`,
+embedded database) and the channel configuration (`--config`, `$CHANNEL_SYNC_CONFIG`, `$BACKORDERS_CHANNELS_CONFIG`,
 or the built-in default that writes files under `<data dir>/feeds`).
 """
 
@@ -48,7 +48,7 @@ def _common(parser) -> None:
     add_db_option(parser)
     parser.add_argument("--schema", help="PostgreSQL schema holding the state")
     parser.add_argument(
-        "--config", help="channel configuration (TOML); default $BACKORDERS_CHANNELS_CONFIG or built-in"
+        "--config", help="channel configuration (TOML); default $CHANNEL_SYNC_CONFIG, $BACKORDERS_CHANNELS_CONFIG or built-in"
     )
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
-from pathlib import Path
 
 from recalculator.adapters.repository import make_engine
 from recalculator.cli.common import CommandError, database_url
@@ -15,31 +13,42 @@ from rich.console import Console
 from rich.table import Table
 
 from . import config as config_module
+from .adapters import lock
 from .adapters.store import Store
 from .service import ChannelSyncService
 
 
 def load_config(path: str | None):
-    data_dir = RecalculatorConfig().data_dir
-    path = path or os.environ.get("BACKORDERS_CHANNELS_CONFIG")
+    """`--config`, else $CHANNEL_SYNC_CONFIG, else $BACKORDERS_CHANNELS_CONFIG, else the
+    built-in default (`config.load_configured`)."""
     try:
-        if path:
-            return config_module.load(Path(path), data_dir)
-        return config_module.default_config(data_dir)
+        return config_module.load_configured(path, RecalculatorConfig().data_dir)
     except config_module.ConfigError as error:
         raise CommandError("invalid channel configuration:\n  " + "\n  ".join(error.problems)) from None
 
 
-async def _with_service(args, work, *, with_sinks: bool):
+async def _with_service(args, work, *, with_sinks: bool, exclusive: bool = False):
+    """With `exclusive` (a push), the channel-sync lock is tried first: a worker running on
+    the same state pushes itself, and two pushers would send the same rows."""
     config = load_config(args.config)
     db = make_engine(database_url(args.db), args.schema)
+    held = None
     try:
+        if exclusive:
+            taken, held = await lock.try_hold(db, args.schema)
+            if not taken:
+                raise CommandError(
+                    "a channel-sync worker is running on this state"
+                    + (f" (schema {args.schema})" if args.schema else "")
+                    + ": it pushes the changed rows itself; stop it to push from here"
+                )
         service = await ChannelSyncService(Store(db, args.schema), config).start(with_sinks=with_sinks)
         try:
             return config, await work(service, config)
         finally:
             await service.close()
     finally:
+        await lock.release(held)
         await db.dispose()
 
 
@@ -80,7 +89,7 @@ def handle_push(args) -> int:
             _check_channel(config, name)
         return [await service.push(name, full=args.full) for name in names]
 
-    _, reports = asyncio.run(_with_service(args, work, with_sinks=True))
+    _, reports = asyncio.run(_with_service(args, work, with_sinks=True, exclusive=True))
     table = Table(title="Channel push")
     for column in ("channel", "SKUs looked at", "unchanged", "sent", "accepted", "refused", "given up"):
         table.add_column(column, justify="left" if column == "channel" else "right")

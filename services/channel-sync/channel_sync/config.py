@@ -18,7 +18,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .domain.feeds import MAGENTO, OVERSTOCK, WAYFAIR, ChannelOptions
 
@@ -64,6 +71,24 @@ class _Channel(_Strict):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
 
+    @model_validator(mode="after")
+    def _one_channel_sku_each(self):
+        """Two of our SKUs sent as one channel SKU would overwrite each other's row."""
+        problems = []
+        by_target: dict[str, list[str]] = {}
+        for ours, theirs in sorted(self.sku_map.items()):
+            by_target.setdefault(theirs, []).append(ours)
+        for theirs, ours in sorted(by_target.items()):
+            if len(ours) > 1:
+                problems.append(f"{', '.join(ours)} are all mapped to {theirs!r}")
+        literal = {entry for entry in self.listed if not any(c in entry for c in "*?[")}
+        for ours, theirs in sorted(self.sku_map.items()):
+            if theirs != ours and theirs in literal and theirs not in self.sku_map:
+                problems.append(f"{ours} is mapped to {theirs!r}, which is listed as a SKU of its own")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def options(self) -> ChannelOptions:
         return ChannelOptions(
             kind=self.kind, listed=tuple(self.listed), sku_map=dict(self.sku_map),
@@ -100,6 +125,13 @@ class WayfairChannel(_Channel):
     audience: str = "https://api.wayfair.io/"
     supplier_id: int | None = Field(None, gt=0)
     feed_kind: Literal["DIFFERENTIAL", "TRUE_UP"] = "DIFFERENTIAL"
+
+    @field_validator("token_url")
+    @classmethod
+    def _http_token_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
     def options(self) -> ChannelOptions:
         base = super().options()
@@ -170,6 +202,44 @@ def default_config(data_dir: Path) -> ChannelsConfig:
             MAGENTO: MagentoChannel(kind=MAGENTO, sink="file"),
         },
     )
+
+
+CONFIG_VARIABLES = ("CHANNEL_SYNC_CONFIG", "BACKORDERS_CHANNELS_CONFIG")
+
+
+def configured_path(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The configuration file to read: `path` when given, else `$CHANNEL_SYNC_CONFIG`, else
+    `$BACKORDERS_CHANNELS_CONFIG`; None: the built-in default. Both variables set to
+    different files is refused (which one is meant cannot be told)."""
+    if path:
+        return Path(path)
+    env = os.environ if env is None else env
+    named = {variable: env[variable] for variable in CONFIG_VARIABLES if env.get(variable)}
+    if len(set(named.values())) > 1:
+        raise ConfigError([
+            (
+                "CHANNEL_SYNC_CONFIG and BACKORDERS_CHANNELS_CONFIG name different files "
+                f"({named['CHANNEL_SYNC_CONFIG']!r}, {named['BACKORDERS_CHANNELS_CONFIG']!r}): set one"
+            )
+        ])
+    return Path(next(iter(named.values()))) if named else None
+
+
+def load_configured(
+    path: str | Path | None = None, data_dir: Path | None = None, env: Mapping[str, str] | None = None
+) -> ChannelsConfig:
+    """The channel configuration a runtime or command uses, loaded and checked: the file
+    `configured_path` names, or the built-in default (file sinks under `<data_dir>/feeds`;
+    `data_dir` defaults to the project's data folder). Raises ConfigError, whose `problems`
+    are readable lines (`str(error)` joins them)."""
+    if data_dir is None:
+        from recalculator.config import RecalculatorConfig
+
+        data_dir = RecalculatorConfig().data_dir
+    chosen = configured_path(path, env)
+    if chosen is None:
+        return default_config(Path(data_dir))
+    return load(chosen, Path(data_dir), env)
 
 
 def load(path: Path, data_dir: Path, env: Mapping[str, str] | None = None) -> ChannelsConfig:

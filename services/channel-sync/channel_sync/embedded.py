@@ -41,12 +41,17 @@ async def run_embedded(
     *,
     data_dir: Path,
     config_path: Path | None = None,
+    config: config_module.ChannelsConfig | None = None,
 ) -> EmbeddedSummary:
     """Take in `inputs` (the records the recalculator consumed from `source`) and the
-    SkuPositionChanged events of the outbox at `db_url`, push every channel, summarise."""
-    if config_path is None:
+    SkuPositionChanged events of the outbox at `db_url`, push every channel, summarise.
+
+    `config`: the configuration already loaded and checked (`config.load_configured`, so a
+    bad file is refused before the recalculator runs); else `config_path` is read, else
+    the built-in default (file sinks under `<data_dir>/feeds`)."""
+    if config is None and config_path is None:
         config = config_module.default_config(Path(data_dir))
-    else:
+    elif config is None:
         config = config_module.load(Path(config_path), Path(data_dir))
     db = make_engine(db_url)
     try:

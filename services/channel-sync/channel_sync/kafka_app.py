@@ -8,10 +8,16 @@ product names and settings (reference). Each batch of records goes through
 record of each partition in one transaction and passes over records at or before the
 stored offset; after partitions are assigned every one is sought to the offset after the
 stored one (`faust_support.seek_from_stored`). faust's own offset commits decide nothing.
-After each batch the changed rows are pushed; a timer pushes again what is still pending
-(a channel that was down).
+After each batch is committed a background task is woken to push the changed rows; it
+also pushes every `CHANNEL_SYNC_PUSH_EVERY_SECONDS` what is still pending (a channel that
+was down). The agent never waits for a channel: a push retrying a channel that is down for
+minutes does not keep it from polling (which would make Kafka take its partitions away),
+and records go on being taken in meanwhile.
 
-Run one instance: the projection covers every partition.
+One active instance: the projection covers every partition. Before its Kafka consumer
+starts, the worker takes a PostgreSQL session advisory lock named after its schema
+(`adapters/lock.py`) and holds it for its life; a second worker waits for it as a standby,
+outside the consumer group, and takes over when the first one goes away.
 
 Start it with `--without-web` (faust's web server is not used; without the flag it
 listens on 127.0.0.1:`CHANNEL_SYNC_WEB_PORT`, default 6067).
@@ -38,6 +44,7 @@ from recalculator.kafka.faust_support import make_app, raw_topic, record_batches
 from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
 
 from . import config as config_module
+from .adapters import lock
 from .adapters.store import Store
 from .service import ChannelSyncService, Record
 
@@ -67,12 +74,8 @@ class WorkerConfig(BaseSettings):
         return self.schema_name or os.environ.get("CHANNEL_SYNC_SCHEMA") or None
 
     def channels(self) -> config_module.ChannelsConfig:
-        path = self.config or os.environ.get("BACKORDERS_CHANNELS_CONFIG")
-        data_dir = RecalculatorConfig().data_dir
         try:
-            if path:
-                return config_module.load(Path(path), data_dir)
-            return config_module.default_config(data_dir)
+            return config_module.load_configured(self.config, RecalculatorConfig().data_dir)
         except config_module.ConfigError as error:
             # Checked when the worker starts: a readable message, not a traceback.
             raise SystemExit("channel-sync: invalid channel configuration:\n  " + "\n  ".join(error.problems)) from None
@@ -96,30 +99,59 @@ source = raw_topic(app, OUTPUTS.sku_position_changed, INPUTS.inventory, INPUTS.r
 
 
 class _Running:
-    """The service, started once (the database migrated, the projection loaded) by whoever
-    needs it first: the seek after an assignment, the agent, or the timer."""
+    """The lock (taken before the consumer starts), then the service, started once (the
+    database migrated, the projection loaded) by whoever needs it first: the seek after an
+    assignment, the agent, or the pusher."""
 
     def __init__(self) -> None:
         self.service: ChannelSyncService | None = None
         self.db = None
+        self.lock_connection = None
         self._starting = asyncio.Lock()
+        self.wanted = asyncio.Event()  # rows may be waiting to be pushed
+
+    def engine(self):
+        if self.db is None:
+            self.db = make_engine(SETTINGS.url(), SETTINGS.schema())
+        return self.db
+
+    async def hold_lock(self) -> None:
+        log.info("waiting_for_lock", schema=SETTINGS.schema())
+        self.lock_connection = await lock.hold(self.engine(), SETTINGS.schema())
+        log.info("lock_acquired", schema=SETTINGS.schema())
 
     async def get(self) -> ChannelSyncService:
         async with self._starting:
             if self.service is None:
-                self.db = make_engine(SETTINGS.url(), SETTINGS.schema())
-                self.service = await ChannelSyncService(Store(self.db, SETTINGS.schema()), CHANNELS).start()
+                db = self.engine()
+                self.service = await ChannelSyncService(Store(db, SETTINGS.schema()), CHANNELS).start()
                 log.info("channel_sync_started", channels=list(CHANNELS.enabled()))
         return self.service
 
     async def stop(self) -> None:
         if self.service is not None:
             await self.service.close()
-            await self.db.dispose()
             self.service = None
+        await lock.release(self.lock_connection)
+        self.lock_connection = None
+        if self.db is not None:
+            await self.db.dispose()
+            self.db = None
 
 
 running = _Running()
+
+# The lock before anything joins the consumer group: the app's first start runs before its
+# services (the consumer among them) are started.
+_first_start = app.on_first_start
+
+
+async def _on_first_start() -> None:
+    await running.hold_lock()
+    await _first_start()
+
+
+app.on_first_start = _on_first_start  # type: ignore[method-assign]
 
 
 async def _stored_positions() -> dict[str, int]:
@@ -138,17 +170,29 @@ async def take_in(stream) -> None:
     async for records in record_batches(stream, size=SETTINGS.batch_size, within=SETTINGS.batch_seconds):
         taken = await service.take_in(Record(r.position_key, r.offset, r.value) for r in records)
         if taken.applied:
+            running.wanted.set()  # the pusher sends; the agent goes back to polling
+
+
+@app.task
+async def pusher() -> None:
+    """Pushes when the agent committed something, and every `push_every_seconds` what is
+    still pending (a channel that did not answer). A failing push is logged and tried again
+    at the next round; it never holds the agent."""
+    service = await running.get()
+    while True:
+        try:
+            await asyncio.wait_for(running.wanted.wait(), SETTINGS.push_every_seconds)
+        except TimeoutError:
+            pass
+        running.wanted.clear()
+        try:
             for name, report in (await service.push_all()).items():
                 if report.sent:
                     log.info("pushed", channel=name, sent=report.sent, accepted=report.accepted,
                              rejected=report.rejected, gave_up=report.gave_up)
-
-
-@app.timer(interval=SETTINGS.push_every_seconds)
-async def push_pending() -> None:
-    """What a push left pending (the channel did not answer) is tried again."""
-    service = await running.get()
-    await service.push_all()
+        except Exception as error:  # noqa: BLE001 - the database or a sink went away: next round
+            log.warning("push_failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
+            await asyncio.sleep(1.0)
 
 
 @app.on_before_shutdown.connect

@@ -95,7 +95,8 @@ class ChannelSyncService:
         self.config = config
         self.projection = Projection()
         self.sinks = Sinks(config, env)
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # taking in, and making a push's rows
+        self._push_locks: dict[str, asyncio.Lock] = {}
 
     async def start(self, *, with_sinks: bool = True) -> ChannelSyncService:
         """Migrate, load the projection, and (with `with_sinks`, to push) take the channel
@@ -178,40 +179,51 @@ class ChannelSyncService:
 
     async def push(self, name: str, *, full: bool = False) -> PushReport:
         """Send `name` the rows of its pending SKUs that differ from what it accepted. With
-        `full`, every SKU is looked at (after a change on the channel's side)."""
-        async with self._lock:
-            channel = self.config.channels[name]
-            if full:
-                await self.store.mark_pending(name, self.projection.skus())
-            versions = await self.store.pending(name)
-            report = PushReport(name, pending=len(versions))
-            if not versions:
-                return report
-            desired = feeds.rows(self.projection, channel.options(), versions)
-            send = feeds.changed_rows(desired, await self.store.accepted(name, versions))
-            unchanged = {sku: version for sku, version in versions.items() if sku not in send}
-            await self.store.clear_pending(name, unchanged)
-            report.unchanged = len(unchanged)
-            sink = self.sinks[name]
-            number = await self.store.batches(name)
-            items = list(send.items())
-            for start in range(0, len(items), channel.batch_size):
-                chunk = items[start:start + channel.batch_size]
-                number += 1
-                outcomes = await sink.send(Batch(name, number, chunk))
-                await self.store.record_answers(name, number, dict(chunk), outcomes, versions)
-                report.batches += 1
-                report.sent += len(outcomes)
-                for outcome in outcomes:
-                    if outcome.kind == ACCEPTED:
-                        report.accepted += 1
-                    elif outcome.kind == REJECTED:
-                        report.rejected += 1
-                    else:
-                        report.gave_up += 1
-                if any(outcome.kind == GAVE_UP for outcome in outcomes):
-                    break  # the channel is unwell: the rest waits for the next push
-            return report
+        `full`, every SKU is looked at (after a change on the channel's side).
+
+        The rows are made under the lock shared with `take_in`; the sending (which can
+        take minutes while a channel is down and retried) is not, so records go on being
+        taken in meanwhile: a SKU touched during the send has its pending version raised
+        and stays pending for the next push. Pushes of one channel are serialised."""
+        channel = self.config.channels[name]
+        async with self._push_locks.setdefault(name, asyncio.Lock()):
+            async with self._lock:
+                if full:
+                    await self.store.mark_pending(name, self.projection.skus())
+                versions = await self.store.pending(name)
+                report = PushReport(name, pending=len(versions))
+                if not versions:
+                    return report
+                desired = feeds.rows(self.projection, channel.options(), versions)
+                accepted = await self.store.accepted(name, versions)
+                refused = {} if full else await self.store.refused_rows(name, versions)
+                send = feeds.changed_rows(desired, accepted, refused)
+                unchanged = {sku: version for sku, version in versions.items() if sku not in send}
+                await self.store.clear_pending(name, unchanged)
+                report.unchanged = len(unchanged)
+            return await self._send(name, channel, send, versions, report)
+
+    async def _send(self, name, channel, send: dict[str, dict], versions: dict[str, int], report: PushReport):
+        sink = self.sinks[name]
+        number = await self.store.batches(name)
+        items = list(send.items())
+        for start in range(0, len(items), channel.batch_size):
+            chunk = items[start:start + channel.batch_size]
+            number += 1
+            outcomes = await sink.send(Batch(name, number, chunk))
+            await self.store.record_answers(name, number, dict(chunk), outcomes, versions)
+            report.batches += 1
+            report.sent += len(outcomes)
+            for outcome in outcomes:
+                if outcome.kind == ACCEPTED:
+                    report.accepted += 1
+                elif outcome.kind == REJECTED:
+                    report.rejected += 1
+                else:
+                    report.gave_up += 1
+            if any(outcome.kind == GAVE_UP for outcome in outcomes):
+                break  # the channel is unwell: the rest waits for the next push
+        return report
 
     async def push_all(self) -> dict[str, PushReport]:
         return {name: await self.push(name) for name in self.config.enabled()}
@@ -228,8 +240,9 @@ class ChannelSyncService:
         else:
             skus = list(await self.store.pending(name))
         accepted = {} if stored is None or stored[0] != current[0] else await self.store.accepted(name, skus)
+        refused = {} if full or stored is None or stored[0] != current[0] else await self.store.refused_rows(name, skus)
         desired = feeds.rows(self.projection, channel.options(), skus)
-        send = feeds.changed_rows(desired, accepted)
+        send = feeds.changed_rows(desired, accepted, refused)
         report = PushReport(name, pending=len(skus), unchanged=len(skus) - len(send))
         report.rows = list(send.items())
         return report

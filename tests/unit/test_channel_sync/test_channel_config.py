@@ -95,3 +95,36 @@ def test_the_fingerprint_follows_what_shapes_the_rows_and_the_destination_where_
     assert fingerprint() != fingerprint(sku_map={"A": "B"})
     assert fingerprint() != fingerprint(listed=["CAT-*"])
     assert fingerprint() != fingerprint(supplier_id=2)
+
+
+def test_the_token_url_is_http_and_one_channel_sku_is_one_of_ours():
+    found = problems({"channels": {
+        "wayfair": {"kind": "wayfair", "sink": "file", "token_url": "file:///etc/token"},
+        "overstock": {"kind": "overstock", "sink": "file", "sku_map": {"A-1": "OS-1", "B-1": "OS-1"}},
+        "magento": {"kind": "magento", "sink": "file", "listed": ["A-1", "B-1"], "sku_map": {"A-1": "B-1"}},
+    }})
+    assert found == [
+        "channels.toml: channels.wayfair.token_url: must start with http:// or https://",
+        "channels.toml: channels.overstock: A-1, B-1 are all mapped to 'OS-1'",
+        "channels.toml: channels.magento: A-1 is mapped to 'B-1', which is listed as a SKU of its own",
+    ]
+    # Swapping two listed SKUs' names is fine: each channel SKU is still one of ours.
+    config.parse({"channels": {"magento": {"kind": "magento", "sink": "file", "listed": ["A-1", "B-1"],
+                                           "sku_map": {"A-1": "B-1", "B-1": "A-1"}}}}, Path("var"), {})
+
+
+def test_the_file_is_named_by_the_argument_or_either_variable(tmp_path):
+    good = tmp_path / "channels.toml"
+    good.write_text('[channels.shop]\nkind = "magento"\nsink = "file"\n')
+    for env in ({"CHANNEL_SYNC_CONFIG": str(good)}, {"BACKORDERS_CHANNELS_CONFIG": str(good)},
+                {"CHANNEL_SYNC_CONFIG": str(good), "BACKORDERS_CHANNELS_CONFIG": str(good)}):
+        assert list(config.load_configured(None, tmp_path, env).channels) == ["shop"]
+    assert list(config.load_configured(good, tmp_path, {}).channels) == ["shop"]
+    assert sorted(config.load_configured(None, tmp_path, {}).channels) == ["magento", "overstock", "wayfair"]
+    with pytest.raises(ConfigError) as caught:
+        config.load_configured(None, tmp_path, {"CHANNEL_SYNC_CONFIG": str(good),
+                                                "BACKORDERS_CHANNELS_CONFIG": str(tmp_path / "other.toml")})
+    assert "name different files" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        config.load_configured(tmp_path / "missing.toml", tmp_path, {})
+    assert caught.value.problems == [f"{tmp_path / 'missing.toml'}: cannot read it (No such file or directory)"]

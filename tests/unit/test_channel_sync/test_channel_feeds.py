@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from channel_support import container, position, product, purchase_order, settings
+from channel_support import (
+    cloud,
+    container,
+    position,
+    product,
+    purchase_order,
+    settings,
+)
 from channel_sync.channels.files import render
 from channel_sync.channels.magento import stock_item_request
 from channel_sync.channels.overstock import csv_body
@@ -135,3 +142,12 @@ def test_the_file_sink_writes_what_http_would_send(kind, extension):
     else:
         path, body = stock_item_request(row)
         assert json.loads(content) == {"method": "PUT", "path": path, "body": body}
+
+
+def test_an_upsert_without_a_name_keeps_the_name_known():
+    p = hammock()
+    nameless = parse(json.dumps(cloud("ProductUpserted", {"sku": "CAT-HAMMOCK"})))
+    assert p.apply(nameless) == frozenset()
+    assert feeds.row(p, WAYFAIR, "CAT-HAMMOCK")["productNameAndOptions"] == "Cat Hammock, Grey"
+    assert p.apply(parse(json.dumps(product("CAT-HAMMOCK", "Cat Hammock, Blue")))) == {"CAT-HAMMOCK"}
+    assert p.names["CAT-HAMMOCK"] == "Cat Hammock, Blue"

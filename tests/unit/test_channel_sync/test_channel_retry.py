@@ -20,6 +20,11 @@ def test_retry_after_in_seconds_or_as_a_date_wins_over_the_backoff():
     assert retry_delay(Response(429, "", {"Retry-After": "soon"}), 1, POLICY) == 0.5  # unreadable
 
 
+def test_retry_after_is_found_whatever_the_case_of_its_name():
+    assert retry_delay(Response(429, "", {"retry-after": "7"}), 1, POLICY) == 7
+    assert retry_delay(Response(503, "", {"RETRY-AFTER": "5"}), 1, POLICY) == 5
+
+
 def test_exponential_backoff_without_retry_after():
     assert [retry_delay(Response(500, ""), n, POLICY) for n in (1, 2, 3, 4)] == [0.5, 1, 2, 3]
     assert retry_delay(None, 2, POLICY) == 1  # no answer at all

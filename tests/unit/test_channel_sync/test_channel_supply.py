@@ -22,10 +22,15 @@ def ev(type_: str, data: dict, id: str | None = None, time: str = "2025-04-30T08
     return parsed(raw)
 
 
-def po(po_id: str, *lines: tuple) -> object:
+def po(po_id: str, *lines: tuple, time: str = "2025-04-30T08:00:00Z") -> object:
     return ev("PurchaseOrderUpdated", {"po_id": po_id, "lines": [
         {"sku": sku, "qty_ordered": ordered, "qty_received": received, "estimated_delivery_date": eta}
-        for sku, ordered, received, eta in lines]})
+        for sku, ordered, received, eta in lines]}, time=time)
+
+
+def receipt(po_id: str, id: str, time: str, **qty: int) -> object:
+    return ev("POReceived", {"po_id": po_id, "warehouse_id": "W",
+                             "lines": [{"sku": s, "qty": q} for s, q in qty.items()]}, id=id, time=time)
 
 
 def container(container_id: str, eta: str | None, **qty: int) -> object:
@@ -59,16 +64,38 @@ def test_received_units_are_no_longer_on_order():
 def test_a_receipt_lowers_the_open_quantity_once_per_event_id():
     p = Projection()
     p.apply(po("PO-1", ("X", 10, 0, "2025-05-03")))
-    receipt = ev("POReceived", {"po_id": "PO-1", "warehouse_id": "W", "lines": [{"sku": "X", "qty": 4}]}, id="r-1")
-    assert p.apply(receipt) == {"X"}
-    assert p.apply(receipt) == frozenset()  # the same receipt again: a duplicate
+    first = receipt("PO-1", "r-1", "2025-04-30T09:00:00Z", X=4)
+    assert p.apply(first) == {"X"}
+    assert p.apply(first) == frozenset()  # the same receipt again: a duplicate
     assert incoming(p, "X")[0].qty == 6
-    # A receipt for a PO the feeds never heard of changes nothing.
-    other = ev("POReceived", {"po_id": "PO-9", "warehouse_id": "W", "lines": [{"sku": "X", "qty": 4}]}, id="r-2")
+    # A receipt for a PO the feeds never heard of changes nothing (yet).
+    other = receipt("PO-9", "r-2", "2025-04-30T09:00:00Z", X=4)
     assert p.apply(other) == frozenset()
-    # The next update is the PO's full state: it replaces what receipts did.
-    p.apply(po("PO-1", ("X", 10, 5, "2025-05-03")))
+    # The next update is the PO's full state: it replaces what earlier receipts did.
+    p.apply(po("PO-1", ("X", 10, 5, "2025-05-03"), time="2025-04-30T10:00:00Z"))
     assert incoming(p, "X")[0].qty == 5
+
+
+def test_receipts_and_updates_out_of_order_count_each_receipt_once():
+    """The records of one PO can come on different partitions: an update older than the one
+    held is ignored, and a receipt counts only when later than the update held."""
+    p = Projection()
+    p.apply(po("PO-1", ("X", 10, 4, "2025-05-03"), time="2025-04-30T10:00:00Z"))  # includes r-1's 4
+    # r-1 (09:00) arrives after the 10:00 update that already counts it: nothing changes.
+    assert p.apply(receipt("PO-1", "r-1", "2025-04-30T09:00:00Z", X=4)) == frozenset()
+    assert incoming(p, "X")[0].qty == 6
+    # An update older than the one held (08:00, nothing received yet) is ignored.
+    assert p.apply(po("PO-1", ("X", 10, 0, "2025-05-03"), time="2025-04-30T08:00:00Z")) == frozenset()
+    assert incoming(p, "X")[0].qty == 6
+    # A later receipt counts, and is applied again over a newer update older than itself.
+    assert p.apply(receipt("PO-1", "r-2", "2025-04-30T12:00:00Z", X=2)) == {"X"}
+    assert incoming(p, "X")[0].qty == 4
+    p.apply(po("PO-1", ("X", 10, 5, "2025-05-03"), time="2025-04-30T11:00:00Z"))  # r-2 not in it
+    assert incoming(p, "X")[0].qty == 3
+    # A receipt for a PO not heard of yet waits for it, and counts when later than it.
+    p.apply(receipt("PO-2", "r-3", "2025-04-30T12:00:00Z", X=1))
+    p.apply(po("PO-2", ("X", 5, 0, "2025-05-04"), time="2025-04-30T11:00:00Z"))
+    assert [(s.source, s.qty) for s in incoming(p, "X")] == [("PO-1", 3), ("PO-2", 4)]
 
 
 def test_an_update_that_drops_a_sku_touches_it_and_takes_it_off_order():

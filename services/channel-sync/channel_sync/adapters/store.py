@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..channels.base import Outcome
 from ..domain.feeds import canonical
-from ..domain.projection import Container, POLine, Position, Projection, ProjectionChanges
+from ..domain.projection import Container, POLine, Position, Projection, ProjectionChanges, Receipt
 from . import migrate
 from . import tables as t
 
@@ -53,6 +53,14 @@ def _iso(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _iso_time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
 def _date(value: str | None) -> date | None:
     return None if value is None else date.fromisoformat(value)
 
@@ -75,7 +83,7 @@ class Store:
                     POLine(sku, ordered, received, _date(eta))
                     for sku, ordered, received, eta in orjson.loads(row.lines)
                 ]
-                projection.load_purchase_order(row.po_id, lines)
+                projection.load_purchase_order(row.po_id, lines, _time(row.updated_at))
             for row in await conn.execute(select(t.containers)):
                 projection.load_container(row.container_id, Container(_date(row.eta), orjson.loads(row.lines)))
             for row in await conn.execute(select(t.products)):
@@ -86,8 +94,12 @@ class Store:
             for attribute, key in SETTING_KEYS.items():
                 if key in meta:
                     setattr(projection, attribute, meta[key] == "true")
-            for row in await conn.execute(select(t.receipts.c.event_id)):
-                projection.receipts_seen.add(row.event_id)
+            for row in await conn.execute(select(t.receipts)):
+                if row.po_id is None or row.at is None:
+                    projection.receipts_seen.add(row.event_id)  # stored before times were kept
+                    continue
+                lines = tuple((sku, qty) for sku, qty in orjson.loads(row.lines))
+                projection.load_receipt(Receipt(row.event_id, row.po_id, _time(row.at), lines))
         projection.take_changes()
 
     async def commit_consumed(
@@ -113,7 +125,7 @@ class Store:
             {"po_id": po, "lines": orjson.dumps([
                 [line.sku, line.qty_ordered, line.qty_received, _iso(line.eta)]
                 for line in projection.purchase_orders[po]
-            ]).decode()}
+            ]).decode(), "updated_at": _iso_time(projection.po_times.get(po))}
             for po in sorted(changes.purchase_orders) if po in projection.purchase_orders
         ], ["po_id"])
         await _upsert(conn, t.containers, [
@@ -135,7 +147,11 @@ class Store:
                 for attribute, key in SETTING_KEYS.items()
             ], ["key"])
         if changes.receipts:
-            await conn.execute(t.receipts.insert(), [{"event_id": e} for e in changes.receipts])
+            await conn.execute(t.receipts.insert(), [
+                {"event_id": r.event_id, "po_id": r.po_id, "at": _iso_time(r.at),
+                 "lines": orjson.dumps([list(line) for line in r.lines]).decode()}
+                for r in changes.receipts
+            ])
 
     async def _touch_pending(self, conn, pending: Mapping[str, Iterable[str]]) -> None:
         rows = [{"channel": c, "sku": s, "version": 1} for c, skus in sorted(pending.items()) for s in sorted(skus)]
@@ -192,7 +208,12 @@ class Store:
                         channel=name, destination=destination, fingerprint=fingerprint, batches=0))
                     continue
                 if stored[name][0] != destination:
+                    # A new destination has accepted and refused nothing yet.
                     await conn.execute(t.accepted.delete().where(t.accepted.c.channel == name))
+                    await conn.execute(
+                        update(t.failures).where(t.failures.c.channel == name, t.failures.c.resolved.is_(False))
+                        .values(resolved=True)
+                    )
                 await conn.execute(
                     update(t.channels).where(t.channels.c.channel == name)
                     .values(destination=destination, fingerprint=fingerprint)
@@ -217,6 +238,24 @@ class Store:
         async with self.db.connect() as conn:
             if wanted is not None and len(wanted) <= 500:
                 query = query.where(t.accepted.c.sku.in_(sorted(wanted)))
+            found = dict((await conn.execute(query)).all())
+        return found if wanted is None else {k: v for k, v in found.items() if k in wanted}
+
+    async def refused_rows(self, channel: str, skus: Iterable[str] | None = None) -> dict[str, str]:
+        """SKU → canonical text of the row `channel` refused, for the SKUs whose latest open
+        failure is a refusal (not a delivery given up on, which is tried again)."""
+        latest = (
+            select(t.failures.c.sku, func.max(t.failures.c.seq).label("seq"))
+            .where(t.failures.c.channel == channel, t.failures.c.resolved.is_(False))
+            .group_by(t.failures.c.sku).subquery()
+        )
+        query = (
+            select(t.failures.c.sku, t.failures.c.row)
+            .join(latest, and_(t.failures.c.sku == latest.c.sku, t.failures.c.seq == latest.c.seq))
+            .where(t.failures.c.kind == "rejected")
+        )
+        wanted = None if skus is None else set(skus)
+        async with self.db.connect() as conn:
             found = dict((await conn.execute(query)).all())
         return found if wanted is None else {k: v for k, v in found.items() if k in wanted}
 

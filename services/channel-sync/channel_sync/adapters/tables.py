@@ -12,6 +12,7 @@ purchase_orders = Table(
     metadata,
     Column("po_id", String, primary_key=True),
     Column("lines", Text, nullable=False),  # [[sku, qty_ordered, qty_received, eta|null], ...]
+    Column("updated_at", String),  # ISO time of the PurchaseOrderUpdated held
 )
 
 containers = Table(
@@ -45,11 +46,15 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
-# Ids of POReceived events already counted against their PO (a receipt adds up).
+# POReceived events taken in (a receipt adds up once), with their PO, time and lines, so a
+# newer update of the PO gets the receipts later than itself applied again.
 receipts = Table(
     "channel_sync_receipts",
     metadata,
     Column("event_id", String, primary_key=True),
+    Column("po_id", String),
+    Column("at", String),  # ISO time
+    Column("lines", Text),  # [[sku, qty], ...]
 )
 
 # How far each source has been consumed: input file line, outbox seq, topic:partition offset.

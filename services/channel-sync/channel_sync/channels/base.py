@@ -20,8 +20,9 @@ class Outcome:
     """How a channel answered one row.
 
     accepted: a 2xx answer; rejected: another 4xx (or a GraphQL error), recorded with the
-    body and not retried until the row changes; gave_up: still 429/5xx or no answer after
-    every retry, recorded and left pending for the next push."""
+    body and not sent again until the row changes (or a full push); gave_up: still 429/5xx
+    or no answer after every retry, or our credentials refused (401/403, after Wayfair's one
+    token refresh), recorded and left pending for the next push."""
 
     sku: str
     kind: str

@@ -122,11 +122,19 @@ def canonical(value: dict) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def changed_rows(desired: Mapping[str, dict | None], accepted: Mapping[str, str]) -> dict[str, dict]:
+def changed_rows(
+    desired: Mapping[str, dict | None], accepted: Mapping[str, str], refused: Mapping[str, str] | None = None
+) -> dict[str, dict]:
     """Rows that differ from the last the channel accepted (`accepted`: sku → canonical
-    text), by SKU. A SKU with no row (not listed, no position) sends nothing."""
-    return {
-        sku: value
-        for sku, value in sorted(desired.items())
-        if value is not None and accepted.get(sku) != canonical(value)
-    }
+    text), by SKU. A SKU with no row (not listed, no position) sends nothing, and neither
+    does a row equal to the one the channel last refused (`refused`: sku → canonical text of
+    its latest open refusal): it is sent again only once it changes (or with a full push)."""
+    refused = refused or {}
+    out = {}
+    for sku, value in sorted(desired.items()):
+        if value is None:
+            continue
+        text = canonical(value)
+        if accepted.get(sku) != text and refused.get(sku) != text:
+            out[sku] = value
+    return out

@@ -1,7 +1,12 @@
 """Channel-sync's own view of what the feeds need, kept current from events.
 
 - purchase orders (`PurchaseOrderUpdated`: the PO's full state at its time; a `POReceived`
-  naming the PO afterwards lowers the open quantity until the next update),
+  naming the PO lowers the open quantity until the next update). The records of one PO can
+  come on different partitions, so out of order: each PO keeps the time of the update it
+  holds, an update older than it is ignored, and a receipt counts only when it is later
+  than that update (an earlier one is already in the update's `qty_received`). Receipts
+  later than the update are kept, so a newer update gets those still later than itself
+  applied again; a receipt for a PO not heard of yet waits for it.
 - shipping containers (`ContainerUpdated`: what is still on the way, with its arrival date),
 - product names (`ProductUpserted`), the two client settings that shape the feeds
   (`SettingsChanged`: `use_shipping_containers_for_po`, `send_magento_backorder_tags`),
@@ -45,6 +50,16 @@ class Container:
 
 
 @dataclass(frozen=True, slots=True)
+class Receipt:
+    """A POReceived kept with its PO: its time and (sku, qty) lines."""
+
+    event_id: str
+    po_id: str
+    at: datetime
+    lines: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Position:
     available: int
     backorder: int
@@ -59,7 +74,7 @@ class ProjectionChanges:
     names: set[str] = field(default_factory=set)
     positions: set[str] = field(default_factory=set)
     settings: bool = False
-    receipts: list[str] = field(default_factory=list)  # ids of applied POReceived events
+    receipts: list[Receipt] = field(default_factory=list)  # POReceived events taken in
 
 
 def as_date(moment: datetime | None) -> date | None:
@@ -75,6 +90,8 @@ class Projection:
         self.use_containers = False  # use_shipping_containers_for_po (rules §2 default)
         self.magento_tags = True  # send_magento_backorder_tags
         self.receipts_seen: set[str] = set()
+        self.po_times: dict[str, datetime] = {}  # the time of the update each PO holds
+        self.po_receipts: dict[str, list[Receipt]] = defaultdict(list)  # later than it, or waiting
         self.pos_by_sku: dict[str, set[str]] = defaultdict(set)
         self.containers_by_sku: dict[str, set[str]] = defaultdict(set)
         self.changes = ProjectionChanges()
@@ -93,40 +110,63 @@ class Projection:
 
     def _PurchaseOrderUpdated(self, event) -> frozenset[str]:
         data = event.data
+        held = self.po_times.get(data.po_id)
+        if held is not None and event.time < held:
+            return NOTHING  # older than the state held: came late from another partition
         touched = self._forget_po(data.po_id)
         lines = [
             POLine(line.sku, line.qty_ordered, line.qty_received, as_date(line.estimated_delivery_date))
             for line in data.lines
         ]
         self.purchase_orders[data.po_id] = lines
+        self.po_times[data.po_id] = event.time
         for line in lines:
             self.pos_by_sku[line.sku].add(data.po_id)
             touched.add(line.sku)
+        # Receipts later than this update are not in its qty_received: applied again.
+        kept = [r for r in self.po_receipts.pop(data.po_id, []) if r.at > event.time]
+        for receipt in sorted(kept, key=lambda r: (r.at, r.event_id)):
+            self._receive(lines, receipt)
+        if kept:
+            self.po_receipts[data.po_id] = kept
         self.changes.purchase_orders.add(data.po_id)
         return frozenset(touched)
 
     def _POReceived(self, event) -> frozenset[str]:
         data = event.data
+        if event.id in self.receipts_seen:
+            return NOTHING  # a receipt already counted
+        receipt = Receipt(event.id, data.po_id, event.time, tuple((item.sku, item.qty) for item in data.lines))
+        self.receipts_seen.add(event.id)
+        self.changes.receipts.append(receipt)
         lines = self.purchase_orders.get(data.po_id)
-        if lines is None or event.id in self.receipts_seen:
-            return NOTHING  # a PO the feeds never heard of, or a receipt already counted
+        held = self.po_times.get(data.po_id)
+        if lines is None:
+            self.po_receipts[data.po_id].append(receipt)  # waits for its PO
+            return NOTHING
+        if held is not None and event.time <= held:
+            return NOTHING  # already in the qty_received of the update held
+        self.po_receipts[data.po_id].append(receipt)
+        touched = self._receive(lines, receipt)
+        if touched:
+            self.changes.purchase_orders.add(data.po_id)
+        return frozenset(touched)
+
+    @staticmethod
+    def _receive(lines: list[POLine], receipt: Receipt) -> set[str]:
         touched = set()
-        for item in data.lines:
-            left = item.qty
+        for sku, qty in receipt.lines:
+            left = qty
             # Lines of that SKU in the PO, soonest expected first, take the receipt.
-            for line in sorted((each for each in lines if each.sku == item.sku), key=_eta_key):
+            for line in sorted((each for each in lines if each.sku == sku), key=_eta_key):
                 take = min(left, line.open_qty)
                 line.qty_received += take
                 left -= take
                 if take:
-                    touched.add(item.sku)
+                    touched.add(sku)
                 if not left:
                     break
-        self.receipts_seen.add(event.id)
-        self.changes.receipts.append(event.id)
-        if touched:
-            self.changes.purchase_orders.add(data.po_id)
-        return frozenset(touched)
+        return touched
 
     def _ContainerUpdated(self, event) -> frozenset[str]:
         data = event.data
@@ -148,6 +188,8 @@ class Projection:
 
     def _ProductUpserted(self, event) -> frozenset[str]:
         data = event.data
+        if data.name is None:
+            return NOTHING  # an upsert without a name leaves the name known alone
         if self.names.get(data.sku, ...) == data.name:
             return NOTHING
         self.names[data.sku] = data.name
@@ -199,10 +241,19 @@ class Projection:
 
     # -- loading (the adapter fills an empty projection from stored rows) --------------------
 
-    def load_purchase_order(self, po_id: str, lines: list[POLine]) -> None:
+    def load_purchase_order(self, po_id: str, lines: list[POLine], updated_at: datetime | None = None) -> None:
         self.purchase_orders[po_id] = lines
+        if updated_at is not None:
+            self.po_times[po_id] = updated_at
         for line in lines:
             self.pos_by_sku[line.sku].add(po_id)
+
+    def load_receipt(self, receipt: Receipt) -> None:
+        """A stored receipt: kept while later than its PO's update or waiting for the PO."""
+        self.receipts_seen.add(receipt.event_id)
+        held = self.po_times.get(receipt.po_id)
+        if receipt.po_id not in self.purchase_orders or held is None or receipt.at > held:
+            self.po_receipts[receipt.po_id].append(receipt)
 
     def load_container(self, container_id: str, container: Container) -> None:
         self.containers[container_id] = container
