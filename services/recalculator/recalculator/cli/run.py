@@ -111,13 +111,20 @@ def _downstream_configs(data_dir: Path) -> dict:
     """The notifier's and the channel-sync's configurations, checked before anything runs
     (`BACKORDERS_NOTIFIER_CONFIG`, `BACKORDERS_CHANNELS_CONFIG`; built-in defaults that
     write files under `data_dir` otherwise)."""
-    from notifier.config import ConfigError, load_configured
+    from channel_sync import config as channels
+    from notifier import config as notifier
 
     try:
-        notifier = load_configured(data_dir=data_dir)
-    except ConfigError as error:
-        raise CommandError(str(error)) from None
-    return {"notifier": notifier}
+        return {
+            "notifier": notifier.load_configured(data_dir=data_dir),
+            "channels": channels.load_configured(data_dir=data_dir),
+        }
+    except (notifier.ConfigError, channels.ConfigError) as error:
+        lines = getattr(error, "problems", None)
+        raise CommandError(
+            str(error) if isinstance(error, notifier.ConfigError) or not lines
+            else "channel configuration:\n  " + "\n  ".join(lines)
+        ) from None
 
 
 async def _downstream(url: str, inputs, source: str, data_dir: Path, configs: dict) -> list:
@@ -130,7 +137,7 @@ async def _downstream(url: str, inputs, source: str, data_dir: Path, configs: di
     inputs = list(inputs)
     return [
         await notify(url, inputs, source, data_dir=data_dir, config=configs["notifier"]),
-        await sync_channels(url, inputs, source, data_dir=data_dir),
+        await sync_channels(url, inputs, source, data_dir=data_dir, config=configs["channels"]),
     ]
 
 
