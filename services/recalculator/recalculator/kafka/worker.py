@@ -20,7 +20,6 @@ commit: engine reloaded, lock and claim taken again, partitions sought back.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import heapq
 import time
 from collections.abc import Callable
@@ -28,10 +27,10 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import logs, metrics
+from ..adapters import locks
 from ..adapters.repository import FencedOut
 from ..domain.engine import Engine
 from ..publishing import to_json
@@ -58,7 +57,7 @@ def in_log_time_order(fetched: dict[TopicPartition, list]) -> list:
 
 def lock_id(schema: str | None) -> int:
     """One active worker per state: the lock is named after the schema holding it."""
-    return int.from_bytes(hashlib.sha256(f"recalculator:{schema or ''}".encode()).digest()[:7], "big")
+    return locks.key("recalculator", schema)
 
 
 class RecalculatorWorker:
@@ -104,28 +103,16 @@ class RecalculatorWorker:
     async def _acquire_lock(self) -> None:
         """Held on its own connection for the worker's life; PostgreSQL releases it when the
         process (or the server) goes away."""
-        db = self.runtime.db
-        if db.dialect.name != "postgresql":
+        if self.runtime.db.dialect.name != "postgresql":
             return
         await self._release_lock()
-        self._lock_connection = await db.connect()
         log.info("waiting_for_lock")
-        await self._lock_connection.execute(
-            text("SELECT pg_advisory_lock(:id)"), {"id": lock_id(self.schema)}
-        )
-        await self._lock_connection.commit()
+        self._lock_connection = await locks.hold(self.runtime.db, lock_id(self.schema))
         log.info("lock_acquired")
 
     async def _release_lock(self) -> None:
-        """Drop the lock's connection for good: returned to the pool, the session (and the
-        lock it holds) would live on."""
-        if self._lock_connection is not None:
-            connection, self._lock_connection = self._lock_connection, None
-            try:
-                await connection.invalidate()
-                await connection.close()
-            except Exception:  # noqa: BLE001 - the connection is already gone
-                pass
+        connection, self._lock_connection = self._lock_connection, None
+        await locks.release(connection)
 
     async def _assign_all(self) -> None:
         partitions = []
