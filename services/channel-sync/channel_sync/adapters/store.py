@@ -13,36 +13,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 
 import orjson
+from recalculator.adapters.repository import dialect_insert, upsert
 from sqlalchemy import and_, bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..channels.base import Outcome
 from ..domain.feeds import canonical
-from ..domain.projection import Container, POLine, Position, Projection, ProjectionChanges, Receipt
+from ..domain.projection import (
+    Container,
+    POLine,
+    Position,
+    Projection,
+    ProjectionChanges,
+    Receipt,
+)
 from . import migrate
 from . import tables as t
 
 SETTING_KEYS = {"use_containers": "use_shipping_containers_for_po", "magento_tags": "send_magento_backorder_tags"}
-
-
-def _insert(dialect: str, table):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
-
-async def _upsert(conn: AsyncConnection, table, rows: Sequence[dict], keys: Sequence[str]) -> None:
-    if not rows:
-        return
-    stmt = _insert(conn.dialect.name, table)
-    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-    if updates:
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    await conn.execute(stmt, list(rows))
 
 
 def _now() -> str:
@@ -115,34 +103,34 @@ class Store:
             await self._write_projection(conn, projection, changes)
             await self._touch_pending(conn, pending)
             positions = [{"source": k, "position": v} for k, v in sorted(sources.items())]
-            await _upsert(conn, t.sources, positions, ["source"])
+            await upsert(conn, t.sources, positions, ["source"])
 
     async def _write_projection(self, conn, projection: Projection, changes: ProjectionChanges) -> None:
         gone = [po for po in changes.purchase_orders if po not in projection.purchase_orders]
         if gone:
             await conn.execute(t.purchase_orders.delete().where(t.purchase_orders.c.po_id.in_(gone)))
-        await _upsert(conn, t.purchase_orders, [
+        await upsert(conn, t.purchase_orders, [
             {"po_id": po, "lines": orjson.dumps([
                 [line.sku, line.qty_ordered, line.qty_received, _iso(line.eta)]
                 for line in projection.purchase_orders[po]
             ]).decode(), "updated_at": _iso_time(projection.po_times.get(po))}
             for po in sorted(changes.purchase_orders) if po in projection.purchase_orders
         ], ["po_id"])
-        await _upsert(conn, t.containers, [
+        await upsert(conn, t.containers, [
             {"container_id": c, "eta": _iso(projection.containers[c].eta),
              "lines": orjson.dumps(projection.containers[c].lines).decode()}
             for c in sorted(changes.containers)
         ], ["container_id"])
-        await _upsert(conn, t.products, [
+        await upsert(conn, t.products, [
             {"sku": sku, "name": projection.names.get(sku)} for sku in sorted(changes.names)
         ], ["sku"])
-        await _upsert(conn, t.positions, [
+        await upsert(conn, t.positions, [
             {"sku": sku, "available_qty": projection.positions[sku].available,
              "backorder_qty": projection.positions[sku].backorder}
             for sku in sorted(changes.positions)
         ], ["sku"])
         if changes.settings:
-            await _upsert(conn, t.meta, [
+            await upsert(conn, t.meta, [
                 {"key": key, "value": "true" if getattr(projection, attribute) else "false"}
                 for attribute, key in SETTING_KEYS.items()
             ], ["key"])
@@ -157,7 +145,7 @@ class Store:
         rows = [{"channel": c, "sku": s, "version": 1} for c, skus in sorted(pending.items()) for s in sorted(skus)]
         if not rows:
             return
-        stmt = _insert(conn.dialect.name, t.pending)
+        stmt = dialect_insert(conn.dialect.name, t.pending)
         stmt = stmt.on_conflict_do_update(
             index_elements=["channel", "sku"], set_={"version": t.pending.c.version + 1}
         )
@@ -298,7 +286,7 @@ class Store:
         accepted = [o for o in outcomes if o.kind == "accepted"]
         failed = [o for o in outcomes if o.kind != "accepted"]
         async with self.db.begin() as conn:
-            await _upsert(conn, t.accepted, [
+            await upsert(conn, t.accepted, [
                 {"channel": channel, "sku": o.sku, "row": canonical(rows[o.sku]), "batch": batch, "accepted_at": now}
                 for o in accepted
             ], ["channel", "sku"])

@@ -12,12 +12,13 @@ short transaction, then marked `sent` in another right after the server accepted
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from recalculator.adapters import locks
+from recalculator.adapters.repository import dialect_insert
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -43,15 +44,7 @@ _SPLIT_DEPTH = 4  # levels of split-off orders followed when loading
 def intake_lock_id(schema: str | None) -> int:
     """The advisory lock serialising intake batches: one per schema, so notifiers keeping
     their state in different schemas of one database never wait for each other."""
-    return int.from_bytes(hashlib.sha256(f"notifier-intake:{schema or ''}".encode()).digest()[:7], "big")
-
-
-def _insert(dialect: str, table):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    return locks.key("notifier-intake", schema)
 
 
 def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
@@ -135,7 +128,7 @@ class Store:
         return found
 
     async def _save_positions(self, conn: AsyncConnection, last: dict[str, int]) -> None:
-        stmt = _insert(conn.dialect.name, t.positions)
+        stmt = dialect_insert(conn.dialect.name, t.positions)
         # Never backwards: a process that lost a partition may still commit an older batch.
         greatest = func.greatest if conn.dialect.name == "postgresql" else func.max
         stmt = stmt.on_conflict_do_update(
@@ -199,14 +192,14 @@ class Store:
     async def _write(self, conn: AsyncConnection, result: IntakeResult, now: float) -> None:
         rows = [_facts_row(f) for f in result.facts.values()]
         if rows:
-            stmt = _insert(conn.dialect.name, t.orders)
+            stmt = dialect_insert(conn.dialect.name, t.orders)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["order_id"],
                 set_={c.name: stmt.excluded[c.name] for c in t.orders.columns if c.name != "order_id"},
             )
             await conn.execute(stmt, rows)
         if result.new:
-            stmt = _insert(conn.dialect.name, t.notifications).on_conflict_do_nothing(
+            stmt = dialect_insert(conn.dialect.name, t.notifications).on_conflict_do_nothing(
                 index_elements=["notification_id"]
             )
             await conn.execute(stmt, [_notification_row(n, now) for n in result.new])

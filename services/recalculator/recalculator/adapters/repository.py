@@ -51,7 +51,7 @@ def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
     return db
 
 
-def _insert(dialect: str, table):
+def dialect_insert(dialect: str, table):
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -63,13 +63,13 @@ def _insert(dialect: str, table):
 _COPY_UPSERT_ROWS = 200
 
 
-async def _upsert(conn: AsyncConnection, table, rows: Sequence[dict], keys: Sequence[str]):
+async def upsert(conn: AsyncConnection, table, rows: Sequence[dict], keys: Sequence[str]):
     if not rows:
         return
     if conn.dialect.name == "postgresql" and len(rows) >= _COPY_UPSERT_ROWS:
         await _copy_upsert(conn, table, rows, keys)
         return
-    stmt = _insert(conn.dialect.name, table)
+    stmt = dialect_insert(conn.dialect.name, table)
     updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
     if updates:
         stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
@@ -266,25 +266,25 @@ class Repository:
         earlier owner fail, even one that still believes it is active."""
         owner = uuid.uuid4().hex
         async with self.db.begin() as conn:
-            await _upsert(conn, t.meta, [{"key": OWNER_KEY, "value": owner}], ["key"])
+            await upsert(conn, t.meta, [{"key": OWNER_KEY, "value": owner}], ["key"])
         return owner
 
     async def write_rows(self, conn: AsyncConnection, rows: BatchRows) -> None:
         """All of a batch, inside the caller's transaction."""
-        await _upsert(conn, t.orders, rows.orders, ["order_id"])
-        await _upsert(conn, t.stock, rows.stock, ["sku", "warehouse_id"])
-        await _upsert(conn, t.warehouses, rows.warehouses, ["warehouse_id"])
-        await _upsert(conn, t.products, rows.products, ["sku"])
-        await _upsert(conn, t.sku_backorders, rows.sku_backorders, ["sku"])
-        await _upsert(conn, t.sku_positions, rows.sku_positions, ["sku"])
-        await _upsert(conn, t.settings, rows.settings, ["id"])
-        await _upsert(conn, t.meta, rows.meta, ["key"])
+        await upsert(conn, t.orders, rows.orders, ["order_id"])
+        await upsert(conn, t.stock, rows.stock, ["sku", "warehouse_id"])
+        await upsert(conn, t.warehouses, rows.warehouses, ["warehouse_id"])
+        await upsert(conn, t.products, rows.products, ["sku"])
+        await upsert(conn, t.sku_backorders, rows.sku_backorders, ["sku"])
+        await upsert(conn, t.sku_positions, rows.sku_positions, ["sku"])
+        await upsert(conn, t.settings, rows.settings, ["id"])
+        await upsert(conn, t.meta, rows.meta, ["key"])
         for table, new_rows in (
             (t.processed_events, rows.processed), (t.outbox, rows.outbox), (t.dead_letters, rows.dead_letters),
         ):
             if new_rows:
                 await _append(conn, table, new_rows)
-        await _upsert(conn, t.positions, rows.positions, ["source"])
+        await upsert(conn, t.positions, rows.positions, ["source"])
 
     # -- reading for operators ---------------------------------------------------------------
 
@@ -319,7 +319,7 @@ class Repository:
 
     async def save_position(self, source: str, position: int) -> None:
         async with self.db.begin() as conn:
-            await _upsert(conn, t.positions, [{"source": source, "position": position}], ["source"])
+            await upsert(conn, t.positions, [{"source": source, "position": position}], ["source"])
 
     async def dead_letter_records(self) -> list[DeadLetter]:
         async with self.db.connect() as conn:
