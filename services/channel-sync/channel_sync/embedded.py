@@ -12,11 +12,11 @@ Overstock and Magento with the file sink: payloads are written under `<data_dir>
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from recalculator.adapters import tables as recalculator_tables
 from recalculator.adapters.repository import make_engine
+from recalculator.runtime.embedded import EmbeddedSummary
 from sqlalchemy import inspect, select
 
 from . import config as config_module
@@ -26,12 +26,6 @@ from .service import ChannelSyncService, PushReport, Record, TakenIn
 OUTBOX_SOURCE = "outbox"
 INPUT_PREFIX = "input:"
 BATCH = 1000
-
-
-@dataclass(slots=True)
-class EmbeddedSummary:
-    title: str
-    rows: list[tuple[str, str | int]] = field(default_factory=list)
 
 
 async def run_embedded(

@@ -11,12 +11,12 @@ applies: every message is written as an `.eml` file under `<data_dir>/mail`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
 from recalculator.adapters import tables as recalculator_tables
 from recalculator.adapters.repository import make_engine
+from recalculator.runtime.embedded import EmbeddedSummary
 from sqlalchemy import inspect, select
 
 from .adapters.store import Store
@@ -26,12 +26,6 @@ from .service import DeliveryTally, NotifierService
 
 OUTBOX_SOURCE = "outbox"
 BATCH = 1000
-
-
-@dataclass(slots=True)
-class EmbeddedSummary:
-    title: str
-    rows: list[tuple[str, str | int]] = field(default_factory=list)
 
 
 async def run_embedded(

@@ -115,16 +115,14 @@ def _downstream_configs(data_dir: Path) -> dict:
     from notifier import config as notifier
 
     try:
-        return {
-            "notifier": notifier.load_configured(data_dir=data_dir),
-            "channels": channels.load_configured(data_dir=data_dir),
-        }
-    except (notifier.ConfigError, channels.ConfigError) as error:
-        lines = getattr(error, "problems", None)
-        raise CommandError(
-            str(error) if isinstance(error, notifier.ConfigError) or not lines
-            else "channel configuration:\n  " + "\n  ".join(lines)
-        ) from None
+        notifier_config = notifier.load_configured(data_dir=data_dir)
+    except notifier.ConfigError as error:
+        raise CommandError(str(error)) from None
+    try:
+        channels_config = channels.load_configured(data_dir=data_dir)
+    except channels.ConfigError as error:
+        raise CommandError("channel configuration:\n  " + "\n  ".join(error.problems)) from None
+    return {"notifier": notifier_config, "channels": channels_config}
 
 
 async def _downstream(url: str, inputs, source: str, data_dir: Path, configs: dict) -> list:

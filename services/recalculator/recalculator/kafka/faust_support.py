@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.types import TP
 
 from .settings import KafkaSettings
 
@@ -113,7 +112,3 @@ async def record_batches(stream: faust.StreamT, *, size: int, within: float) -> 
             )
             for event in events
         ]
-
-
-def tp(topic: str, partition: int) -> TP:
-    return TP(topic, partition)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import logs, metrics
@@ -153,6 +153,15 @@ class EmbeddedRuntime:
             "batch_committed", positions=batch.positions, applied=len(batch.rows.processed),
             published=len(batch.rows.outbox), dead_lettered=len(batch.rows.dead_letters),
         )
+
+
+@dataclass(slots=True)
+class EmbeddedSummary:
+    """What a downstream service did in an embedded run, as the rows `backorders run`
+    prints under `title`."""
+
+    title: str
+    rows: list[tuple[str, str | int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
