@@ -42,6 +42,33 @@ async def counts(url: str, schema: str) -> dict:
         await db.dispose()
 
 
+def handled(url: str, schema: str) -> int:
+    """Input records handled (committed) so far, over every input partition."""
+    try:
+        state = asyncio.run(counts(url, schema))
+    except Exception:  # noqa: BLE001 - the schema is not there yet
+        return 0
+    return sum(position + 1 for key, position in state["positions"].items() if ":" in key)
+
+
+def recalculate_once_consumed(url, schema, lines, final, kafka, topics, worker) -> int:
+    """The full recalculation once the inputs are consumed: published on its own topic
+    earlier, it could be handled before records of other partitions still unread. Returns
+    the number of inputs, the recalculation included, once all are handled."""
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 180
+        while handled(url, schema) < count:
+            assert worker.poll() is None, "the remaining worker stopped"
+            assert time.monotonic() < deadline, f"worker did not catch up: {handled(url, schema)}/{count}"
+            time.sleep(0.5)
+
+    wait_for(len(lines))
+    asyncio.run(produce([final], kafka, topics))
+    wait_for(len(lines) + 1)
+    return len(lines) + 1
+
+
 def test_sigkill_while_the_workload_streams_in(tmp_path):
     servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if not servers:
@@ -79,22 +106,7 @@ def test_sigkill_while_the_workload_streams_in(tmp_path):
         producer.join()
         survivor = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-        def wait_for(count: int) -> None:
-            deadline = time.monotonic() + 180
-            while True:
-                state = asyncio.run(counts(url, schema))
-                handled = sum(position + 1 for position in state["positions"].values())
-                if handled >= count:
-                    return
-                assert time.monotonic() < deadline, f"worker did not catch up: {handled}/{count}"
-                time.sleep(0.5)
-
-        # The full recalculation once the inputs are consumed: published on its own topic
-        # earlier, it could be handled before records of other partitions still unread.
-        wait_for(len(lines))
-        asyncio.run(produce([final], kafka, topics))
-        total = len(lines) + 1
-        wait_for(total)
+        total = recalculate_once_consumed(url, schema, lines, final, kafka, topics, survivor)
         survivor.send_signal(signal.SIGTERM)
         survivor.wait(timeout=30)
 

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 
-from e2e.test_worker_crash import BACKORDERS, counts
+from e2e.test_worker_crash import BACKORDERS, counts, handled, recalculate_once_consumed
 from integration.conftest import _drop_schema, day_and_expected, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
@@ -21,14 +21,6 @@ from recalculator.kafka.settings import KafkaSettings
 from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.workload import WorkloadShape
 from support import published
-
-
-def handled(url: str, schema: str) -> int:
-    try:
-        state = asyncio.run(counts(url, schema))
-    except Exception:  # noqa: BLE001 - the schema is not there yet
-        return 0
-    return sum(position + 1 for key, position in state["positions"].items() if ":" in key)
 
 
 def test_workers_one_two_one_while_the_workload_streams_in():
@@ -73,19 +65,7 @@ def test_workers_one_two_one_while_the_workload_streams_in():
         assert second.wait(timeout=30) == 0
         producer.join()
 
-        def wait_for(count: int) -> None:
-            deadline = time.monotonic() + 180
-            while handled(url, schema) < count:
-                assert first.poll() is None, "the remaining worker stopped"
-                assert time.monotonic() < deadline, f"not caught up: {handled(url, schema)}/{count}"
-                time.sleep(0.5)
-
-        # The full recalculation once the inputs are consumed: published on its own topic
-        # earlier, it could be handled before records of other partitions still unread.
-        wait_for(len(lines))
-        asyncio.run(produce([final], kafka, topics))
-        total = len(lines) + 1
-        wait_for(total)
+        total = recalculate_once_consumed(url, schema, lines, final, kafka, topics, first)
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
 
