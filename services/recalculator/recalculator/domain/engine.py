@@ -26,6 +26,7 @@ from backorder_events import BackorderSettings
 
 from . import policy
 from .handlers import EventHandlers
+from .shard_operations import ShardOperations
 from .model import NONE, Line, Order, backorder_status, to_us
 from .pool import Pool
 from .results import (
@@ -34,7 +35,9 @@ from .results import (
     REJECTED,
     LineChange,
     OrderBackorderChange,
+    OrderPartial,
     Outcome,
+    PartialLine,
     ProductBackorderChange,
     Rejected,
     SkuPositionChange,
@@ -75,12 +78,25 @@ class Changes:
         self.processed: list[str] = []
 
 
-class Engine(EventHandlers):
+class Engine(EventHandlers, ShardOperations):
     def __init__(
-        self, settings: BackorderSettings | None = None, *, incremental: bool = True
+        self,
+        settings: BackorderSettings | None = None,
+        *,
+        incremental: bool = True,
+        allocating: bool = True,
+        partial: bool = False,
     ) -> None:
         self.settings = settings or BackorderSettings()
         self.incremental = incremental
+        # allocating=False: the router's copy (docs/sharding.md). It validates and keeps
+        # orders, lines and reference data exactly as here, but places no line in a pool and
+        # recalculates nothing.
+        self.allocating = allocating
+        # partial=True: a SKU shard. It holds only the lines of its SKUs, so it reports every
+        # order it touched with those lines (OrderPartial) and leaves the order-level status,
+        # what was published before and the decision to publish to the assembler.
+        self.partial = partial
         self.orders: dict[str, Order] = {}
         self.stock: dict[str, dict[str, int]] = {}  # sku → warehouse → physical qty
         self.warehouse_types: dict[str, str] = {}
@@ -103,6 +119,7 @@ class Engine(EventHandlers):
         self.held_totals: dict[str, int] = {}
         self.changes = Changes()
         self._scope: _EventScope | None = None
+        self._handoff = None  # what a shard operation hands to another shard
         self._handlers: dict[str, Callable] = {
             "OrderCreated": self._order_created,
             "OrderSplit": self._order_split,
@@ -132,31 +149,55 @@ class Engine(EventHandlers):
         handler = self._handlers.get(event.type)
         if handler is None:
             return Outcome(REJECTED, f"unknown event type {event.type!r}")
-        now = to_us(event.time)
+        return self._run(event.id, event.type, handler, event.data, to_us(event.time))
+
+    def _run(
+        self, event_id: str, event_type: str, handler, data, now: int, *, record: bool = True
+    ) -> Outcome:
         scope = self._scope = _EventScope()
         try:
-            handler(event.data, now)  # each handler checks everything before it mutates
+            handler(data, now)  # each handler checks everything before it mutates
         except Rejected as rejected:
             self._scope = None
+            self._handoff = None
             return Outcome(REJECTED, rejected.reason)
-        self.processed.add(event.id)
-        self.changes.processed.append(event.id)
+        if record:
+            self.processed.add(event_id)
+            self.changes.processed.append(event_id)
         self.last_time = now
-        if self.settings.enable_backorder_workflow:
+        if not self.allocating:
+            outcome = Outcome(APPLIED)
+        elif self.settings.enable_backorder_workflow:
             recalculated = self._recalculate(scope.recalc, now) if scope.recalc else set()
-            reason = "manual" if event.type in MANUAL_TYPES else "recalculation"
+            if self.partial:
+                orders = []
+                partials = self._order_partials(scope)
+            else:
+                reason = "manual" if event_type in MANUAL_TYPES else "recalculation"
+                orders = self._order_changes(scope, reason, event_id)
+                partials = []
             outcome = Outcome(
                 APPLIED,
                 None,
-                self._order_changes(scope, reason, event.id),
+                orders,
                 self._product_changes(scope),
                 self._position_changes(recalculated, scope, now),
+                partials,
             )
         else:
             self._hold(scope)
-            outcome = Outcome(APPLIED)
+            outcome = Outcome(APPLIED, partials=self._order_partials(scope) if self.partial else [])
         self._scope = None
+        outcome.handoff, self._handoff = self._handoff, None
         return outcome
+
+    def apply(self, operation, cause_id: str, now: int) -> Outcome:
+        """Apply one of the router's shard operations (`sharding.py`) on behalf of the input
+        event `cause_id`: the same outcome as `handle`, plus what a departing line or SKU
+        hands over. Operations are not recorded as processed ids: the cause may also reach
+        this shard as an event, and the shard runtime deduplicates by routing sequence."""
+        handler = getattr(self, "_op_" + type(operation).__name__)
+        return self._run(cause_id, operation.cause_type, handler, operation, now, record=False)
 
     # -- state changes --------------------------------------------------------------------------
 
@@ -188,7 +229,8 @@ class Engine(EventHandlers):
         self._touch(line.order)
         self._set_published(line, value)
         line.manual = True
-        self.dirty[line.sku].add(line)  # the next recalculation overwrites it
+        if self.allocating:
+            self.dirty[line.sku].add(line)  # the next recalculation overwrites it
 
     def _add_line(self, order, line_id, sku, qty, name, unit_price) -> Line:
         line = Line(order, line_id, sku, qty, name, unit_price)
@@ -218,6 +260,8 @@ class Engine(EventHandlers):
         self._place(line)
 
     def _place(self, line: Line) -> None:
+        if not self.allocating:
+            return
         order = line.order
         calculated, warehouse = policy.pool_warehouse(
             self.settings, self.warehouse_types, order
@@ -235,6 +279,8 @@ class Engine(EventHandlers):
         pool.insert(line)
 
     def _unplace(self, line: Line) -> None:
+        if not self.allocating:
+            return
         if line.pool is not None:
             line.pool.remove(line)
             line.pool = None
@@ -242,6 +288,8 @@ class Engine(EventHandlers):
 
     def _replace(self, line: Line) -> None:
         """Re-place a line whose order changed, unless its pool and key stay the same."""
+        if not self.allocating:
+            return
         calculated, warehouse = policy.pool_warehouse(
             self.settings, self.warehouse_types, line.order
         )
@@ -284,6 +332,8 @@ class Engine(EventHandlers):
     def rebuild(self) -> None:
         """Drop every pool and place every line again (after settings or warehouse types
         changed, or after loading state)."""
+        if not self.allocating:
+            return
         for line_set in self.dirty.values():
             line_set.clear()
         self.pools.clear()
@@ -463,6 +513,18 @@ class Engine(EventHandlers):
                     )
                 )
         return changes
+
+    def _order_partials(self, scope: _EventScope) -> list[OrderPartial]:
+        """A shard's view of every order the event touched: its lines here, as they are now."""
+        partials = []
+        for order_id in sorted(scope.orders_before):
+            order = self.orders[order_id]
+            lines = tuple(
+                PartialLine(line_id, line.sku, line.qty, line.published)
+                for line_id, line in order.lines.items()
+            )
+            partials.append(OrderPartial(order_id, order.company_id, lines))
+        return partials
 
     def _product_changes(self, scope: _EventScope):
         changes = []

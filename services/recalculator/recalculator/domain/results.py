@@ -43,6 +43,22 @@ class SkuPositionChange(NamedTuple):
     previous_backorder_qty: int
 
 
+class PartialLine(NamedTuple):
+    line_id: str
+    sku: str
+    qty: int
+    backorder_qty: int
+
+
+class OrderPartial(NamedTuple):
+    """A SKU shard's lines of one order it touched (docs/sharding.md); the assembler merges
+    the partials of all shards into the order's BackorderChanged."""
+
+    order_id: str
+    company_id: str
+    lines: tuple[PartialLine, ...]
+
+
 @dataclass(slots=True)
 class Outcome:
     status: str
@@ -50,6 +66,8 @@ class Outcome:
     orders: list[OrderBackorderChange] = field(default_factory=list)
     products: list[ProductBackorderChange] = field(default_factory=list)
     positions: list[SkuPositionChange] = field(default_factory=list)
+    partials: list[OrderPartial] = field(default_factory=list)
+    handoff: object = None  # a shard operation's hand-over (sharding.LineHandoff, SkuExport)
 
 
 class Rejected(Exception):

@@ -1,0 +1,233 @@
+"""The router of the SKU-sharded recalculator (docs/sharding.md). Pure.
+
+It validates every input event against a copy of the engine that keeps orders, lines and
+reference data but allocates nothing, so an event is accepted or refused exactly as the
+one-process engine would. An accepted event becomes records for the SKU shards: the event
+restricted to each shard's lines or SKUs, and the operations that keep shards whole (an
+order's header for a shard that has not seen it, a line moving to another shard's SKU, SKUs
+moving when their replacement groups merge).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from backorder_events import BackorderSettings
+
+from .engine import Engine
+from .results import APPLIED
+from .sharding import (
+    AcquireSkus,
+    ArriveLine,
+    DepartLine,
+    IntroduceOrder,
+    ReleaseSkus,
+    Routed,
+    SkuGroups,
+    stable_shard,
+)
+
+BROADCAST = frozenset({"WarehouseUpserted", "SettingsChanged", "ProductUpserted"})
+NOT_FOR_SHARDS = frozenset({"PurchaseOrderUpdated", "ContainerUpdated"})
+
+
+class Router:
+    def __init__(self, shards: int, settings: BackorderSettings | None = None) -> None:
+        if shards < 1:
+            raise ValueError("a sharded recalculator needs at least one shard")
+        self.shards = shards
+        self.engine = Engine(settings, allocating=False)
+        self.groups = SkuGroups()
+        self.known: dict[str, set[int]] = {}  # order id → shards that hold its header
+        self._staged: dict[str, set[int]] = {}  # known-to changes of the event being routed
+        self._planners = {
+            "OrderCreated": self._order_created,
+            "OrderSplit": self._order_split,
+            "ItemAdded": self._item_added,
+            "ItemReplaced": self._item_replaced,
+            "OrderStatusChanged": self._order_wide,
+            "POReceived": self._po_received,
+            "InventoryAdjusted": self._inventory_adjusted,
+            "RecalculateBackorders": self._recalculate,
+            "ReallocateBackorder": self._reallocate,
+            "MarkBackorder": self._mark,
+            "MarkNotBackorder": self._mark,
+        }
+
+    def shard_of(self, sku: str) -> int:
+        return stable_shard(self.groups.root(sku), self.shards)
+
+    def route(self, event) -> Routed:
+        planner = self._planners.get(event.type)
+        records: list[tuple[int, object]] = []
+        self._staged = {}
+        try:
+            # Planned on the state before the event (the line's old SKU, the order's shards);
+            # an event the engine then refuses had references that may not resolve here.
+            if planner is not None:
+                planner(event, records)
+        except (KeyError, AttributeError):
+            records = None
+        outcome = self.engine.handle(event)
+        publish = self.engine.settings.enable_backorder_workflow
+        if outcome.status != APPLIED:
+            return Routed(outcome.status, outcome.reason, publish=publish)
+        if records is None:
+            raise AssertionError(f"no route for accepted event {event.id!r}")
+        self.known.update(self._staged)
+        self._staged = {}
+        if event.type in BROADCAST:
+            if event.type == "ProductUpserted" and event.data.replacement_sku:
+                self._regroup(event, records)
+            records.extend((shard, event) for shard in range(self.shards))
+        return Routed(APPLIED, None, records, publish)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _restricted(self, event, **data):
+        return event.model_copy(update={"data": event.data.model_copy(update=data)})
+
+    def _line_shards(self, order) -> dict[int, list]:
+        by_shard = defaultdict(list)
+        for line in order.lines.values():
+            by_shard[self.shard_of(line.sku)].append(line)
+        return by_shard
+
+    def _known(self, order_id: str) -> set[int]:
+        staged = self._staged.get(order_id)
+        return staged if staged is not None else self.known.get(order_id, set())
+
+    def _stage(self, order_id: str, shards: set[int]) -> None:
+        self._staged[order_id] = shards
+
+    def _introduce(self, order_id: str, shard: int, cause_type: str, records) -> None:
+        known = self._known(order_id)
+        if shard in known:
+            return
+        self._stage(order_id, known | {shard})
+        order = self.engine.orders[order_id]
+        records.append((shard, IntroduceOrder(
+            cause_type, order.order_id, order.company_id, order.order_date, order.order_status,
+            order.payment_status, order.payment_date, order.rush, order.picked,
+            order.ship_from_warehouse_id, order.channel, order.customer,
+        )))
+
+    # -- planners, by event type --------------------------------------------------------------
+
+    def _order_created(self, event, records) -> None:
+        data = event.data
+        if data.order_id in self.engine.orders:
+            return  # refused as a duplicate order
+        by_shard = defaultdict(list)
+        for item in data.lines:
+            by_shard[self.shard_of(item.sku)].append(item)
+        self._stage(data.order_id, set(by_shard))
+        for shard in sorted(by_shard):
+            records.append((shard, self._restricted(event, lines=by_shard[shard])))
+
+    def _order_split(self, event, records) -> None:
+        data = event.data
+        order = self.engine.orders[data.order_id]
+        if data.new_order_id in self.engine.orders:
+            return
+        by_shard = defaultdict(list)
+        for item in data.lines:
+            by_shard[self.shard_of(order.lines[item.line_id].sku)].append(item)
+        shards = sorted(self._known(data.order_id))
+        self._stage(data.new_order_id, set(shards))
+        for shard in shards:
+            records.append((shard, self._restricted(event, lines=by_shard.get(shard, []))))
+
+    def _item_added(self, event, records) -> None:
+        data = event.data
+        shard = self.shard_of(data.line.sku)
+        self._introduce(data.order_id, shard, event.type, records)
+        records.append((shard, event))
+
+    def _item_replaced(self, event, records) -> None:
+        data = event.data
+        line = self.engine.orders[data.order_id].lines[data.line_id]
+        old, new = self.shard_of(line.sku), self.shard_of(data.new_sku)
+        if old == new:
+            records.append((old, event))
+            return
+        records.append((old, DepartLine(event.type, data.order_id, data.line_id)))
+        self._introduce(data.order_id, new, event.type, records)
+        qty = data.qty if data.qty is not None else line.qty
+        records.append((new, ArriveLine(
+            event.type, data.order_id, data.line_id, data.new_sku, qty, line.name,
+            line.unit_price, old,
+        )))
+
+    def _order_wide(self, event, records) -> None:
+        for shard in sorted(self._known(event.data.order_id)):
+            records.append((shard, event))
+
+    def _po_received(self, event, records) -> None:
+        by_shard = defaultdict(list)
+        for item in event.data.lines:
+            by_shard[self.shard_of(item.sku)].append(item)
+        for shard in sorted(by_shard):
+            records.append((shard, self._restricted(event, lines=by_shard[shard])))
+
+    def _inventory_adjusted(self, event, records) -> None:
+        records.append((self.shard_of(event.data.sku), event))
+
+    def _recalculate(self, event, records) -> None:
+        data = event.data
+        if not data.order_ids and not data.skus:
+            records.extend((shard, event) for shard in range(self.shards))
+            return
+        orders, skus = defaultdict(list), defaultdict(list)
+        for order_id in data.order_ids:
+            for shard in self._line_shards(self.engine.orders[order_id]):
+                orders[shard].append(order_id)
+        for sku in data.skus:
+            skus[self.shard_of(sku)].append(sku)
+        for shard in sorted(orders.keys() | skus.keys()):
+            records.append((shard, self._restricted(
+                event, order_ids=orders.get(shard, []), skus=skus.get(shard, [])
+            )))
+
+    def _reallocate(self, event, records) -> None:
+        order = self.engine.orders[event.data.order_id]
+        by_shard = defaultdict(list)
+        for item in event.data.lines:
+            by_shard[self.shard_of(order.lines[item.line_id].sku)].append(item)
+        for shard in sorted(by_shard):
+            records.append((shard, self._restricted(event, lines=by_shard[shard])))
+
+    def _mark(self, event, records) -> None:
+        by_shard = defaultdict(list)
+        for order_id in event.data.order_ids:
+            for shard in self._line_shards(self.engine.orders[order_id]):
+                by_shard[shard].append(order_id)
+        for shard in sorted(by_shard):
+            records.append((shard, self._restricted(event, order_ids=by_shard[shard])))
+
+    # -- replacement groups -----------------------------------------------------------------
+
+    def _regroup(self, event, records) -> None:
+        """A replacement relation links two groups: when they sat on different shards, the
+        SKUs of one move (with their lines and stock) before the product event is applied."""
+        data = event.data
+        merged = self.groups.link(data.sku, data.replacement_sku)
+        if merged is None:
+            return
+        moved, old_root, new_root = merged
+        source = stable_shard(old_root, self.shards)
+        target = stable_shard(new_root, self.shards)
+        if source == target:
+            return
+        skus = tuple(sorted(moved))
+        orders = sorted({
+            line.order.order_id
+            for sku in skus
+            for line in self.engine.lines_by_sku.get(sku, ())
+        })
+        for order_id in orders:
+            self._introduce(order_id, target, event.type, records)
+        self.known.update(self._staged)
+        self._staged = {}
+        records.append((source, ReleaseSkus(event.type, skus)))
+        records.append((target, AcquireSkus(event.type, skus, source)))

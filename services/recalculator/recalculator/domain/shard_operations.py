@@ -1,0 +1,117 @@
+"""The shard-only half of `Engine`: operations the router sends to a SKU shard besides input
+events (docs/sharding.md). A mixin like `EventHandlers`; the state lives in `Engine`."""
+
+from __future__ import annotations
+
+from .model import Line, Order
+from .results import Rejected
+from .sharding import LineHandoff, MovedLine, SkuExport
+
+
+class ShardOperations:
+    def _op_IntroduceOrder(self, op, now: int) -> None:
+        if op.order_id in self.orders:
+            raise Rejected(f"order {op.order_id!r} is already known to this shard")
+        self.orders[op.order_id] = Order(
+            order_id=op.order_id,
+            company_id=op.company_id,
+            order_date=op.order_date,
+            order_status=op.order_status,
+            payment_status=op.payment_status,
+            payment_date=op.payment_date,
+            rush=op.rush,
+            picked=op.picked,
+            ship_from_warehouse_id=op.ship_from_warehouse_id,
+            channel=op.channel,
+            customer=op.customer,
+        )
+        self.changes.orders.add(op.order_id)
+
+    def _op_DepartLine(self, op, now: int) -> None:
+        # The first half of ItemReplaced's _resize_line: published to 0 on the old SKU.
+        order = self._order(op.order_id)
+        line = self._line(order, op.line_id)
+        self._touch(order)
+        self._handoff = LineHandoff(line.published, line.manual)
+        sku = line.sku
+        self._drop_line(line)
+        self._scope.recalc.add(sku)
+
+    def _op_ArriveLine(self, op, now: int) -> None:
+        # The second half: the line on its new SKU keeps its published backorder (capped).
+        if op.handoff is None:
+            raise Rejected(f"line {op.line_id!r} of order {op.order_id!r} has no hand-over")
+        order = self._order(op.order_id)
+        if op.line_id in order.lines:
+            raise Rejected(f"order {order.order_id!r} already has a line {op.line_id!r}")
+        self._touch(order)
+        line = Line(order, op.line_id, op.sku, op.qty, op.name, op.unit_price)
+        order.lines[op.line_id] = line
+        self.lines_by_sku[op.sku].add(line)
+        self._set_published(line, min(op.handoff.published, op.qty))
+        line.manual = op.handoff.manual
+        self._place(line)
+        self._scope.recalc.add(op.sku)
+
+    def _op_ReleaseSkus(self, op, now: int) -> None:
+        """Hand every trace of these SKUs over; nothing is published (the assembler sees the
+        lines leave here and arrive there within the same cause)."""
+        exports = []
+        for sku in op.skus:
+            known = sku in self.lines_by_sku
+            lines = sorted(
+                self.lines_by_sku.pop(sku, ()), key=lambda l: (l.order.order_id, l.line_id)
+            )
+            moved = []
+            for line in lines:
+                self._touch(line.order)
+                moved.append(MovedLine(
+                    line.order.order_id, line.line_id, line.qty, line.name, line.unit_price,
+                    line.published, line.manual,
+                ))
+                self._unplace(line)
+                del line.order.lines[line.line_id]
+                line.live = False
+            for warehouse in self.pools_by_sku.pop(sku, {}):
+                del self.pools[(sku, warehouse)]
+            self.dirty.pop(sku, None)
+            stock = self.stock.pop(sku, None)
+            for warehouse in stock or ():
+                self.changes.stock.add((sku, warehouse))
+            total = self.totals.pop(sku, 0)
+            position = self.positions.pop(sku, None)
+            held = self.held_totals.pop(sku, None)
+            self.changes.skus.add(sku)
+            self.changes.positions.add(sku)
+            self.changes.held = self.changes.held or held is not None
+            exports.append(SkuExport(sku, known, tuple(moved), stock, total, position, held))
+        self._handoff = tuple(exports)
+
+    def _op_AcquireSkus(self, op, now: int) -> None:
+        if op.exports is None:
+            raise Rejected(f"SKUs {list(op.skus)} arrived without their hand-over")
+        for export in op.exports:
+            sku = export.sku
+            if export.stock is not None:
+                self.stock[sku] = dict(export.stock)  # before the lines: pools read supply
+                for warehouse in export.stock:
+                    self.changes.stock.add((sku, warehouse))
+            if export.known:
+                self.lines_by_sku[sku]  # noqa: B018 - a defaultdict: the SKU is known here now
+            for moved in export.lines:
+                order = self._order(moved.order_id)
+                self._touch(order)
+                line = Line(order, moved.line_id, sku, moved.qty, moved.name, moved.unit_price,
+                            published=moved.published, manual=moved.manual)
+                order.lines[moved.line_id] = line
+                self.lines_by_sku[sku].add(line)
+                self._place(line)
+            if export.total:
+                self.totals[sku] = export.total
+            if export.position is not None:
+                self.positions[sku] = export.position
+            if export.held_total is not None:
+                self.held_totals[sku] = export.held_total
+                self.changes.held = True
+            self.changes.skus.add(sku)
+            self.changes.positions.add(sku)
