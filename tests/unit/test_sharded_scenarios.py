@@ -29,7 +29,7 @@ def routed_kinds(monkeypatch) -> Counter:
 
     def counting(self, ev):
         result = route(self, ev)
-        kinds.update(type(item).__name__ for _, item in result.records if not hasattr(item, "type"))
+        kinds.update(type(item).__name__ for _, item in result.records)
         return result
 
     monkeypatch.setattr(router_module.Router, "route", counting)

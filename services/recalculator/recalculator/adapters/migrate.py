@@ -6,6 +6,7 @@ once; an optional schema keeps a database's state apart (replays into a fresh sc
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -13,6 +14,16 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+_locks: dict[int, asyncio.Lock] = {}
+
+
+def _process_lock() -> asyncio.Lock:
+    loop = id(asyncio.get_running_loop())
+    lock = _locks.get(loop)
+    if lock is None:
+        lock = _locks[loop] = asyncio.Lock()
+    return lock
 
 
 class MigrationSet:
@@ -40,6 +51,13 @@ class MigrationSet:
         command.upgrade(config, "head")
 
     async def upgrade(self, db: AsyncEngine, schema: str | None = None) -> None:
+        # Alembic keeps the running migration in module globals: migrations of several
+        # schemas started together in one process (the stages of a sharded worker) go one
+        # at a time.
+        async with _process_lock():
+            await self._upgrade_locked(db, schema)
+
+    async def _upgrade_locked(self, db: AsyncEngine, schema: str | None) -> None:
         async with db.begin() as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": self.lock_id})
@@ -80,6 +98,11 @@ def _adopt_unversioned(connection, config: Config) -> None:
 RECALCULATOR = MigrationSet(
     Path(__file__).with_name("migrations"), version_table="alembic_version", lock_name="back",
     adopt=_adopt_unversioned,
+)
+# The sharded recalculator's hand-over tables (pipeline_tables.py), in the pipeline schema.
+PIPELINE = MigrationSet(
+    Path(__file__).with_name("pipeline_migrations"), version_table="pipeline_version",
+    lock_name="pipe",
 )
 MIGRATIONS = RECALCULATOR.folder
 alembic_config = RECALCULATOR.alembic_config

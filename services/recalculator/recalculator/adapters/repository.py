@@ -24,11 +24,13 @@ from . import tables as t
 from .codec import load_order, order_row
 
 
-def make_engine(url: str, schema: str | None = None) -> AsyncEngine:
-    """An async engine for a SQLAlchemy URL; on PostgreSQL, `schema` is the search path."""
+def make_engine(url: str, schema: str | None = None, *, also: str | None = None) -> AsyncEngine:
+    """An async engine for a SQLAlchemy URL; on PostgreSQL, `schema` is the search path,
+    followed by `also` (the sharded pipeline's tables, written in the same transactions)."""
     connect_args = {}
     if schema and url.startswith("postgresql"):
-        connect_args = {"server_settings": {"search_path": schema}}
+        path = f'"{schema}", "{also}"' if also else schema
+        connect_args = {"server_settings": {"search_path": path}}
     # pre_ping: after a database restart, pooled connections are found dead and replaced.
     db = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
     if db.dialect.name == "sqlite":
@@ -134,6 +136,11 @@ class BatchRows:
     outbox: list[dict] = field(default_factory=list)
     dead_letters: list[dict] = field(default_factory=list)
     positions: list[dict] = field(default_factory=list)
+    # More work for the same transaction: async callables taking the connection (the
+    # sharded pipeline's hand-over rows).
+    extra: list = field(default_factory=list)
+    deleted_stock: list[tuple[str, str]] = field(default_factory=list)
+    deleted_positions: list[str] = field(default_factory=list)
 
 
 class FencedOut(Exception):
@@ -210,7 +217,12 @@ class Repository:
         orders, stock = engine.orders, engine.stock
         rows = BatchRows()
         rows.orders = [order_row(orders[o]) for o in sorted(changes.orders)]
-        rows.stock = [{"sku": s, "warehouse_id": w, "qty": stock[s][w]} for s, w in sorted(changes.stock)]
+        # A key changed but gone (a SKU handed to another shard) is deleted.
+        rows.stock = [
+            {"sku": s, "warehouse_id": w, "qty": stock[s][w]}
+            for s, w in sorted(changes.stock) if w in stock.get(s, ())
+        ]
+        rows.deleted_stock = [(s, w) for s, w in sorted(changes.stock) if w not in stock.get(s, ())]
         rows.warehouses = [
             {"warehouse_id": w, "type": engine.warehouse_types[w], "name": engine.warehouse_names.get(w)}
             for w in sorted(changes.warehouses)
@@ -222,8 +234,9 @@ class Repository:
         rows.sku_backorders = [{"sku": s, "backorder_qty": engine.totals[s]} for s in sorted(changes.skus)]
         rows.sku_positions = [
             {"sku": s, "available_qty": engine.positions[s][0], "backorder_qty": engine.positions[s][1]}
-            for s in sorted(changes.positions)
+            for s in sorted(changes.positions) if s in engine.positions
         ]
+        rows.deleted_positions = [s for s in sorted(changes.positions) if s not in engine.positions]
         if changes.settings:
             rows.settings = [{"id": 1, "doc": engine.settings.model_dump_json()}]
         if changes.processed:
@@ -273,6 +286,10 @@ class Repository:
         """All of a batch, inside the caller's transaction."""
         await upsert(conn, t.orders, rows.orders, ["order_id"])
         await upsert(conn, t.stock, rows.stock, ["sku", "warehouse_id"])
+        for sku, warehouse in rows.deleted_stock:
+            await conn.execute(t.stock.delete().where(t.stock.c.sku == sku, t.stock.c.warehouse_id == warehouse))
+        if rows.deleted_positions:
+            await conn.execute(t.sku_positions.delete().where(t.sku_positions.c.sku.in_(rows.deleted_positions)))
         await upsert(conn, t.warehouses, rows.warehouses, ["warehouse_id"])
         await upsert(conn, t.products, rows.products, ["sku"])
         await upsert(conn, t.sku_backorders, rows.sku_backorders, ["sku"])
@@ -285,6 +302,8 @@ class Repository:
             if new_rows:
                 await _append(conn, table, new_rows)
         await upsert(conn, t.positions, rows.positions, ["source"])
+        for work in rows.extra:
+            await work(conn)
 
     # -- reading for operators ---------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from .results import LineChange, OrderBackorderChange, OrderPartial, PartialLine
 
 
 class AssembledOrder:
-    __slots__ = ("company_id", "by_shard", "published", "status")
+    __slots__ = ("by_shard", "company_id", "published", "status")
 
     def __init__(self, company_id: str) -> None:
         self.company_id = company_id

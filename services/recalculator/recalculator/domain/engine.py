@@ -26,7 +26,6 @@ from backorder_events import BackorderSettings
 
 from . import policy
 from .handlers import EventHandlers
-from .shard_operations import ShardOperations
 from .model import NONE, Line, Order, backorder_status, to_us
 from .pool import Pool
 from .results import (
@@ -42,6 +41,7 @@ from .results import (
     Rejected,
     SkuPositionChange,
 )
+from .shard_operations import ShardOperations
 
 MANUAL_TYPES = frozenset({"ReallocateBackorder", "MarkBackorder", "MarkNotBackorder"})
 
@@ -49,7 +49,7 @@ MANUAL_TYPES = frozenset({"ReallocateBackorder", "MarkBackorder", "MarkNotBackor
 class _EventScope:
     """What one event touched: published values before it began, and SKUs to recalculate."""
 
-    __slots__ = ("orders_before", "totals_before", "recalc")
+    __slots__ = ("orders_before", "recalc", "totals_before")
 
     def __init__(self) -> None:
         # order id → (published status, {line id: published backorder}) before the event
@@ -62,8 +62,15 @@ class Changes:
     """Keys of state rows changed since the last `take_changes()`, for persistence."""
 
     __slots__ = (
-        "orders", "stock", "warehouses", "products", "settings", "processed", "skus", "held",
+        "held",
+        "orders",
         "positions",
+        "processed",
+        "products",
+        "settings",
+        "skus",
+        "stock",
+        "warehouses",
     )
 
     def __init__(self) -> None:
@@ -577,4 +584,4 @@ def _line_key(line: Line) -> tuple:
     return line.key
 
 
-__all__ = ["Engine", "NONE"]
+__all__ = ["NONE", "Engine"]

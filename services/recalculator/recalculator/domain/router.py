@@ -22,6 +22,7 @@ from .sharding import (
     DepartLine,
     IntroduceOrder,
     ReleaseSkus,
+    Restricted,
     Routed,
     SkuGroups,
     stable_shard,
@@ -40,6 +41,7 @@ class Router:
         self.groups = SkuGroups()
         self.known: dict[str, set[int]] = {}  # order id → shards that hold its header
         self._staged: dict[str, set[int]] = {}  # known-to changes of the event being routed
+        self.changed_orders: set[str] = set()  # orders whose known-to changed, for saving
         self._planners = {
             "OrderCreated": self._order_created,
             "OrderSplit": self._order_split,
@@ -74,8 +76,7 @@ class Router:
             return Routed(outcome.status, outcome.reason, publish=publish)
         if records is None:
             raise AssertionError(f"no route for accepted event {event.id!r}")
-        self.known.update(self._staged)
-        self._staged = {}
+        self._commit_staged()
         if event.type in BROADCAST:
             if event.type == "ProductUpserted" and event.data.replacement_sku:
                 self._regroup(event, records)
@@ -84,14 +85,20 @@ class Router:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _restricted(self, event, **data):
-        return event.model_copy(update={"data": event.data.model_copy(update=data)})
+    @staticmethod
+    def _restricted(event, **keep: list[int]) -> Restricted:
+        return Restricted(event, {name: tuple(indices) for name, indices in keep.items()})
 
     def _line_shards(self, order) -> dict[int, list]:
         by_shard = defaultdict(list)
         for line in order.lines.values():
             by_shard[self.shard_of(line.sku)].append(line)
         return by_shard
+
+    def _commit_staged(self) -> None:
+        self.known.update(self._staged)
+        self.changed_orders.update(self._staged)
+        self._staged = {}
 
     def _known(self, order_id: str) -> set[int]:
         staged = self._staged.get(order_id)
@@ -119,8 +126,8 @@ class Router:
         if data.order_id in self.engine.orders:
             return  # refused as a duplicate order
         by_shard = defaultdict(list)
-        for item in data.lines:
-            by_shard[self.shard_of(item.sku)].append(item)
+        for index, item in enumerate(data.lines):
+            by_shard[self.shard_of(item.sku)].append(index)
         self._stage(data.order_id, set(by_shard))
         for shard in sorted(by_shard):
             records.append((shard, self._restricted(event, lines=by_shard[shard])))
@@ -131,8 +138,8 @@ class Router:
         if data.new_order_id in self.engine.orders:
             return
         by_shard = defaultdict(list)
-        for item in data.lines:
-            by_shard[self.shard_of(order.lines[item.line_id].sku)].append(item)
+        for index, item in enumerate(data.lines):
+            by_shard[self.shard_of(order.lines[item.line_id].sku)].append(index)
         shards = sorted(self._known(data.order_id))
         self._stage(data.new_order_id, set(shards))
         for shard in shards:
@@ -165,8 +172,8 @@ class Router:
 
     def _po_received(self, event, records) -> None:
         by_shard = defaultdict(list)
-        for item in event.data.lines:
-            by_shard[self.shard_of(item.sku)].append(item)
+        for index, item in enumerate(event.data.lines):
+            by_shard[self.shard_of(item.sku)].append(index)
         for shard in sorted(by_shard):
             records.append((shard, self._restricted(event, lines=by_shard[shard])))
 
@@ -179,11 +186,11 @@ class Router:
             records.extend((shard, event) for shard in range(self.shards))
             return
         orders, skus = defaultdict(list), defaultdict(list)
-        for order_id in data.order_ids:
+        for index, order_id in enumerate(data.order_ids):
             for shard in self._line_shards(self.engine.orders[order_id]):
-                orders[shard].append(order_id)
-        for sku in data.skus:
-            skus[self.shard_of(sku)].append(sku)
+                orders[shard].append(index)
+        for index, sku in enumerate(data.skus):
+            skus[self.shard_of(sku)].append(index)
         for shard in sorted(orders.keys() | skus.keys()):
             records.append((shard, self._restricted(
                 event, order_ids=orders.get(shard, []), skus=skus.get(shard, [])
@@ -192,16 +199,16 @@ class Router:
     def _reallocate(self, event, records) -> None:
         order = self.engine.orders[event.data.order_id]
         by_shard = defaultdict(list)
-        for item in event.data.lines:
-            by_shard[self.shard_of(order.lines[item.line_id].sku)].append(item)
+        for index, item in enumerate(event.data.lines):
+            by_shard[self.shard_of(order.lines[item.line_id].sku)].append(index)
         for shard in sorted(by_shard):
             records.append((shard, self._restricted(event, lines=by_shard[shard])))
 
     def _mark(self, event, records) -> None:
         by_shard = defaultdict(list)
-        for order_id in event.data.order_ids:
+        for index, order_id in enumerate(event.data.order_ids):
             for shard in self._line_shards(self.engine.orders[order_id]):
-                by_shard[shard].append(order_id)
+                by_shard[shard].append(index)
         for shard in sorted(by_shard):
             records.append((shard, self._restricted(event, order_ids=by_shard[shard])))
 
@@ -227,7 +234,6 @@ class Router:
         })
         for order_id in orders:
             self._introduce(order_id, target, event.type, records)
-        self.known.update(self._staged)
-        self._staged = {}
+        self._commit_staged()
         records.append((source, ReleaseSkus(event.type, skus)))
         records.append((target, AcquireSkus(event.type, skus, source)))

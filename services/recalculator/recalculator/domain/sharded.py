@@ -14,7 +14,14 @@ from .engine import MANUAL_TYPES, Engine
 from .model import to_us
 from .results import APPLIED, Outcome
 from .router import Router
-from .sharding import OPERATIONS, AcquireSkus, ArriveLine, DepartLine, ReleaseSkus
+from .sharding import (
+    OPERATIONS,
+    AcquireSkus,
+    ArriveLine,
+    DepartLine,
+    ReleaseSkus,
+    Restricted,
+)
 
 
 class ShardDisagreement(AssertionError):
@@ -25,7 +32,7 @@ def apply_record(engine: Engine, item, cause_id: str, now: int) -> Outcome:
     if isinstance(item, OPERATIONS):
         outcome = engine.apply(item, cause_id, now)
     else:
-        outcome = engine.handle(item)
+        outcome = engine.handle(item.materialize() if isinstance(item, Restricted) else item)
     if outcome.status != APPLIED:
         raise ShardDisagreement(
             f"{type(item).__name__} of {cause_id!r}: {outcome.status}: {outcome.reason}"

@@ -27,6 +27,13 @@ class SkuGroups:
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
         self.members: dict[str, list[str]] = {}  # root → its SKUs
+        self.changed: set[str] = set()  # SKUs whose root changed, for saving
+
+    def load(self, roots: dict[str, str]) -> None:
+        """Restore from {sku: root} as saved."""
+        for sku, root in roots.items():
+            self.parent[sku] = root
+            self.members.setdefault(root, []).append(sku)
 
     def root(self, sku: str) -> str:
         parent = self.parent
@@ -47,13 +54,16 @@ class SkuGroups:
             if sku not in self.parent:
                 self.parent[sku] = sku
                 self.members[sku] = [sku]
+                self.changed.add(sku)
         ra, rb = self.root(a), self.root(b)
         if ra == rb:
             return None
         keep, drop = (ra, rb) if ra < rb else (rb, ra)  # the root is the group's least SKU
-        self.parent[drop] = keep
         moved = self.members.pop(drop)
+        for sku in moved:  # flat: every SKU points at its root, as saved
+            self.parent[sku] = keep
         self.members[keep].extend(moved)
+        self.changed.update(moved)
         return moved, drop, keep
 
 
@@ -142,6 +152,28 @@ class AcquireSkus:
     skus: tuple[str, ...]
     from_shard: int
     exports: tuple[SkuExport, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Restricted:
+    """An input event as one shard sees it: list fields of its data cut down to the items at
+    `keep[field]` (that shard's lines, orders or SKUs). Kept as indices into the original, so
+    a runtime can ship the input's own bytes and cut them again on the other side."""
+
+    event: object
+    keep: dict[str, tuple[int, ...]]
+
+    @property
+    def type(self) -> str:
+        return self.event.type
+
+    def materialize(self):
+        data = self.event.data
+        update = {
+            name: [getattr(data, name)[index] for index in indices]
+            for name, indices in self.keep.items()
+        }
+        return self.event.model_copy(update={"data": data.model_copy(update=update)})
 
 
 OPERATIONS = (IntroduceOrder, DepartLine, ArriveLine, ReleaseSkus, AcquireSkus)

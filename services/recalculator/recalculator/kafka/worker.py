@@ -32,7 +32,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import logs, metrics
 from ..adapters import locks
 from ..adapters.repository import FencedOut
-from ..domain.engine import Engine
 from ..publishing import to_json
 from ..runtime.embedded import EmbeddedRuntime, Record
 from .settings import InputTopics, KafkaSettings
@@ -230,9 +229,7 @@ class RecalculatorWorker:
             await asyncio.sleep(pause)
             try:
                 await self._acquire_lock()
-                engine = Engine()
-                await self.runtime.repository.load(engine)
-                self.runtime.engine = engine
+                await self.runtime.reload()
                 self.runtime.fence = await self.runtime.repository.claim()
                 await self._seek_to_stored()
             except (SQLAlchemyError, OSError) as error:

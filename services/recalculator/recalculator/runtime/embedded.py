@@ -45,6 +45,12 @@ class EmbeddedRuntime:
         freeze_loaded_state()
         return self
 
+    async def reload(self) -> None:
+        """Back to the stored state (after a failed batch left the engine ahead of it)."""
+        engine = Engine()
+        await self.repository.load(engine)
+        self.engine = engine
+
     async def close(self) -> None:
         await self.db.dispose()
 

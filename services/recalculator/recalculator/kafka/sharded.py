@@ -1,0 +1,699 @@
+"""The SKU-sharded recalculator on Kafka and PostgreSQL (docs/sharding.md).
+
+Three stages, each the pure part of `domain/` wrapped in batch transactions:
+- the router (one active, like the single worker: lock, fence, stored offsets) reads the
+  input topics, validates and dead-letters, and writes each accepted event's records for
+  the SKU shards into `routed`, with the event's `causes` row;
+- SKU shards (each held by one worker at a time; the live workers share them out) apply
+  their `routed` rows, delete them in the same transaction, and write their order partials
+  and their SKUs' ProductBackorderChanged/SkuPositionChanged (to their own outbox);
+- the assembler (one active) takes causes in order once no shard has work left at or
+  before them, and writes BackorderChanged to its outbox.
+Every stage keeps its state in its own schema; the hand-over tables live in the pipeline
+schema, reached through the search path, so each hand-over is written in the transaction
+of the state it came from. Each stage's outbox is relayed to Kafka by whoever holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from datetime import datetime
+
+from backorder_events import InvalidEvent, parse_event
+from sqlalchemy import and_, delete, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import logs
+from ..adapters import locks
+from ..adapters import pipeline_tables as pt
+from ..adapters.migrate import PIPELINE
+from ..adapters.repository import FencedOut, Repository, _append, make_engine, upsert
+from ..adapters.shard_codec import (
+    decode_handoff,
+    decode_partial,
+    decode_record,
+    encode_handoff,
+    encode_partial,
+    encode_record,
+    handoff_key,
+)
+from ..domain.assembler import AssembledOrder, Assembler
+from ..domain.engine import Engine
+from ..domain.model import from_us
+from ..domain.results import APPLIED, DUPLICATE
+from ..domain.router import Router
+from ..domain.sharded import apply_record, reason_of
+from ..domain.sharding import AcquireSkus, ArriveLine, DepartLine, ReleaseSkus
+from ..processing import Processed, Tally
+from ..publishing import dead_letter, order_event, output_events
+from ..runtime.embedded import EmbeddedRuntime, PreparedBatch
+from .relay import OutboxRelay
+from .settings import InputTopics, KafkaSettings, OutputTopics
+from .worker import RecalculatorWorker
+
+log = logs.get("recalculator.sharded")
+
+LIVE_SECONDS = 3.0  # a worker not seen for this long has left; its shards are shared out
+TICK_SECONDS = 0.5
+
+
+def router_schema(base: str) -> str:
+    return f"{base}_router"
+
+
+def shard_schema(base: str, shard: int) -> str:
+    return f"{base}_shard{shard}"
+
+
+def assembler_schema(base: str) -> str:
+    return f"{base}_assembler"
+
+
+async def migrate_stage(url: str, schema: str) -> None:
+    """A stage's own state tables, migrated through a connection that sees only its schema."""
+    db = make_engine(url, schema)
+    try:
+        await Repository(db, schema).create_schema()
+    finally:
+        await db.dispose()
+
+
+async def setup_pipeline(url: str, base: str, shards: int) -> None:
+    """The hand-over tables, and the shard count, fixed for the life of the state: shards
+    own SKUs by a hash modulo that count."""
+    db = make_engine(url, base)
+    try:
+        await PIPELINE.upgrade(db, base)
+        async with db.begin() as conn:
+            stored = (await conn.execute(
+                select(pt.pipeline_meta.c.value).where(pt.pipeline_meta.c.key == "shards")
+            )).scalar()
+            if stored is None:
+                await upsert(conn, pt.pipeline_meta, [{"key": "shards", "value": str(shards)}], ["key"])
+            elif int(stored) != shards:
+                raise ValueError(
+                    f"the state in schema {base!r} was built with {stored} shards, not {shards}: "
+                    "rebuild it (backorders rebuild) to change the count"
+                )
+    finally:
+        await db.dispose()
+
+
+# -- router -----------------------------------------------------------------------------------
+
+
+class RouterRuntime(EmbeddedRuntime):
+    """The router as a batch runtime for `RecalculatorWorker`: same positions, fence and
+    dead letters; its 'outputs' are the shards' records."""
+
+    def __init__(self, url: str, base: str, shards: int, *, batch_size: int = 1000) -> None:
+        super().__init__(url, batch_size=batch_size, schema=router_schema(base))
+        self.base = base
+        self.shards = shards
+        self.db = make_engine(url, self.repository.schema, also=base)
+        self.repository = Repository(self.db, self.repository.schema)
+        self.router = Router(shards)
+        self.engine = self.router.engine
+        self.seq = 0
+
+    async def start(self) -> RouterRuntime:
+        await setup_pipeline(self.url, self.base, self.shards)
+        await migrate_stage(self.url, self.repository.schema)
+        await self.reload()
+        return self
+
+    async def reload(self) -> None:
+        router = Router(self.shards)
+        await self.repository.load(router.engine)
+        async with self.db.connect() as conn:
+            for row in await conn.execute(select(pt.order_shards)):
+                router.known[row.order_id] = {int(s) for s in row.shards.split(",") if s}
+            router.groups.load(dict((await conn.execute(select(pt.sku_groups.c.sku, pt.sku_groups.c.root))).all()))
+            seq = (await conn.execute(
+                select(pt.pipeline_meta.c.value).where(pt.pipeline_meta.c.key == "router_seq")
+            )).scalar()
+        self.router, self.engine = router, router.engine
+        self.seq = int(seq or 0)
+
+    async def prepare_batch(self, records, tally=None, track_position=True, on_processed=None,
+                            *, yield_every: int = 0) -> PreparedBatch:
+        tally = tally if tally is not None else Tally()
+        started = time.perf_counter()
+        before = (tally.applied, tally.duplicates, tally.dead_lettered)
+        causes, routed, dead = [], [], []
+        positions: dict[str, int] = {}
+        for count, record in enumerate(records, 1):
+            positions[record.position_key] = record.position
+            try:
+                event = parse_event(record.raw)
+            except InvalidEvent as error:
+                from backorder_events import DeadLetter
+
+                letter = DeadLetter.from_error(
+                    record.raw, error, record.source, record.position, record.partition
+                )
+                dead.append(letter)
+                tally.add(Processed("rejected", error.event_id, error.event_type, dead_letter=letter))
+                log.warning("dead_lettered", source=record.source, partition=record.partition,
+                            position=record.position, reason=error.reason)
+                continue
+            result = self.router.route(event)
+            if result.status == APPLIED:
+                self.seq += 1
+                causes.append({
+                    "seq": self.seq, "cause_id": event.id, "cause_type": event.type,
+                    "time": event.model_dump(mode="json", include={"time"})["time"],
+                    "publish": result.publish,
+                })
+                for idx, (shard, item) in enumerate(result.records):
+                    routed.append({
+                        "seq": self.seq, "idx": idx, "shard": shard, "cause_id": event.id,
+                        "payload": encode_record(item, record.raw),
+                    })
+                tally.add(Processed(APPLIED, event.id, event.type))
+            elif result.status == DUPLICATE:
+                tally.add(Processed(DUPLICATE, event.id, event.type, reason=result.reason))
+            else:
+                letter = dead_letter(
+                    record.raw, result.reason, record.source, record.position,
+                    event_id=event.id, event_type=event.type, partition=record.partition,
+                )
+                dead.append(letter)
+                tally.add(Processed("rejected", event.id, event.type, dead_letter=letter,
+                                    reason=result.reason))
+                log.warning("dead_lettered", source=record.source, partition=record.partition,
+                            position=record.position, event_id=event.id, reason=result.reason)
+            if yield_every and count % yield_every == 0:
+                await asyncio.sleep(0)
+        rows = self.repository.batch_rows(
+            self.engine, self.engine.take_changes(), [], dead, positions if track_position else None
+        )
+        router = self.router
+        known = [
+            {"order_id": o, "shards": ",".join(map(str, sorted(router.known[o])))}
+            for o in sorted(router.changed_orders)
+        ]
+        groups = [{"sku": s, "root": router.groups.parent[s]} for s in sorted(router.groups.changed)]
+        router.changed_orders = set()
+        router.groups.changed = set()
+        seq = self.seq
+
+        async def hand_over(conn) -> None:
+            if causes:
+                await _append(conn, pt.causes, causes)
+            if routed:
+                await _append(conn, pt.routed, routed)
+            await upsert(conn, pt.order_shards, known, ["order_id"])
+            await upsert(conn, pt.sku_groups, groups, ["sku"])
+            await upsert(conn, pt.pipeline_meta, [{"key": "router_seq", "value": str(seq)}], ["key"])
+
+        rows.extra.append(hand_over)
+        counts = (tally.applied - before[0], tally.duplicates - before[1],
+                  tally.dead_lettered - before[2], len(routed))
+        return PreparedBatch(rows, len(records), positions, counts, started)
+
+
+class RouterWorker(RecalculatorWorker):
+    def __init__(self, url: str, base: str, shards: int, **options) -> None:
+        super().__init__(url, schema=router_schema(base), **options)
+        self.runtime = RouterRuntime(url, base, shards, batch_size=self.batch_size)
+
+
+# -- a SKU shard ---------------------------------------------------------------------------------
+
+
+class ShardStage:
+    """One SKU shard, held by this worker while it holds the shard's lock."""
+
+    def __init__(self, url: str, base: str, shard: int, *, batch_size: int = 1000,
+                 kafka: KafkaSettings | None = None, topics: OutputTopics | None = None) -> None:
+        self.url, self.base, self.shard = url, base, shard
+        self.schema = shard_schema(base, shard)
+        self.batch_size = batch_size
+        self.db = make_engine(url, self.schema, also=base)
+        self.repository = Repository(self.db, self.schema)
+        self.engine = Engine(partial=True)
+        self.fence: str | None = None
+        self.relay = OutboxRelay(self.repository, kafka, topics)
+        self._lock = None
+        self.applied = 0
+
+    async def try_start(self) -> bool:
+        taken, self._lock = await locks.try_hold(self.db, locks.key("shard", self.schema))
+        if not taken:
+            return False
+        try:
+            await migrate_stage(self.url, self.schema)
+            await self.reload()
+            await self.relay.start()
+        except BaseException:
+            await locks.release(self._lock)
+            self._lock = None
+            raise
+        log.info("shard_taken", shard=self.shard)
+        return True
+
+    async def reload(self) -> None:
+        engine = Engine(partial=True)
+        await self.repository.load(engine)
+        self.engine = engine
+        self.fence = await self.repository.claim()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await locks.release(self._lock)
+        self._lock = None
+        await self.db.dispose()
+        log.info("shard_released", shard=self.shard)
+
+    async def _fetch(self) -> list:
+        query = (
+            select(pt.routed.c.seq, pt.routed.c.idx, pt.routed.c.cause_id, pt.routed.c.payload,
+                   pt.causes.c.time)
+            .join(pt.causes, pt.causes.c.seq == pt.routed.c.seq)
+            .where(pt.routed.c.shard == self.shard)
+            .order_by(pt.routed.c.seq, pt.routed.c.idx)
+            .limit(self.batch_size)
+        )
+        async with self.db.connect() as conn:
+            return (await conn.execute(query)).all()
+
+    async def _handoff(self, seq: int, key: str) -> str | None:
+        async with self.db.connect() as conn:
+            return (await conn.execute(
+                select(pt.handoffs.c.payload).where(pt.handoffs.c.seq == seq, pt.handoffs.c.key == key)
+            )).scalar()
+
+    async def step(self, stop: asyncio.Event) -> int:
+        """Apply the next rows routed here and commit them; returns how many. A row that
+        waits for another shard's hand-over first commits what came before it (that shard
+        may be waiting for one of those), then waits."""
+        rows = await self._fetch()
+        done, pending = 0, _ShardBatch()
+        for row in rows:
+            item = decode_record(row.payload)
+            if isinstance(item, ArriveLine | AcquireSkus):
+                key = handoff_key(item)
+                payload = await self._handoff(row.seq, key)
+                while payload is None:
+                    if pending.rows:
+                        await self._commit(pending)
+                        done, pending = done + len(pending.rows), _ShardBatch()
+                    if stop.is_set():
+                        return done
+                    await asyncio.sleep(0.02)
+                    payload = await self._handoff(row.seq, key)
+                handoff = decode_handoff(payload)
+                if isinstance(item, ArriveLine):
+                    item = _with(item, handoff=handoff)
+                else:
+                    item = _with(item, exports=handoff)
+                pending.taken.append((row.seq, key))
+            moment = datetime.fromisoformat(row.time.replace("Z", "+00:00"))
+            outcome = apply_record(self.engine, item, row.cause_id, _us(moment))
+            if isinstance(item, DepartLine | ReleaseSkus):
+                pending.handoffs.append(
+                    {"seq": row.seq, "key": handoff_key(item), "payload": encode_handoff(outcome.handoff)}
+                )
+            for partial in outcome.partials:
+                pending.partials.append({"seq": row.seq, "shard": self.shard,
+                                         "order_id": partial.order_id, "payload": encode_partial(partial)})
+            pending.outputs.extend(output_events(outcome, row.cause_id, moment))
+            pending.rows.append((row.seq, row.idx))
+        if pending.rows:
+            await self._commit(pending)
+            done += len(pending.rows)
+        self.applied += done
+        return done
+
+    async def _commit(self, batch: _ShardBatch) -> None:
+        rows = self.repository.batch_rows(self.engine, self.engine.take_changes(), batch.outputs, [])
+        shard = self.shard
+        last_seq, last_idx = batch.rows[-1]
+
+        async def hand_over(conn) -> None:
+            # This shard's routed rows are read in (seq, idx) order, so everything up to the
+            # last one applied goes.
+            await conn.execute(delete(pt.routed).where(
+                pt.routed.c.shard == shard,
+                (pt.routed.c.seq < last_seq) | and_(pt.routed.c.seq == last_seq, pt.routed.c.idx <= last_idx),
+            ))
+            for seq, key in batch.taken:
+                await conn.execute(delete(pt.handoffs).where(pt.handoffs.c.seq == seq, pt.handoffs.c.key == key))
+            if batch.handoffs:
+                await _append(conn, pt.handoffs, batch.handoffs)
+            if batch.partials:
+                await _append(conn, pt.partials, batch.partials)
+
+        rows.extra.append(hand_over)
+        await self.repository.save_rows(rows, fence=self.fence)
+
+    async def run(self, stop: asyncio.Event, leave: asyncio.Event) -> None:
+        """Apply and relay until `stop` (the worker ends) or `leave` (the shard goes to
+        another worker); a failed batch returns to the last commit."""
+        relay = asyncio.create_task(self.relay.run(stop))
+        try:
+            while not stop.is_set() and not leave.is_set():
+                try:
+                    count = await self.step(stop)
+                except (SQLAlchemyError, OSError, FencedOut) as error:
+                    log.error("shard_batch_failed", shard=self.shard, error=str(error).splitlines()[0])
+                    await asyncio.sleep(0.5)
+                    with contextlib.suppress(SQLAlchemyError, OSError):
+                        await self.reload()
+                    continue
+                if not count:
+                    await asyncio.sleep(0.02)
+        finally:
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.relay.relay_all()
+
+
+class _ShardBatch:
+    __slots__ = ("handoffs", "outputs", "partials", "rows", "taken")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int]] = []
+        self.outputs: list[dict] = []
+        self.partials: list[dict] = []
+        self.handoffs: list[dict] = []
+        self.taken: list[tuple[int, str]] = []
+
+
+def _with(item, **values):
+    from dataclasses import replace
+
+    return replace(item, **values)
+
+
+def _us(moment: datetime) -> int:
+    from ..domain.model import to_us
+
+    return to_us(moment)
+
+
+# -- assembler ----------------------------------------------------------------------------------
+
+
+class AssemblerStage:
+    """The order-level stage: one active, by lock."""
+
+    def __init__(self, url: str, base: str, *, batch_size: int = 2000,
+                 kafka: KafkaSettings | None = None, topics: OutputTopics | None = None) -> None:
+        self.url, self.base = url, base
+        self.schema = assembler_schema(base)
+        self.batch_size = batch_size
+        self.db = make_engine(url, self.schema, also=base)
+        self.repository = Repository(self.db, self.schema)
+        self.assembler = Assembler()
+        self.fence: str | None = None
+        self.relay = OutboxRelay(self.repository, kafka, topics)
+        self._lock = None
+
+    async def start(self) -> AssemblerStage:
+        self._lock = await locks.hold(self.db, locks.key("assembler", self.schema))
+        await migrate_stage(self.url, self.schema)
+        await self.reload()
+        await self.relay.start()
+        return self
+
+    async def reload(self) -> None:
+        assembler = Assembler()
+        async with self.db.connect() as conn:
+            result = await conn.stream(select(pt.assembled_orders))
+            async for row in result:
+                order = AssembledOrder(row.company_id)
+                doc = json.loads(row.doc)
+                order.status = row.status
+                order.published = doc["published"]
+                order.by_shard = {
+                    int(shard): decode_partial(row.order_id, json.dumps([row.company_id, lines])).lines
+                    for shard, lines in doc["by_shard"].items()
+                }
+                assembler.orders[row.order_id] = order
+        self.assembler = assembler
+        self.fence = await self.repository.claim()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await locks.release(self._lock)
+        self._lock = None
+        await self.db.dispose()
+
+    async def step(self) -> int:
+        async with self.db.connect() as conn:
+            # Causes at or before the least seq some shard still has to apply are complete.
+            frontier = (await conn.execute(text(
+                "SELECT coalesce((SELECT min(seq) FROM routed) - 1, (SELECT max(seq) FROM causes))"
+            ))).scalar()
+            if frontier is None:
+                return 0
+            causes = (await conn.execute(
+                select(pt.causes).where(pt.causes.c.seq <= frontier)
+                .order_by(pt.causes.c.seq).limit(self.batch_size)
+            )).all()
+            if not causes:
+                return 0
+            last = causes[-1].seq
+            partial_rows = (await conn.execute(
+                select(pt.partials).where(pt.partials.c.seq <= last)
+                .order_by(pt.partials.c.seq, pt.partials.c.shard, pt.partials.c.order_id)
+            )).all()
+        by_seq: dict[int, list] = {}
+        for row in partial_rows:
+            by_seq.setdefault(row.seq, []).append((row.shard, decode_partial(row.order_id, row.payload)))
+        outputs, touched = [], set()
+        for cause in causes:
+            partials = by_seq.get(cause.seq, [])
+            touched.update(partial.order_id for _, partial in partials)
+            for change in self.assembler.assemble(
+                cause.cause_id, reason_of(cause.cause_type), partials, cause.publish
+            ):
+                outputs.append(order_event(change, cause.time))
+        orders = self.assembler.orders
+        saved = [
+            {
+                "order_id": order_id, "company_id": orders[order_id].company_id,
+                "status": orders[order_id].status,
+                "doc": json.dumps({
+                    "published": orders[order_id].published,
+                    "by_shard": {str(s): [list(line) for line in lines]
+                                 for s, lines in orders[order_id].by_shard.items()},
+                }, separators=(",", ":")),
+            }
+            for order_id in sorted(touched)
+        ]
+        rows = self.repository.batch_rows(Engine(allocating=False), _no_changes(), outputs, [])
+
+        async def hand_over(conn) -> None:
+            await conn.execute(delete(pt.partials).where(pt.partials.c.seq <= last))
+            await conn.execute(delete(pt.causes).where(pt.causes.c.seq <= last))
+            await upsert(conn, pt.assembled_orders, saved, ["order_id"])
+
+        rows.extra.append(hand_over)
+        await self.repository.save_rows(rows, fence=self.fence)
+        return len(causes)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        relay = asyncio.create_task(self.relay.run(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    count = await self.step()
+                except (SQLAlchemyError, OSError, FencedOut) as error:
+                    log.error("assembly_failed", error=str(error).splitlines()[0])
+                    await asyncio.sleep(0.5)
+                    with contextlib.suppress(SQLAlchemyError, OSError):
+                        self._lock = self._lock or await locks.hold(self.db, locks.key("assembler", self.schema))
+                        await self.reload()
+                    continue
+                if not count:
+                    await asyncio.sleep(0.02)
+        finally:
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.relay.relay_all()
+
+
+def _no_changes():
+    from ..domain.engine import Changes
+
+    return Changes()
+
+
+# -- one worker process ---------------------------------------------------------------------------
+
+
+class ShardedWorker:
+    """One process of the sharded recalculator. Every worker offers to be the router and the
+    assembler (one of each is active; the others wait on the lock) and takes its share of
+    the shards: the live workers, by id, take shard p when p % count == their rank."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        base: str,
+        shards: int,
+        kafka: KafkaSettings | None = None,
+        topics: InputTopics | None = None,
+        outputs: OutputTopics | None = None,
+        batch_size: int = 1000,
+        recalc_every_seconds: float = 0,
+        worker_id: str | None = None,
+    ) -> None:
+        self.url, self.base, self.shards = url, base, shards
+        self.kafka = kafka or KafkaSettings()
+        self.topics = topics or InputTopics()
+        self.outputs = outputs or OutputTopics()
+        self.batch_size = batch_size
+        self.recalc_every_seconds = recalc_every_seconds
+        self.worker_id = worker_id or uuid.uuid4().hex
+        self.held: dict[int, tuple[ShardStage, asyncio.Event, asyncio.Task]] = {}
+        self.db = make_engine(url, base)
+        self.roles: set[str] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await setup_pipeline(self.url, self.base, self.shards)
+        tasks = [
+            asyncio.create_task(_logged("router", self._router(stop))),
+            asyncio.create_task(_logged("assembler", self._assembler(stop))),
+            asyncio.create_task(_logged("sharing", self._share_shards(stop))),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            # The stages end at their next batch boundary; a stage still waiting on a lock
+            # is cancelled.
+            await asyncio.wait(tasks, timeout=15)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._release_all()
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                async with self.db.begin() as conn:
+                    await conn.execute(delete(pt.workers).where(pt.workers.c.worker_id == self.worker_id))
+            await self.db.dispose()
+
+    async def _router(self, stop: asyncio.Event) -> None:
+        worker = RouterWorker(self.url, self.base, self.shards, kafka=self.kafka, topics=self.topics,
+                              batch_size=self.batch_size, recalc_every_seconds=self.recalc_every_seconds)
+        relay = OutboxRelay(worker.runtime.repository, self.kafka, self.outputs)
+        try:
+            await worker.start()  # waits on the router lock
+            self.roles.add("router")
+            await relay.start()
+            relaying = asyncio.create_task(relay.run(stop))
+            try:
+                await worker.run(stop)
+            finally:
+                relaying.cancel()
+                await asyncio.gather(relaying, return_exceptions=True)
+        finally:
+            self.roles.discard("router")
+            await relay.stop()
+            await worker.stop()
+
+    async def _assembler(self, stop: asyncio.Event) -> None:
+        stage = AssemblerStage(self.url, self.base, kafka=self.kafka, topics=self.outputs)
+        try:
+            await stage.start()
+            self.roles.add("assembler")
+            await stage.run(stop)
+        finally:
+            self.roles.discard("assembler")
+            await stage.stop()
+
+    async def _heartbeat(self) -> list[str]:
+        async with self.db.begin() as conn:
+            now = (await conn.execute(text("SELECT (extract(epoch from clock_timestamp()) * 1e6)::bigint"))).scalar()
+            await upsert(conn, pt.workers, [{"worker_id": self.worker_id, "seen_at": now}], ["worker_id"])
+            live = (await conn.execute(
+                select(pt.workers.c.worker_id)
+                .where(pt.workers.c.seen_at > now - int(LIVE_SECONDS * 1e6))
+                .order_by(pt.workers.c.worker_id)
+            )).scalars().all()
+        return list(live)
+
+    def wanted(self, live: list[str]) -> set[int]:
+        rank = live.index(self.worker_id) if self.worker_id in live else 0
+        count = max(1, len(live))
+        return {p for p in range(self.shards) if p % count == rank}
+
+    async def _share_shards(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                wanted = self.wanted(await self._heartbeat())
+                for shard in sorted(set(self.held) - wanted):
+                    await self._release(shard)
+                for shard in sorted(wanted - set(self.held)):
+                    stage = ShardStage(self.url, self.base, shard, batch_size=self.batch_size,
+                                       kafka=self.kafka, topics=self.outputs)
+                    if await stage.try_start():
+                        leave = asyncio.Event()
+                        self.held[shard] = (stage, leave, asyncio.create_task(stage.run(stop, leave)))
+                    else:
+                        await stage.db.dispose()
+            except (SQLAlchemyError, OSError) as error:
+                log.warning("sharing_failed", error=str(error).splitlines()[0])
+            for shard, (_, _, task) in list(self.held.items()):
+                if task.done():  # ended by an error it could not get past
+                    error = task.exception() if not task.cancelled() else None
+                    log.error("shard_failed", shard=shard, error=repr(error))
+                    await self._release(shard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), TICK_SECONDS)
+
+    async def _release(self, shard: int) -> None:
+        stage, leave, task = self.held.pop(shard)
+        leave.set()
+        await asyncio.gather(task, return_exceptions=True)
+        await stage.stop()
+
+    async def _release_all(self) -> None:
+        for shard in list(self.held):
+            await self._release(shard)
+
+
+async def _logged(role: str, work) -> None:
+    try:
+        await work
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:
+        log.exception("role_failed", role=role, error=repr(error))
+        raise
+
+
+async def assembled_state(url: str, base: str) -> dict[str, tuple[str, dict[str, int]]]:
+    """order id → (status, {line id: backorder}) as the assembler last published it."""
+    db = make_engine(url, base)
+    try:
+        async with db.connect() as conn:
+            rows = (await conn.execute(select(pt.assembled_orders))).all()
+    finally:
+        await db.dispose()
+    return {row.order_id: (row.status, json.loads(row.doc)["published"]) for row in rows}
+
+
+async def backlog(url: str, base: str) -> dict[str, int]:
+    """Work not yet done between the stages."""
+    db = make_engine(url, base)
+    try:
+        async with db.connect() as conn:
+            counts = {}
+            for name, table in (("routed", pt.routed), ("causes", pt.causes), ("handoffs", pt.handoffs)):
+                counts[name] = (await conn.execute(select(func.count()).select_from(table))).scalar()
+    finally:
+        await db.dispose()
+    return counts
+
+
+__all__ = ["AssemblerStage", "RouterWorker", "ShardStage", "ShardedWorker", "from_us"]
