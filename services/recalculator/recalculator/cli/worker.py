@@ -33,6 +33,11 @@ def register(commands) -> None:
         help="periodic full recalculation, published to the commands topic (0: off)",
     )
     recalculator.add_argument(
+        "--shards", type=int, default=int(os.environ.get("BACKORDERS_SHARDS", "0")),
+        help="run the SKU-sharded recalculator with this many shards, shared out among the "
+             "workers started with the same --schema (0: one active worker, default; docs/sharding.md)",
+    )
+    recalculator.add_argument(
         "--metrics-port", type=int, default=int(os.environ.get("BACKORDERS_METRICS_PORT", "9464")),
         help="Prometheus /metrics port (0: off)",
     )
@@ -45,11 +50,22 @@ def register(commands) -> None:
     produce.set_defaults(handler=handle_produce)
 
 
-async def run_worker(url: str, batch_size: int, schema: str | None = None, recalc_minutes: float = 0) -> None:
+async def run_worker(
+    url: str, batch_size: int, schema: str | None = None, recalc_minutes: float = 0, shards: int = 0
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if shards:
+        if not url.startswith("postgresql"):
+            raise CommandError("the sharded recalculator keeps its state in PostgreSQL (--db)")
+        from ..kafka.sharded import ShardedWorker
+
+        worker = ShardedWorker(url, base=schema or "backorders", shards=shards, batch_size=batch_size,
+                               recalc_every_seconds=recalc_minutes * 60)
+        await worker.run(stop)
+        return
     async with RecalculatorWorker(
         url, schema=schema, batch_size=batch_size, recalc_every_seconds=recalc_minutes * 60
     ) as worker:
@@ -58,7 +74,10 @@ async def run_worker(url: str, batch_size: int, schema: str | None = None, recal
 
 def handle_worker(args) -> int:
     metrics.serve(args.metrics_port)
-    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, args.recalc_every_minutes))
+    if args.shards < 0:
+        raise CommandError("--shards must be 0 (one active worker) or more")
+    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, args.recalc_every_minutes,
+                           args.shards))
     return 0
 
 
