@@ -4,7 +4,10 @@ Prints figures (not a test):
 1. events/s of the worker catching up on the generated day already in the input topics,
    next to the embedded runtime (SQLite) on the same records in the same run;
 2. latency from producing an input to its BackorderChanged arriving on the output topic,
-   at a steady 2,000 events/s, with the worker and the outbox relay as processes of their own.
+   at a steady 2,000 events/s, with the worker and the outbox relay as processes of their own;
+3. the SKU-sharded recalculator (docs/sharding.md) with one and with two worker processes on
+   the same day, and its allocation stage alone in one and in two processes, each with the
+   share of the machine's CPU that was busy (broker, PostgreSQL and workers share it).
 Needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (`make bench-kafka` starts both).
 """
 
@@ -30,6 +33,12 @@ from recalculator.adapters.migrate import drop_schema
 from recalculator.adapters.repository import make_engine
 from recalculator.cli.worker import produce
 from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
+from recalculator.kafka.sharded import (
+    LIVE_SECONDS,
+    TICK_SECONDS,
+    RouterWorker,
+    ShardStage,
+)
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
@@ -40,6 +49,7 @@ from sqlalchemy import text
 BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
 RATE = 2000
 SECONDS = 10
+SHARDS = 4
 
 
 async def fresh_topics(servers: str) -> tuple[InputTopics, OutputTopics]:
@@ -89,6 +99,161 @@ async def throughput(servers: str, url: str) -> dict:
         "worker_events_per_s": len(lines) / worker_seconds,
         "embedded_events_per_s": len(lines) / embedded_seconds,
     }
+
+
+def sharded_env(servers: str, inputs: InputTopics, outputs: OutputTopics) -> dict:
+    return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": servers, "BACKORDERS_LOG_LEVEL": "error",
+            "BACKORDERS_TOPIC_ORDERS": inputs.orders, "BACKORDERS_TOPIC_INVENTORY": inputs.inventory,
+            "BACKORDERS_TOPIC_REFERENCE": inputs.reference, "BACKORDERS_TOPIC_COMMANDS": inputs.commands,
+            "BACKORDERS_TOPIC_BACKORDER_CHANGED": outputs.backorder_changed,
+            "BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED": outputs.product_backorder_changed,
+            "BACKORDERS_TOPIC_SKU_POSITION_CHANGED": outputs.sku_position_changed,
+            "BACKORDERS_TOPIC_DEAD_LETTERS": outputs.dead_letters}
+
+
+def start_sharded(url: str, base: str, workers: int, env: dict) -> list[subprocess.Popen]:
+    return [
+        subprocess.Popen([*BACKORDERS, "worker", "recalculator", "--db", url, "--schema", base,
+                          "--shards", str(SHARDS), "--metrics-port", "0", "--recalc-every-minutes", "0",
+                          "--batch-size", "500"], env=env)
+        for _ in range(workers)
+    ]
+
+
+async def _scalar(url: str, query: str):
+    db = make_engine(url)
+    try:
+        async with db.connect() as conn:
+            return (await conn.execute(text(query))).scalar()
+    except Exception:  # noqa: BLE001 - not created yet
+        return None
+    finally:
+        await db.dispose()
+
+
+async def sharded_progress(url: str, base: str) -> tuple[int, int]:
+    """(inputs the router has committed, causes not yet assembled + rows not yet applied)."""
+    routed = await _scalar(url, f'select coalesce(sum(position + 1), 0) from "{base}_router".positions '
+                                "where source like '%:%'") or 0
+    left = await _scalar(url, f'select (select count(*) from "{base}".causes) + (select count(*) from "{base}".routed)')
+    return int(routed), (-1 if left is None else int(left))
+
+
+async def stop_all(processes) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def drop_sharded(url: str, base: str) -> None:
+    for schema in [base, f"{base}_router", f"{base}_assembler", *(f"{base}_shard{p}" for p in range(SHARDS))]:
+        await drop_schema(url, schema)
+
+
+async def sharded_throughput(servers: str, url: str, workers: int) -> dict:
+    """The generated day through router, shards and assembler run by `workers` processes:
+    the workers are started on empty topics and given time to share the shards out, then
+    the day is produced and timed from its first record to its last cause assembled."""
+    lines = raw_lines(generate_day(42, WorkloadShape()))
+    inputs, outputs = await fresh_topics(servers)
+    base = f"bsh_{uuid.uuid4().hex[:8]}"
+    processes = start_sharded(url, base, workers, sharded_env(servers, inputs, outputs))
+    try:
+        while await _scalar(url, f'select count(*) from "{base}".workers') != workers:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(3 * TICK_SECONDS + LIVE_SECONDS)  # shares settled, stages started
+        started, cpu = time.perf_counter(), cpu_ticks()
+        await produce(lines, KafkaSettings(bootstrap_servers=servers), inputs)
+        while True:
+            routed, left = await sharded_progress(url, base)
+            if routed >= len(lines) and left == 0:
+                break
+            await asyncio.sleep(0.05)
+        seconds = time.perf_counter() - started
+        busy, total = (b - a for a, b in zip(cpu, cpu_ticks(), strict=True))
+    finally:
+        await stop_all(processes)
+        await drop_sharded(url, base)
+    return {"workers": workers, "events": len(lines), "events_per_s": len(lines) / seconds,
+            "cpu_busy": busy / total if total else 0.0}
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine so far (Linux /proc/stat)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0, 0
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+async def shard_stage_scaling(servers: str, url: str) -> list[dict]:
+    """The allocation stage alone: the generated day routed beforehand (the router's
+    `routed` rows for the four shards), then applied by the shards held by one process, and
+    by two processes holding two shards each. Timed from a common start, once every process
+    has loaded its shards, to the last row applied."""
+    lines = raw_lines(generate_day(42, WorkloadShape()))
+    inputs, outputs = await fresh_topics(servers)
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    await produce(lines, kafka, inputs)
+    env = sharded_env(servers, inputs, outputs)
+    results = []
+    for split in ([list(range(SHARDS))], [[0, 2], [1, 3]]):
+        base = f"bss_{uuid.uuid4().hex[:8]}"
+        try:
+            async with RouterWorker(url, base, SHARDS, kafka=kafka, topics=inputs) as router:
+                await router.catch_up()
+            rows = await _scalar(url, f'select count(*) from "{base}".routed')
+            processes = [
+                subprocess.Popen([sys.executable, "-m", "bench.kafka_bench", "--apply-shards", base,
+                                  ",".join(map(str, shards))], env=env, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+                for shards in split
+            ]
+            for process in processes:
+                assert process.stdout.readline().strip() == "ready"
+            started, cpu = time.perf_counter(), cpu_ticks()
+            for process in processes:
+                process.stdin.write("go\n")
+                process.stdin.flush()
+            for process in processes:
+                assert process.wait(timeout=600) == 0
+            seconds = time.perf_counter() - started
+            busy, total = (b - a for a, b in zip(cpu, cpu_ticks(), strict=True))
+            results.append({"processes": len(split), "rows": rows, "rows_per_s": rows / seconds,
+                            "inputs_per_s": len(lines) / seconds, "cpu_busy": busy / total if total else 0.0})
+        finally:
+            await drop_sharded(url, base)
+    return results
+
+
+async def apply_shards(base: str, shards: list[int]) -> None:
+    """`--apply-shards`: hold these shards, say ready, wait for go, apply until none of them
+    has work left."""
+    url = os.environ["DATABASE_URL"]
+    stages = [ShardStage(url, base, shard, batch_size=1000) for shard in shards]
+    for stage in stages:
+        assert await stage.try_start()
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    never = asyncio.Event()
+
+    async def drain(stage: ShardStage) -> None:
+        while True:
+            if not await stage.step(never):
+                left = await _scalar(url, f'select count(*) from "{base}".routed where shard = {stage.shard}')
+                if not left:
+                    return
+                await asyncio.sleep(0.005)
+
+    await asyncio.gather(*(drain(stage) for stage in stages))
+    for stage in stages:
+        await stage.stop()
 
 
 async def latency(servers: str, url: str) -> dict:
@@ -185,16 +350,33 @@ async def main() -> None:
     print(f"   worker (Kafka + PostgreSQL), one active worker: {t['worker_events_per_s']:,.0f} events/s"
           "   (target >= 10,000 per worker)")
     print(f"   embedded runtime (SQLite), same records:        {t['embedded_events_per_s']:,.0f} events/s")
-    print(f"   ratio worker / embedded: {t['worker_events_per_s'] / t['embedded_events_per_s']:.2f}")
-    print("   two workers: not measured: one worker is active at a time (scale-out by SKU is not built yet)\n")
+    print(f"   ratio worker / embedded: {t['worker_events_per_s'] / t['embedded_events_per_s']:.2f}\n")
     lat = await latency(servers, url)
     print(f"2. Latency input -> BackorderChanged on the output topic at {RATE:,} events/s offered "
           f"({lat['achieved_rate']:,.0f} achieved, {lat['events']:,} inputs, {lat['samples']:,} samples)")
-    print(f"   p50 {lat['p50_ms']:.0f} ms   p99 {lat['p99_ms']:.0f} ms   max {lat['max_ms']:.0f} ms   (target p99 <= 200 ms)")
+    print(f"   p50 {lat['p50_ms']:.0f} ms   p99 {lat['p99_ms']:.0f} ms   max {lat['max_ms']:.0f} ms   (target p99 <= 200 ms)\n")
+    sharded = [await sharded_throughput(servers, url, workers) for workers in (1, 2)]
+    print(f"3. The SKU-sharded recalculator ({SHARDS} shards), same day produced once the workers run")
+    for run in sharded:
+        print(f"   {run['workers']} worker process(es): {run['events_per_s']:,.0f} events/s   "
+              f"(ratio to embedded {run['events_per_s'] / t['embedded_events_per_s']:.2f}, "
+              f"machine CPU busy {run['cpu_busy']:.0%})")
+    print(f"   two workers / one: {sharded[1]['events_per_s'] / sharded[0]['events_per_s']:.2f}")
+    stage = await shard_stage_scaling(servers, url)
+    for run in stage:
+        print(f"   allocation stage alone (the day routed beforehand), {SHARDS} shards in {run['processes']} "
+              f"process(es): {run['inputs_per_s']:,.0f} inputs/s ({run['rows_per_s']:,.0f} routed rows/s, "
+              f"machine CPU busy {run['cpu_busy']:.0%})")
+    print(f"   allocation stage, two processes / one: {stage[1]['inputs_per_s'] / stage[0]['inputs_per_s']:.2f}")
     print(f"\nmachine: Python {platform.python_version()}, {os.cpu_count()} cores, {platform.platform()}")
     Path("var/bench").mkdir(parents=True, exist_ok=True)
-    Path("var/bench/kafka.json").write_text(json.dumps({"throughput": t, "latency": lat}, indent=2))
+    Path("var/bench/kafka.json").write_text(json.dumps(
+        {"throughput": t, "latency": lat, "sharded": sharded, "allocation_stage": stage}, indent=2))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if sys.argv[1:2] == ["--apply-shards"]:
+        logs.configure("error")
+        asyncio.run(apply_shards(sys.argv[2], [int(p) for p in sys.argv[3].split(",")]))
+    else:
+        asyncio.run(main())

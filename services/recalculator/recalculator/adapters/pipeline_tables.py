@@ -93,6 +93,7 @@ workers = Table(
     metadata,
     Column("worker_id", String, primary_key=True),
     Column("seen_at", BigInteger, nullable=False),  # µs, the database's clock
+    Column("roles", String, nullable=False, default=""),  # "router" while it routes
 )
 
 pipeline_meta = Table(

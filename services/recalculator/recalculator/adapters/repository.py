@@ -241,6 +241,7 @@ class Repository:
             rows.settings = [{"id": 1, "doc": engine.settings.model_dump_json()}]
         if changes.processed:
             rows.processed = [{"event_id": e} for e in changes.processed]
+        if changes.clock and engine.last_time is not None:
             rows.meta.append({"key": "last_time", "value": str(engine.last_time)})
         if changes.held:
             held = {"orders": engine.held_orders, "totals": engine.held_totals}

@@ -62,6 +62,7 @@ class Changes:
     """Keys of state rows changed since the last `take_changes()`, for persistence."""
 
     __slots__ = (
+        "clock",
         "held",
         "orders",
         "positions",
@@ -82,6 +83,7 @@ class Changes:
         self.positions: set[str] = set()  # SKUs whose published position changed
         self.settings = False
         self.held = False  # the values held back while the workflow is disabled changed
+        self.clock = False  # last_time moved
         self.processed: list[str] = []
 
 
@@ -168,10 +170,11 @@ class Engine(EventHandlers, ShardOperations):
             self._scope = None
             self._handoff = None
             return Outcome(REJECTED, rejected.reason)
-        if record:
+        if record and not self.partial:  # a shard's inputs are deduplicated by the router
             self.processed.add(event_id)
             self.changes.processed.append(event_id)
         self.last_time = now
+        self.changes.clock = True
         if not self.allocating:
             outcome = Outcome(APPLIED)
         elif self.settings.enable_backorder_workflow:

@@ -21,9 +21,10 @@ import contextlib
 import json
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime
 
-from backorder_events import InvalidEvent, parse_event
+from backorder_events import DeadLetter, InvalidEvent, parse_event
 from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -42,8 +43,8 @@ from ..adapters.shard_codec import (
     handoff_key,
 )
 from ..domain.assembler import AssembledOrder, Assembler
-from ..domain.engine import Engine
-from ..domain.model import from_us
+from ..domain.engine import Changes, Engine
+from ..domain.model import to_us
 from ..domain.results import APPLIED, DUPLICATE
 from ..domain.router import Router
 from ..domain.sharded import apply_record, reason_of
@@ -59,6 +60,9 @@ log = logs.get("recalculator.sharded")
 
 LIVE_SECONDS = 3.0  # a worker not seen for this long has left; its shards are shared out
 TICK_SECONDS = 0.5
+# A stage that found only a little work waits this long for more before its next batch:
+# every batch is a transaction, and batches of a few records would spend the time on those.
+LINGER_SECONDS = 0.03
 
 
 def router_schema(base: str) -> str:
@@ -151,8 +155,6 @@ class RouterRuntime(EmbeddedRuntime):
             try:
                 event = parse_event(record.raw)
             except InvalidEvent as error:
-                from backorder_events import DeadLetter
-
                 letter = DeadLetter.from_error(
                     record.raw, error, record.source, record.position, record.partition
                 )
@@ -221,6 +223,7 @@ class RouterWorker(RecalculatorWorker):
     def __init__(self, url: str, base: str, shards: int, **options) -> None:
         super().__init__(url, schema=router_schema(base), **options)
         self.runtime = RouterRuntime(url, base, shards, batch_size=self.batch_size)
+        self.linger_seconds = LINGER_SECONDS
 
 
 # -- a SKU shard ---------------------------------------------------------------------------------
@@ -309,12 +312,12 @@ class ShardStage:
                     payload = await self._handoff(row.seq, key)
                 handoff = decode_handoff(payload)
                 if isinstance(item, ArriveLine):
-                    item = _with(item, handoff=handoff)
+                    item = replace(item, handoff=handoff)
                 else:
-                    item = _with(item, exports=handoff)
+                    item = replace(item, exports=handoff)
                 pending.taken.append((row.seq, key))
-            moment = datetime.fromisoformat(row.time.replace("Z", "+00:00"))
-            outcome = apply_record(self.engine, item, row.cause_id, _us(moment))
+            moment = datetime.fromisoformat(row.time)
+            outcome = apply_record(self.engine, item, row.cause_id, to_us(moment))
             if isinstance(item, DepartLine | ReleaseSkus):
                 pending.handoffs.append(
                     {"seq": row.seq, "key": handoff_key(item), "payload": encode_handoff(outcome.handoff)}
@@ -366,8 +369,8 @@ class ShardStage:
                     with contextlib.suppress(SQLAlchemyError, OSError):
                         await self.reload()
                     continue
-                if not count:
-                    await asyncio.sleep(0.02)
+                if count < self.batch_size // 2:
+                    await asyncio.sleep(LINGER_SECONDS if count else 0.02)
         finally:
             relay.cancel()
             await asyncio.gather(relay, return_exceptions=True)
@@ -384,18 +387,6 @@ class _ShardBatch:
         self.partials: list[dict] = []
         self.handoffs: list[dict] = []
         self.taken: list[tuple[int, str]] = []
-
-
-def _with(item, **values):
-    from dataclasses import replace
-
-    return replace(item, **values)
-
-
-def _us(moment: datetime) -> int:
-    from ..domain.model import to_us
-
-    return to_us(moment)
 
 
 # -- assembler ----------------------------------------------------------------------------------
@@ -513,8 +504,8 @@ class AssemblerStage:
                         self._lock = self._lock or await locks.hold(self.db, locks.key("assembler", self.schema))
                         await self.reload()
                     continue
-                if not count:
-                    await asyncio.sleep(0.02)
+                if count < self.batch_size // 2:
+                    await asyncio.sleep(LINGER_SECONDS if count else 0.02)
         finally:
             relay.cancel()
             await asyncio.gather(relay, return_exceptions=True)
@@ -522,9 +513,7 @@ class AssemblerStage:
                 await self.relay.relay_all()
 
 
-def _no_changes():
-    from ..domain.engine import Changes
-
+def _no_changes() -> Changes:
     return Changes()
 
 
@@ -611,21 +600,30 @@ class ShardedWorker:
             self.roles.discard("assembler")
             await stage.stop()
 
-    async def _heartbeat(self) -> list[str]:
+    async def _heartbeat(self) -> list[tuple[str, str]]:
+        """Say this worker is alive (and whether it routes); returns the live workers and
+        their roles, by id."""
+        roles = "router" if "router" in self.roles else ""
         async with self.db.begin() as conn:
             now = (await conn.execute(text("SELECT (extract(epoch from clock_timestamp()) * 1e6)::bigint"))).scalar()
-            await upsert(conn, pt.workers, [{"worker_id": self.worker_id, "seen_at": now}], ["worker_id"])
+            await upsert(conn, pt.workers, [{"worker_id": self.worker_id, "seen_at": now, "roles": roles}],
+                         ["worker_id"])
             live = (await conn.execute(
-                select(pt.workers.c.worker_id)
+                select(pt.workers.c.worker_id, pt.workers.c.roles)
                 .where(pt.workers.c.seen_at > now - int(LIVE_SECONDS * 1e6))
                 .order_by(pt.workers.c.worker_id)
-            )).scalars().all()
-        return list(live)
+            )).all()
+        return [(row.worker_id, row.roles) for row in live]
 
-    def wanted(self, live: list[str]) -> set[int]:
-        rank = live.index(self.worker_id) if self.worker_id in live else 0
-        count = max(1, len(live))
-        return {p for p in range(self.shards) if p % count == rank}
+    def wanted(self, live: list[tuple[str, str]]) -> set[int]:
+        """The shards this worker should hold: shard p goes to the holder of rank p mod n
+        among the live workers, leaving out the one that routes while there are others
+        (routing every input is a worker's worth of work on its own)."""
+        holders = [worker for worker, roles in live if "router" not in roles] or [w for w, _ in live]
+        if self.worker_id not in holders:
+            return set() if live else set(range(self.shards))
+        rank = holders.index(self.worker_id)
+        return {p for p in range(self.shards) if p % len(holders) == rank}
 
     async def _share_shards(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -696,4 +694,4 @@ async def backlog(url: str, base: str) -> dict[str, int]:
     return counts
 
 
-__all__ = ["AssemblerStage", "RouterWorker", "ShardStage", "ShardedWorker", "from_us"]
+__all__ = ["AssemblerStage", "RouterWorker", "ShardStage", "ShardedWorker"]

@@ -77,6 +77,7 @@ class RecalculatorWorker:
         self.batch_size = batch_size
         self.recalc_every_seconds = recalc_every_seconds
         self.recoveries = 0
+        self.linger_seconds = 0.0  # see _linger
         self.consumer: AIOKafkaConsumer | None = None
         self._lock_connection = None
         self._in_flight: asyncio.Task | None = None  # the commit of the last prepared batch
@@ -169,6 +170,8 @@ class RecalculatorWorker:
         commit has succeeded. The engine works on batch n+1 while PostgreSQL writes batch n;
         commits stay in order, and a failed one stops the line (see `_recover`)."""
         fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
+        if self.linger_seconds and fetched:
+            fetched = await self._linger(fetched)
         records = [
             Record(message.topic, message.offset, message.value, message.partition)
             for message in in_log_time_order(fetched)
@@ -181,6 +184,20 @@ class RecalculatorWorker:
         self._in_flight = asyncio.create_task(self.runtime.commit_batch(batch))
         self._handled.update(batch.positions)
         return len(records)
+
+    async def _linger(self, fetched: dict) -> dict:
+        """Wait a moment for a fuller batch: each batch costs a transaction, and a small
+        one costs it for a few records."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.linger_seconds
+        count = sum(map(len, fetched.values()))
+        while count < self.batch_size // 2 and loop.time() < until:
+            await asyncio.sleep(0.005)
+            more = await self.consumer.getmany(timeout_ms=0, max_records=self.batch_size - count)
+            for tp, messages in more.items():
+                fetched.setdefault(tp, []).extend(messages)
+                count += len(messages)
+        return fetched
 
     async def _finish_commit(self) -> None:
         if self._in_flight is not None:

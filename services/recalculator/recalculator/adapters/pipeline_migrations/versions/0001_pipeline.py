@@ -68,6 +68,7 @@ def upgrade() -> None:
         "workers",
         sa.Column("worker_id", sa.String(), primary_key=True),
         sa.Column("seen_at", sa.BigInteger(), nullable=False),
+        sa.Column("roles", sa.String(), nullable=False, server_default=""),
     )
     op.create_table(
         "pipeline_meta",
