@@ -209,3 +209,28 @@ def test_sigkill_sharded_workers_while_the_workload_streams_in(setting):
     print(f"\nkills after {kills} routed inputs")
     assert kills[-1] > 0
     check(url, base, total, expected, "sharded crash test")
+
+
+@pytest.mark.parametrize("server", ["PostgreSQL", "broker"])
+def test_sharded_workers_ride_out_a_server_restart_mid_stream(setting, server):
+    from e2e.test_server_restarts import restart_broker, restart_postgres
+
+    url, base, topics, kafka, env, logs, _ = setting
+    lines, final, expected = day_and_expected(31, WorkloadShape(orders=1500, skus=120))
+    half = len(lines) // 2
+    cluster = Cluster(url, base, env, logs)
+    try:
+        asyncio.run(produce(lines[:half], kafka, topics))
+        cluster.start()
+        cluster.start()
+        deadline = time.monotonic() + 60
+        while routed_inputs(url, base) == 0:
+            assert time.monotonic() < deadline, "the router committed nothing"
+            time.sleep(0.1)
+        (restart_postgres if server == "PostgreSQL" else restart_broker)()
+        asyncio.run(produce(lines[half:], kafka, topics))
+        total = finish(url, base, lines, final, kafka, topics, cluster)
+        assert len(cluster.alive()) == 2, "a worker stopped"
+    finally:
+        cluster.stop_all()
+    check(url, base, total, expected, f"sharded, {server} restarted mid-stream")

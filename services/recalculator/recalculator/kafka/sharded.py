@@ -24,6 +24,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
+from aiokafka.errors import KafkaError
 from backorder_events import DeadLetter, InvalidEvent, parse_event
 from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -355,19 +356,39 @@ class ShardStage:
         rows.extra.append(hand_over)
         await self.repository.save_rows(rows, fence=self.fence)
 
+    async def _recover(self, stop: asyncio.Event, leave: asyncio.Event) -> bool:
+        """Back to the last commit after a failed batch. The lock may have gone with its
+        connection (the database restarted), so it is taken again first; False when another
+        worker took the shard meanwhile."""
+        pause = 0.5
+        while not stop.is_set() and not leave.is_set():
+            await asyncio.sleep(pause)
+            try:
+                await locks.release(self._lock)
+                taken, self._lock = await locks.try_hold(self.db, locks.key("shard", self.schema))
+                if not taken:
+                    log.warning("shard_lost", shard=self.shard)
+                    return False
+                await self.reload()
+                log.info("shard_recovered", shard=self.shard)
+                return True
+            except (SQLAlchemyError, OSError) as error:
+                log.warning("shard_recovery_waiting", shard=self.shard, error=str(error).splitlines()[0])
+                pause = min(pause * 2, 5.0)
+        return False
+
     async def run(self, stop: asyncio.Event, leave: asyncio.Event) -> None:
         """Apply and relay until `stop` (the worker ends) or `leave` (the shard goes to
         another worker); a failed batch returns to the last commit."""
-        relay = asyncio.create_task(self.relay.run(stop))
+        relay = asyncio.create_task(relay_until(self.relay, stop))
         try:
             while not stop.is_set() and not leave.is_set():
                 try:
                     count = await self.step(stop)
                 except (SQLAlchemyError, OSError, FencedOut) as error:
                     log.error("shard_batch_failed", shard=self.shard, error=str(error).splitlines()[0])
-                    await asyncio.sleep(0.5)
-                    with contextlib.suppress(SQLAlchemyError, OSError):
-                        await self.reload()
+                    if not await self._recover(stop, leave):
+                        return  # another worker holds the shard now
                     continue
                 if count < self.batch_size // 2:
                     await asyncio.sleep(LINGER_SECONDS if count else 0.02)
@@ -376,6 +397,18 @@ class ShardStage:
             await asyncio.gather(relay, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.relay.relay_all()
+
+
+async def relay_until(relay: OutboxRelay, stop: asyncio.Event) -> None:
+    """A stage's relay, riding out the database or the broker going away: it resumes from
+    its stored position (at least once, ids stable)."""
+    while not stop.is_set():
+        try:
+            await relay.run(stop)
+        except (SQLAlchemyError, OSError, KafkaError) as error:
+            log.warning("relay_failed", error=str(error).splitlines()[0] if str(error) else repr(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
 
 
 class _ShardBatch:
@@ -491,18 +524,32 @@ class AssemblerStage:
         await self.repository.save_rows(rows, fence=self.fence)
         return len(causes)
 
+    async def _recover(self, stop: asyncio.Event) -> None:
+        """Back to the last commit, the lock taken again first (see ShardStage._recover);
+        waits for it if another worker took it meanwhile."""
+        pause = 0.5
+        while not stop.is_set():
+            await asyncio.sleep(pause)
+            try:
+                await locks.release(self._lock)
+                self._lock = None
+                self._lock = await locks.hold(self.db, locks.key("assembler", self.schema))
+                await self.reload()
+                log.info("assembler_recovered")
+                return
+            except (SQLAlchemyError, OSError) as error:
+                log.warning("assembler_recovery_waiting", error=str(error).splitlines()[0])
+                pause = min(pause * 2, 5.0)
+
     async def run(self, stop: asyncio.Event) -> None:
-        relay = asyncio.create_task(self.relay.run(stop))
+        relay = asyncio.create_task(relay_until(self.relay, stop))
         try:
             while not stop.is_set():
                 try:
                     count = await self.step()
                 except (SQLAlchemyError, OSError, FencedOut) as error:
                     log.error("assembly_failed", error=str(error).splitlines()[0])
-                    await asyncio.sleep(0.5)
-                    with contextlib.suppress(SQLAlchemyError, OSError):
-                        self._lock = self._lock or await locks.hold(self.db, locks.key("assembler", self.schema))
-                        await self.reload()
+                    await self._recover(stop)
                     continue
                 if count < self.batch_size // 2:
                     await asyncio.sleep(LINGER_SECONDS if count else 0.02)
@@ -552,9 +599,9 @@ class ShardedWorker:
     async def run(self, stop: asyncio.Event) -> None:
         await setup_pipeline(self.url, self.base, self.shards)
         tasks = [
-            asyncio.create_task(_logged("router", self._router(stop))),
-            asyncio.create_task(_logged("assembler", self._assembler(stop))),
-            asyncio.create_task(_logged("sharing", self._share_shards(stop))),
+            asyncio.create_task(_again("router", self._router, stop)),
+            asyncio.create_task(_again("assembler", self._assembler, stop)),
+            asyncio.create_task(_again("sharing", self._share_shards, stop)),
         ]
         try:
             await stop.wait()
@@ -579,7 +626,7 @@ class ShardedWorker:
             await worker.start()  # waits on the router lock
             self.roles.add("router")
             await relay.start()
-            relaying = asyncio.create_task(relay.run(stop))
+            relaying = asyncio.create_task(relay_until(relay, stop))
             try:
                 await worker.run(stop)
             finally:
@@ -660,14 +707,18 @@ class ShardedWorker:
             await self._release(shard)
 
 
-async def _logged(role: str, work) -> None:
-    try:
-        await work
-    except asyncio.CancelledError:
-        raise
-    except BaseException as error:
-        log.exception("role_failed", role=role, error=repr(error))
-        raise
+async def _again(role: str, work, stop: asyncio.Event) -> None:
+    """Run a role until `stop`; when it fails (a lock's connection died with the database,
+    the broker is away) it is logged and offered again after a pause."""
+    while not stop.is_set():
+        try:
+            await work(stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - logged, and the role is taken up again
+            log.exception("role_failed", role=role, error=repr(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
 
 
 async def assembled_state(url: str, base: str) -> dict[str, tuple[str, dict[str, int]]]:
