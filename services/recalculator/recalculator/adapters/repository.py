@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from backorder_events import BackorderSettings, DeadLetter
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..domain.engine import Changes, Engine
@@ -337,8 +337,13 @@ class Repository:
         async with self.db.connect() as conn:
             return dict((await conn.execute(query)).all())
 
-    async def save_position(self, source: str, position: int) -> None:
+    async def save_position(self, source: str, position: int, *, durable: bool = True) -> None:
+        """With `durable=False` (a relay's position: losing the last one to a database crash
+        only sends a few events again, with their ids) PostgreSQL does not wait for the
+        write-ahead log to reach the disk."""
         async with self.db.begin() as conn:
+            if not durable and conn.dialect.name == "postgresql":
+                await conn.execute(text("SET LOCAL synchronous_commit = off"))
             await upsert(conn, t.positions, [{"source": source, "position": position}], ["source"])
 
     async def dead_letter_records(self) -> list[DeadLetter]:

@@ -41,6 +41,9 @@ class OutboxRelay:
         self.topics = topics or OutputTopics()
         self.batch_size = batch_size
         self.producer: AIOKafkaProducer | None = None
+        # Positions as last stored by this relay: read from the database once, then kept
+        # here, saving a query per poll.
+        self._after: dict[str, int] = {}
 
     async def start(self) -> OutboxRelay:
         self.producer = AIOKafkaProducer(
@@ -65,8 +68,21 @@ class OutboxRelay:
         were sent (0: both are drained)."""
         return await self._relay_outbox() + await self._relay_dead_letters()
 
+    async def _position(self, source: str) -> int:
+        if source not in self._after:
+            self._after[source] = await self.repository.position(source) or 0
+        return self._after[source]
+
+    async def _save(self, source: str, position: int) -> None:
+        try:
+            await self.repository.save_position(source, position, durable=False)
+        except BaseException:
+            self._after.pop(source, None)  # read it again next time
+            raise
+        self._after[source] = position
+
     async def _relay_dead_letters(self) -> int:
-        after = await self.repository.position(DEAD_LETTER_RELAY_SOURCE) or 0
+        after = await self._position(DEAD_LETTER_RELAY_SOURCE)
         rows = await self.repository.dead_letter_rows(after, self.batch_size)
         if not rows:
             return 0
@@ -82,12 +98,12 @@ class OutboxRelay:
                 value=record.model_dump_json().encode(), headers=headers,
             ))
         await asyncio.gather(*sends)
-        await self.repository.save_position(DEAD_LETTER_RELAY_SOURCE, rows[-1].seq)
+        await self._save(DEAD_LETTER_RELAY_SOURCE, rows[-1].seq)
         log.info("dead_letters_relayed", count=len(rows), last_seq=rows[-1].seq)
         return len(rows)
 
     async def _relay_outbox(self) -> int:
-        after = await self.repository.position(RELAY_SOURCE) or 0
+        after = await self._position(RELAY_SOURCE)
         rows = await self.repository.outbox_rows(after, self.batch_size)
         if not rows:
             return 0
@@ -101,7 +117,7 @@ class OutboxRelay:
             for row in rows
         ]
         await asyncio.gather(*sends)  # every one acknowledged before the position moves
-        await self.repository.save_position(RELAY_SOURCE, rows[-1].seq)
+        await self._save(RELAY_SOURCE, rows[-1].seq)
         log.info("relayed", count=len(rows), last_seq=rows[-1].seq)
         return len(rows)
 
