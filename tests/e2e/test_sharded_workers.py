@@ -6,6 +6,7 @@ duplicate), no output id is in any outbox twice, and the state per order equals 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -182,6 +183,17 @@ def test_workers_scaled_one_two_one_while_the_workload_streams_in(setting):
     # Four shards taken at the start, some handed to the second worker, and back.
     assert len(taken) > SHARDS, taken
     check(url, base, total, expected, "sharded scale 1→2→1")
+    # What an operator sees once the workers stopped: nothing waiting anywhere.
+    status = subprocess.run([*BACKORDERS, "status", "--db", url, "--schema", base, "--shards", str(SHARDS),
+                             "--json"], env=env, capture_output=True, text=True, check=False)
+    assert status.returncode == 0, status.stderr[-2000:]
+    report = json.loads(status.stdout)
+    state = asyncio.run(stage_counts(url, base))
+    assert report["dead_letters"] == state["dead_letters"] > 0
+    assert report["lag"] and not any(report["lag"].values())
+    assert not any(report["routed_waiting_by_shard"].values()) and report["causes_waiting"] == 0
+    assert report["outbox_events"] == state["outbox"] and report["outbox_backlog"] == 0
+    assert report["live_workers"] == {}
 
 
 def test_sigkill_sharded_workers_while_the_workload_streams_in(setting):
