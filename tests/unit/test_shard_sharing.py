@@ -29,3 +29,20 @@ def test_every_shard_has_exactly_one_holder(count):
     live = [(f"w{n}", "router" if n == 1 else "") for n in range(count)]
     holders = [shard for worker, _ in live for shard in share(worker, live, shards=7)]
     assert sorted(holders) == list(range(7))
+
+
+def test_the_audit_compares_an_assembled_state_with_a_replay():
+    from recalculator.domain.engine import Engine
+    from recalculator.kafka.replay import differences
+    from support import created, feed
+
+    replayed = Engine()
+    feed(replayed, created("o1", [("1", "X", 2)]), created("o2", [("1", "Y", 1)]))
+    replayed.orders["o2"].published_status = "None"  # o2 is then as if never published
+    for line in replayed.orders["o2"].lines.values():
+        line.published = 0
+    live = {"o1": ("Full", {"1": 2})}
+    assert differences(live, replayed) == []
+    live["o1"] = ("Partial", {"1": 1})
+    [found] = differences(live, replayed)
+    assert (found.order_id, found.live_status, found.replayed_status) == ("o1", "Partial", "Full")

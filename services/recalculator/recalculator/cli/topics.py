@@ -17,6 +17,10 @@ def register(commands) -> None:
     add_db_option(replay)
     replay.add_argument("--into", required=True, metavar="SCHEMA", help="a new PostgreSQL schema")
     replay.add_argument("--live-schema", help="the schema of the live state (default: the search path)")
+    replay.add_argument(
+        "--live-shards", type=int, default=0,
+        help="the live state is the sharded recalculator's with this many shards, --live-schema its base",
+    )
     replay.set_defaults(handler=handle_replay)
 
     again = commands.add_parser("rebuild", help="rebuild the live state from the input topics")
@@ -28,7 +32,8 @@ def register(commands) -> None:
 
 def handle_replay(args) -> int:
     try:
-        found = asyncio.run(replay_topics(database_url(args.db), args.into, args.live_schema))
+        found = asyncio.run(replay_topics(database_url(args.db), args.into, args.live_schema,
+                                          live_shards=args.live_shards))
     except ValueError as error:
         raise CommandError(str(error)) from None
     for difference in found:
