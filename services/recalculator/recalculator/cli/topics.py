@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 
 from ..kafka.replay import rebuild, replay_topics
 from .common import CommandError, add_db_option, database_url
@@ -27,6 +28,10 @@ def register(commands) -> None:
     add_db_option(again)
     again.add_argument("--schema", help="the schema of the live state (default: the search path)")
     again.add_argument("--yes", action="store_true", help="confirm: the live state is emptied first")
+    again.add_argument(
+        "--shards", type=int, default=int(os.environ.get("BACKORDERS_SHARDS", "0")),
+        help="the sharded recalculator with this many shards, --schema its base (docs/sharding.md)",
+    )
     again.set_defaults(handler=handle_rebuild)
 
 
@@ -45,6 +50,11 @@ def handle_replay(args) -> int:
 def handle_rebuild(args) -> int:
     if not args.yes:
         raise CommandError("rebuild empties the live state first: add --yes to confirm")
-    applied = asyncio.run(rebuild(database_url(args.db), args.schema))
+    if args.shards:
+        from ..kafka.sharded import rebuild as rebuild_sharded
+
+        applied = asyncio.run(rebuild_sharded(database_url(args.db), args.schema or "backorders", args.shards))
+    else:
+        applied = asyncio.run(rebuild(database_url(args.db), args.schema))
     print(f"rebuilt: {applied} events applied from the input topics")
     return 0

@@ -721,6 +721,80 @@ async def _again(role: str, work, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(stop.wait(), 1.0)
 
 
+def all_schemas(base: str, shards: int) -> list[str]:
+    return [base, router_schema(base), assembler_schema(base), *(shard_schema(base, p) for p in range(shards))]
+
+
+async def rebuild(url: str, base: str, shards: int, *, kafka: KafkaSettings | None = None,
+                  topics: InputTopics | None = None, outputs: OutputTopics | None = None,
+                  deadline: float = 3600) -> int:
+    """Empty every stage's state and consume the input topics again from the beginning, up to
+    their present end, in this process. Every stage's lock is taken first, so this waits for
+    running workers to stop (and workers started meanwhile wait for it). Returns the inputs
+    applied."""
+    from ..adapters.migrate import drop_schema
+
+    kafka, topics = kafka or KafkaSettings(), topics or InputTopics()
+    db = make_engine(url)
+    held = []
+    try:
+        for purpose, schema in [("recalculator", router_schema(base)), ("assembler", assembler_schema(base)),
+                                *(("shard", shard_schema(base, p)) for p in range(shards))]:
+            held.append(await locks.hold(db, locks.key(purpose, schema)))
+        for schema in all_schemas(base, shards):
+            await drop_schema(url, schema)
+    finally:
+        for connection in held:
+            await locks.release(connection)
+        await db.dispose()
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    probe = AIOKafkaConsumer(*topics.all(), **kafka.client_options(), group_id=None, enable_auto_commit=False)
+    await probe.start()
+    try:
+        partitions = [TopicPartition(t, p) for t in topics.all() for p in probe.partitions_for_topic(t) or ()]
+        ends = {f"{tp.topic}:{tp.partition}": end for tp, end in (await probe.end_offsets(partitions)).items()}
+    finally:
+        await probe.stop()
+    stop = asyncio.Event()
+    worker = ShardedWorker(url, base=base, shards=shards, kafka=kafka, topics=topics, outputs=outputs)
+    running = asyncio.create_task(worker.run(stop))
+    loop = asyncio.get_running_loop()
+    until = loop.time() + deadline
+    try:
+        while True:
+            await asyncio.sleep(0.2)
+            if running.done():
+                running.result()
+                raise RuntimeError("the rebuilding worker stopped")
+            try:
+                stored = await _router_positions(url, base)
+                waiting = await backlog(url, base)
+            except (SQLAlchemyError, OSError):
+                continue  # the schemas are being created
+            if all(stored.get(key, -1) + 1 >= end for key, end in ends.items()) and not any(waiting.values()):
+                break
+            if loop.time() > until:
+                raise TimeoutError("the rebuild did not finish in time")
+    finally:
+        stop.set()
+        await asyncio.gather(running, return_exceptions=True)
+    db = make_engine(url, router_schema(base))
+    try:
+        async with db.connect() as conn:
+            return (await conn.execute(text("select count(*) from processed_events"))).scalar_one()
+    finally:
+        await db.dispose()
+
+
+async def _router_positions(url: str, base: str) -> dict[str, int]:
+    db = make_engine(url, router_schema(base))
+    try:
+        return await Repository(db, router_schema(base)).positions()
+    finally:
+        await db.dispose()
+
+
 async def assembled_state(url: str, base: str) -> dict[str, tuple[str, dict[str, int]]]:
     """order id → (status, {line id: backorder}) as the assembler last published it."""
     db = make_engine(url, base)
