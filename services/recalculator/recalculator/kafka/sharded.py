@@ -292,10 +292,11 @@ class ShardStage:
                 select(pt.handoffs.c.payload).where(pt.handoffs.c.seq == seq, pt.handoffs.c.key == key)
             )).scalar()
 
-    async def step(self, stop: asyncio.Event) -> int:
+    async def step(self, stop: asyncio.Event, leave: asyncio.Event | None = None) -> int:
         """Apply the next rows routed here and commit them; returns how many. A row that
         waits for another shard's hand-over first commits what came before it (that shard
-        may be waiting for one of those), then waits."""
+        may be waiting for one of those), then waits, unless the worker stops or the shard
+        is to leave: the shard it waits for may be the one its worker must take up first."""
         rows = await self._fetch()
         done, pending = 0, _ShardBatch()
         for row in rows:
@@ -307,7 +308,7 @@ class ShardStage:
                     if pending.rows:
                         await self._commit(pending)
                         done, pending = done + len(pending.rows), _ShardBatch()
-                    if stop.is_set():
+                    if stop.is_set() or (leave is not None and leave.is_set()):
                         return done
                     await asyncio.sleep(0.02)
                     payload = await self._handoff(row.seq, key)
@@ -384,7 +385,7 @@ class ShardStage:
         try:
             while not stop.is_set() and not leave.is_set():
                 try:
-                    count = await self.step(stop)
+                    count = await self.step(stop, leave)
                 except (SQLAlchemyError, OSError, FencedOut) as error:
                     log.error("shard_batch_failed", shard=self.shard, error=str(error).splitlines()[0])
                     if not await self._recover(stop, leave):
