@@ -102,7 +102,8 @@ async def throughput(servers: str, url: str) -> dict:
     }
 
 
-def sharded_env(servers: str, inputs: InputTopics, outputs: OutputTopics) -> dict:
+def topics_env(servers: str, inputs: InputTopics, outputs: OutputTopics) -> dict:
+    """The environment of a worker or relay process on these topics."""
     return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": servers, "BACKORDERS_LOG_LEVEL": "error",
             "BACKORDERS_TOPIC_ORDERS": inputs.orders, "BACKORDERS_TOPIC_INVENTORY": inputs.inventory,
             "BACKORDERS_TOPIC_REFERENCE": inputs.reference, "BACKORDERS_TOPIC_COMMANDS": inputs.commands,
@@ -162,7 +163,7 @@ async def sharded_throughput(servers: str, url: str, workers: int) -> dict:
     lines = raw_lines(generate_day(42, WorkloadShape()))
     inputs, outputs = await fresh_topics(servers)
     base = f"bsh_{uuid.uuid4().hex[:8]}"
-    processes = start_sharded(url, base, workers, sharded_env(servers, inputs, outputs))
+    processes = start_sharded(url, base, workers, topics_env(servers, inputs, outputs))
     try:
         while await _scalar(url, f'select count(*) from "{base}".workers') != workers:
             await asyncio.sleep(0.1)
@@ -202,7 +203,7 @@ async def shard_stage_scaling(servers: str, url: str) -> list[dict]:
     inputs, outputs = await fresh_topics(servers)
     kafka = KafkaSettings(bootstrap_servers=servers)
     await produce(lines, kafka, inputs)
-    env = sharded_env(servers, inputs, outputs)
+    env = topics_env(servers, inputs, outputs)
     results = []
     for split in ([list(range(SHARDS))], [[0, 2], [1, 3]]):
         base = f"bss_{uuid.uuid4().hex[:8]}"
@@ -274,13 +275,7 @@ async def latency(servers: str, url: str) -> dict:
     lines = raw_lines(generate_day(7, WorkloadShape(orders=13000, skus=600)))[: RATE * SECONDS]
     inputs, outputs = await fresh_topics(servers)
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": servers, "BACKORDERS_LOG_LEVEL": "error",
-           "BACKORDERS_TOPIC_ORDERS": inputs.orders, "BACKORDERS_TOPIC_INVENTORY": inputs.inventory,
-           "BACKORDERS_TOPIC_REFERENCE": inputs.reference, "BACKORDERS_TOPIC_COMMANDS": inputs.commands,
-           "BACKORDERS_TOPIC_BACKORDER_CHANGED": outputs.backorder_changed,
-           "BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED": outputs.product_backorder_changed,
-           "BACKORDERS_TOPIC_SKU_POSITION_CHANGED": outputs.sku_position_changed,
-           "BACKORDERS_TOPIC_DEAD_LETTERS": outputs.dead_letters}
+    env = topics_env(servers, inputs, outputs)
     worker = subprocess.Popen([*BACKORDERS, "worker", "recalculator", "--db", url, "--schema", schema,
                                "--metrics-port", "0", "--recalc-every-minutes", "0", "--batch-size", "500"], env=env)
     relay = None

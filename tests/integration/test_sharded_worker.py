@@ -25,6 +25,7 @@ from recalculator.domain.engine import Engine
 from recalculator.domain.model import NONE
 from recalculator.kafka import sharded
 from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
+from recalculator.kafka.worker import lag_of
 from recalculator.processing import process
 from recalculator.publishing import to_json
 from recalculator.workload import WorkloadShape
@@ -50,7 +51,7 @@ async def router_lag(consumer: AIOKafkaConsumer, url: str, base: str, topics: In
         stored = await Repository(db, sharded.router_schema(base)).positions()
     finally:
         await db.dispose()
-    return sum(end - (stored.get(f"{tp.topic}:{tp.partition}", -1) + 1) for tp, end in ends.items())
+    return sum(lag_of(ends, stored).values())
 
 
 async def settle(url: str, base: str, kafka: KafkaSettings, topics: InputTopics, deadline: float = 180) -> None:

@@ -122,6 +122,12 @@ async def _append(conn: AsyncConnection, table, rows: Sequence[dict]) -> None:
     )
 
 
+def outbox_row(event: dict) -> dict:
+    """An output CloudEvent as a row of the outbox."""
+    return {"event_id": event["id"], "event_type": event["type"], "subject": event["subject"],
+            "payload": to_json(event)}
+
+
 @dataclass(slots=True)
 class BatchRows:
     orders: list[dict] = field(default_factory=list)
@@ -246,10 +252,7 @@ class Repository:
         if changes.held:
             held = {"orders": engine.held_orders, "totals": engine.held_totals}
             rows.meta.append({"key": "held", "value": json.dumps(held, sort_keys=True)})
-        rows.outbox = [
-            {"event_id": o["id"], "event_type": o["type"], "subject": o["subject"], "payload": to_json(o)}
-            for o in outputs
-        ]
+        rows.outbox = [outbox_row(output) for output in outputs]
         rows.dead_letters = [d.model_dump() for d in dead]
         if positions:
             rows.positions = [{"source": k, "position": v} for k, v in sorted(positions.items())]

@@ -28,12 +28,21 @@ from aiokafka.errors import KafkaError
 from backorder_events import DeadLetter, InvalidEvent, parse_event
 from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import logs
 from ..adapters import locks
 from ..adapters import pipeline_tables as pt
 from ..adapters.migrate import PIPELINE
-from ..adapters.repository import FencedOut, Repository, _append, make_engine, upsert
+from ..adapters.repository import (
+    BatchRows,
+    FencedOut,
+    Repository,
+    _append,
+    make_engine,
+    outbox_row,
+    upsert,
+)
 from ..adapters.shard_codec import (
     decode_handoff,
     decode_partial,
@@ -44,9 +53,9 @@ from ..adapters.shard_codec import (
     handoff_key,
 )
 from ..domain.assembler import AssembledOrder, Assembler
-from ..domain.engine import Changes, Engine
+from ..domain.engine import Engine
 from ..domain.model import to_us
-from ..domain.results import APPLIED, DUPLICATE
+from ..domain.results import APPLIED, DUPLICATE, PartialLine
 from ..domain.router import Router
 from ..domain.sharded import apply_record, reason_of
 from ..domain.sharding import AcquireSkus, ArriveLine, DepartLine, ReleaseSkus
@@ -230,8 +239,79 @@ class RouterWorker(RecalculatorWorker):
 # -- a SKU shard ---------------------------------------------------------------------------------
 
 
-class ShardStage:
+class _Stage:
+    """What a shard and the assembler share: a lock held on its own connection, a fence on
+    the state, an outbox relayed by the holder, and the loop that applies batches and returns
+    to the last commit when one fails."""
+
+    kind: str  # "shard" or "assembler": names the log events
+    db: AsyncEngine
+    relay: OutboxRelay
+    batch_size: int
+    _lock: AsyncConnection | None
+
+    def _fields(self) -> dict:
+        return {}
+
+    async def reload(self) -> None:
+        raise NotImplementedError
+
+    async def _take_lock_again(self) -> bool:
+        """False when another worker holds it now (a shard); the assembler waits for it."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await locks.release(self._lock)
+        self._lock = None
+        await self.db.dispose()
+        log.info(f"{self.kind}_released", **self._fields())
+
+    async def _recover(self, stop: asyncio.Event, leave: asyncio.Event) -> bool:
+        """Back to the last commit after a failed batch. The lock may have gone with its
+        connection (the database restarted), so it is taken again first; False when the
+        worker stops, the stage is to leave, or another worker took it meanwhile."""
+        pause = 0.5
+        while not stop.is_set() and not leave.is_set():
+            await asyncio.sleep(pause)
+            try:
+                await locks.release(self._lock)
+                self._lock = None
+                if not await self._take_lock_again():
+                    log.warning(f"{self.kind}_lost", **self._fields())
+                    return False
+                await self.reload()
+                log.info(f"{self.kind}_recovered", **self._fields())
+                return True
+            except (SQLAlchemyError, OSError) as error:
+                log.warning(f"{self.kind}_recovery_waiting", error=str(error).splitlines()[0], **self._fields())
+                pause = min(pause * 2, 5.0)
+        return False
+
+    async def _run(self, step, stop: asyncio.Event, leave: asyncio.Event) -> None:
+        relay = asyncio.create_task(relay_until(self.relay, stop))
+        try:
+            while not stop.is_set() and not leave.is_set():
+                try:
+                    count = await step()
+                except (SQLAlchemyError, OSError, FencedOut) as error:
+                    log.error(f"{self.kind}_batch_failed", error=str(error).splitlines()[0], **self._fields())
+                    if not await self._recover(stop, leave):
+                        return  # stopping, leaving, or another worker holds it now
+                    continue
+                if count < self.batch_size // 2:
+                    await asyncio.sleep(LINGER_SECONDS if count else 0.02)
+        finally:
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.relay.relay_all()
+
+
+class ShardStage(_Stage):
     """One SKU shard, held by this worker while it holds the shard's lock."""
+
+    kind = "shard"
 
     def __init__(self, url: str, base: str, shard: int, *, batch_size: int = 1000,
                  kafka: KafkaSettings | None = None, topics: OutputTopics | None = None) -> None:
@@ -261,18 +341,15 @@ class ShardStage:
         log.info("shard_taken", shard=self.shard)
         return True
 
+    def _fields(self) -> dict:
+        return {"shard": self.shard}
+
     async def reload(self) -> None:
         engine = Engine(partial=True)
         await self.repository.load(engine)
         self.engine = engine
         self.fence = await self.repository.claim()
 
-    async def stop(self) -> None:
-        await self.relay.stop()
-        await locks.release(self._lock)
-        self._lock = None
-        await self.db.dispose()
-        log.info("shard_released", shard=self.shard)
 
     async def _fetch(self) -> list:
         query = (
@@ -357,47 +434,14 @@ class ShardStage:
         rows.extra.append(hand_over)
         await self.repository.save_rows(rows, fence=self.fence)
 
-    async def _recover(self, stop: asyncio.Event, leave: asyncio.Event) -> bool:
-        """Back to the last commit after a failed batch. The lock may have gone with its
-        connection (the database restarted), so it is taken again first; False when another
-        worker took the shard meanwhile."""
-        pause = 0.5
-        while not stop.is_set() and not leave.is_set():
-            await asyncio.sleep(pause)
-            try:
-                await locks.release(self._lock)
-                taken, self._lock = await locks.try_hold(self.db, locks.key("shard", self.schema))
-                if not taken:
-                    log.warning("shard_lost", shard=self.shard)
-                    return False
-                await self.reload()
-                log.info("shard_recovered", shard=self.shard)
-                return True
-            except (SQLAlchemyError, OSError) as error:
-                log.warning("shard_recovery_waiting", shard=self.shard, error=str(error).splitlines()[0])
-                pause = min(pause * 2, 5.0)
-        return False
+    async def _take_lock_again(self) -> bool:
+        taken, self._lock = await locks.try_hold(self.db, locks.key("shard", self.schema))
+        return taken
 
     async def run(self, stop: asyncio.Event, leave: asyncio.Event) -> None:
         """Apply and relay until `stop` (the worker ends) or `leave` (the shard goes to
         another worker); a failed batch returns to the last commit."""
-        relay = asyncio.create_task(relay_until(self.relay, stop))
-        try:
-            while not stop.is_set() and not leave.is_set():
-                try:
-                    count = await self.step(stop, leave)
-                except (SQLAlchemyError, OSError, FencedOut) as error:
-                    log.error("shard_batch_failed", shard=self.shard, error=str(error).splitlines()[0])
-                    if not await self._recover(stop, leave):
-                        return  # another worker holds the shard now
-                    continue
-                if count < self.batch_size // 2:
-                    await asyncio.sleep(LINGER_SECONDS if count else 0.02)
-        finally:
-            relay.cancel()
-            await asyncio.gather(relay, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await self.relay.relay_all()
+        await self._run(lambda: self.step(stop, leave), stop, leave)
 
 
 async def relay_until(relay: OutboxRelay, stop: asyncio.Event) -> None:
@@ -426,8 +470,10 @@ class _ShardBatch:
 # -- assembler ----------------------------------------------------------------------------------
 
 
-class AssemblerStage:
+class AssemblerStage(_Stage):
     """The order-level stage: one active, by lock."""
+
+    kind = "assembler"
 
     def __init__(self, url: str, base: str, *, batch_size: int = 2000,
                  kafka: KafkaSettings | None = None, topics: OutputTopics | None = None) -> None:
@@ -458,18 +504,12 @@ class AssemblerStage:
                 order.status = row.status
                 order.published = doc["published"]
                 order.by_shard = {
-                    int(shard): decode_partial(row.order_id, json.dumps([row.company_id, lines])).lines
+                    int(shard): tuple(PartialLine(*line) for line in lines)
                     for shard, lines in doc["by_shard"].items()
                 }
                 assembler.orders[row.order_id] = order
         self.assembler = assembler
         self.fence = await self.repository.claim()
-
-    async def stop(self) -> None:
-        await self.relay.stop()
-        await locks.release(self._lock)
-        self._lock = None
-        await self.db.dispose()
 
     async def step(self) -> int:
         async with self.db.connect() as conn:
@@ -514,7 +554,7 @@ class AssemblerStage:
             }
             for order_id in sorted(touched)
         ]
-        rows = self.repository.batch_rows(Engine(allocating=False), _no_changes(), outputs, [])
+        rows = BatchRows(outbox=[outbox_row(output) for output in outputs])
 
         async def hand_over(conn) -> None:
             await conn.execute(delete(pt.partials).where(pt.partials.c.seq <= last))
@@ -525,44 +565,12 @@ class AssemblerStage:
         await self.repository.save_rows(rows, fence=self.fence)
         return len(causes)
 
-    async def _recover(self, stop: asyncio.Event) -> None:
-        """Back to the last commit, the lock taken again first (see ShardStage._recover);
-        waits for it if another worker took it meanwhile."""
-        pause = 0.5
-        while not stop.is_set():
-            await asyncio.sleep(pause)
-            try:
-                await locks.release(self._lock)
-                self._lock = None
-                self._lock = await locks.hold(self.db, locks.key("assembler", self.schema))
-                await self.reload()
-                log.info("assembler_recovered")
-                return
-            except (SQLAlchemyError, OSError) as error:
-                log.warning("assembler_recovery_waiting", error=str(error).splitlines()[0])
-                pause = min(pause * 2, 5.0)
+    async def _take_lock_again(self) -> bool:
+        self._lock = await locks.hold(self.db, locks.key("assembler", self.schema))
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
-        relay = asyncio.create_task(relay_until(self.relay, stop))
-        try:
-            while not stop.is_set():
-                try:
-                    count = await self.step()
-                except (SQLAlchemyError, OSError, FencedOut) as error:
-                    log.error("assembly_failed", error=str(error).splitlines()[0])
-                    await self._recover(stop)
-                    continue
-                if count < self.batch_size // 2:
-                    await asyncio.sleep(LINGER_SECONDS if count else 0.02)
-        finally:
-            relay.cancel()
-            await asyncio.gather(relay, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await self.relay.relay_all()
-
-
-def _no_changes() -> Changes:
-    return Changes()
+        await self._run(self.step, stop, asyncio.Event())
 
 
 # -- one worker process ---------------------------------------------------------------------------
