@@ -8,7 +8,10 @@ Prints figures (not a test):
    (timed once one warm-up input has gone through: steady state, not start-up);
 3. the SKU-sharded recalculator (docs/sharding.md) with one and with two worker processes on
    the same day, and its allocation stage alone in one and in two processes, each with the
-   share of the machine's CPU that was busy (broker, PostgreSQL and workers share it).
+   share of the machine's CPU that was busy (broker, PostgreSQL and workers share it);
+4. the sharded recalculator again with one, two and three worker processes, each held to
+   the same share of a core (`cpu_budget`): how throughput grows with workers when each
+   has CPU of its own, as on machines of their own.
 Needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (`make bench-kafka` starts both).
 """
 
@@ -47,10 +50,13 @@ from recalculator.runtime.tuning import tune_collector
 from recalculator.workload import WorkloadShape, generate_day
 from sqlalchemy import text
 
+from bench.cpu_budget import CpuBudget, unavailable
+
 BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
 RATE = 2000
 SECONDS = 10
 SHARDS = 4
+BUDGET = 0.3  # of a core, per worker process, in the budgeted sharded runs
 
 
 async def fresh_topics(servers: str) -> tuple[InputTopics, OutputTopics]:
@@ -156,19 +162,26 @@ async def drop_sharded(url: str, base: str) -> None:
         await drop_schema(url, schema)
 
 
-async def sharded_throughput(servers: str, url: str, workers: int) -> dict:
+async def sharded_throughput(servers: str, url: str, workers: int, budget: float | None = None) -> dict:
     """The generated day through router, shards and assembler run by `workers` processes:
     the workers are started on empty topics and given time to share the shards out, then
-    the day is produced and timed from its first record to its last cause assembled."""
+    the day is produced and timed from its first record to its last cause assembled. With
+    `budget`, each worker process is held to that share of a core (`cpu_budget`)."""
     lines = raw_lines(generate_day(42, WorkloadShape()))
     inputs, outputs = await fresh_topics(servers)
     base = f"bsh_{uuid.uuid4().hex[:8]}"
     processes = start_sharded(url, base, workers, topics_env(servers, inputs, outputs))
+    budgets = []
     try:
+        if budget is not None:
+            for process in processes:
+                budgets.append(CpuBudget(budget))
+                budgets[-1].add(process.pid)
         while await _scalar(url, f'select count(*) from "{base}".workers') != workers:
             await asyncio.sleep(0.1)
         await asyncio.sleep(3 * TICK_SECONDS + LIVE_SECONDS)  # shares settled, stages started
         started, cpu = time.perf_counter(), cpu_ticks()
+        worker_cpu = sum(process_cpu_seconds(process.pid) for process in processes)
         await produce(lines, KafkaSettings(bootstrap_servers=servers), inputs)
         while True:
             routed, left = await sharded_progress(url, base)
@@ -176,12 +189,24 @@ async def sharded_throughput(servers: str, url: str, workers: int) -> dict:
                 break
             await asyncio.sleep(0.05)
         seconds = time.perf_counter() - started
+        worker_cpu = sum(process_cpu_seconds(process.pid) for process in processes) - worker_cpu
         busy, total = (b - a for a, b in zip(cpu, cpu_ticks(), strict=True))
     finally:
         await stop_all(processes)
         await drop_sharded(url, base)
-    return {"workers": workers, "events": len(lines), "events_per_s": len(lines) / seconds,
-            "cpu_busy": busy / total if total else 0.0}
+        for group in budgets:
+            group.remove()
+    return {"workers": workers, "budget": budget, "events": len(lines), "events_per_s": len(lines) / seconds,
+            "cpu_busy": busy / total if total else 0.0, "worker_cores": worker_cpu / seconds}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far, user and system (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_ticks() -> tuple[int, int]:
@@ -370,18 +395,31 @@ async def main() -> None:
     for run in sharded:
         print(f"   {run['workers']} worker process(es): {run['events_per_s']:,.0f} events/s   "
               f"(ratio to embedded {run['events_per_s'] / t['embedded_events_per_s']:.2f}, "
-              f"machine CPU busy {run['cpu_busy']:.0%})")
+              f"workers used {run['worker_cores']:.2f} cores, machine CPU busy {run['cpu_busy']:.0%})")
     print(f"   two workers / one: {sharded[1]['events_per_s'] / sharded[0]['events_per_s']:.2f}")
     stage = await shard_stage_scaling(servers, url)
     for run in stage:
         print(f"   allocation stage alone (the day routed beforehand), {SHARDS} shards in {run['processes']} "
               f"process(es): {run['inputs_per_s']:,.0f} inputs/s ({run['rows_per_s']:,.0f} routed rows/s, "
               f"machine CPU busy {run['cpu_busy']:.0%})")
-    print(f"   allocation stage, two processes / one: {stage[1]['inputs_per_s'] / stage[0]['inputs_per_s']:.2f}")
+    print(f"   allocation stage, two processes / one: {stage[1]['inputs_per_s'] / stage[0]['inputs_per_s']:.2f}\n")
+    budgeted = []
+    print(f"4. The same, each worker process held to {BUDGET} of a core (a cgroup CPU quota: each worker "
+          "with CPU of its own, as on a machine of its own)")
+    if reason := unavailable():
+        print(f"   not measured: {reason} (needs root)")
+    else:
+        budgeted = [await sharded_throughput(servers, url, workers, BUDGET) for workers in (1, 2, 3)]
+        for run in budgeted:
+            print(f"   {run['workers']} worker process(es): {run['events_per_s']:,.0f} events/s   "
+                  f"(workers used {run['worker_cores']:.2f} cores, machine CPU busy {run['cpu_busy']:.0%})")
+        print(f"   two workers / one: {budgeted[1]['events_per_s'] / budgeted[0]['events_per_s']:.2f}   "
+              f"three / one: {budgeted[2]['events_per_s'] / budgeted[0]['events_per_s']:.2f}")
     print(f"\nmachine: Python {platform.python_version()}, {os.cpu_count()} cores, {platform.platform()}")
     Path("var/bench").mkdir(parents=True, exist_ok=True)
     Path("var/bench/kafka.json").write_text(json.dumps(
-        {"throughput": t, "latency": lat, "sharded": sharded, "allocation_stage": stage}, indent=2))
+        {"throughput": t, "latency": lat, "sharded": sharded, "allocation_stage": stage,
+         "budgeted": budgeted}, indent=2))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from aiokafka.errors import KafkaError
 from backorder_events import DeadLetter, InvalidEvent, parse_event
 from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import logs
@@ -249,9 +250,22 @@ class _Stage:
     relay: OutboxRelay
     batch_size: int
     _lock: AsyncConnection | None
+    _reader: AsyncConnection | None = None  # the lock's connection once set to autocommit
 
     def _fields(self) -> dict:
         return {}
+
+    async def _read(self, statement) -> Result:
+        """A read between batches. It goes over the lock's connection in autocommit: one
+        round trip, where a pooled connection would cost a checkout (which pings the server
+        first), a BEGIN and a ROLLBACK. Should that connection have died, the read fails and
+        the stage recovers, taking the lock again on a new one."""
+        if self._lock is None:  # SQLite: no lock, a pooled connection
+            async with self.db.connect() as conn:
+                return (await conn.execute(statement)).freeze()()
+        if self._reader is not self._lock:  # a lock taken (again) since the last read
+            self._reader = await self._lock.execution_options(isolation_level="AUTOCOMMIT")
+        return await self._lock.execute(statement)
 
     async def reload(self) -> None:
         raise NotImplementedError
@@ -360,14 +374,12 @@ class ShardStage(_Stage):
             .order_by(pt.routed.c.seq, pt.routed.c.idx)
             .limit(self.batch_size)
         )
-        async with self.db.connect() as conn:
-            return (await conn.execute(query)).all()
+        return (await self._read(query)).all()
 
     async def _handoff(self, seq: int, key: str) -> str | None:
-        async with self.db.connect() as conn:
-            return (await conn.execute(
-                select(pt.handoffs.c.payload).where(pt.handoffs.c.seq == seq, pt.handoffs.c.key == key)
-            )).scalar()
+        return (await self._read(
+            select(pt.handoffs.c.payload).where(pt.handoffs.c.seq == seq, pt.handoffs.c.key == key)
+        )).scalar()
 
     async def step(self, stop: asyncio.Event, leave: asyncio.Event | None = None) -> int:
         """Apply the next rows routed here and commit them; returns how many. A row that
@@ -512,24 +524,24 @@ class AssemblerStage(_Stage):
         self.fence = await self.repository.claim()
 
     async def step(self) -> int:
-        async with self.db.connect() as conn:
-            # Causes at or before the least seq some shard still has to apply are complete.
-            frontier = (await conn.execute(text(
-                "SELECT coalesce((SELECT min(seq) FROM routed) - 1, (SELECT max(seq) FROM causes))"
-            ))).scalar()
-            if frontier is None:
-                return 0
-            causes = (await conn.execute(
-                select(pt.causes).where(pt.causes.c.seq <= frontier)
-                .order_by(pt.causes.c.seq).limit(self.batch_size)
-            )).all()
-            if not causes:
-                return 0
-            last = causes[-1].seq
-            partial_rows = (await conn.execute(
-                select(pt.partials).where(pt.partials.c.seq <= last)
-                .order_by(pt.partials.c.seq, pt.partials.c.shard, pt.partials.c.order_id)
-            )).all()
+        # Causes at or before the least seq some shard still has to apply are complete (a
+        # shard deletes its routed rows in the transaction that writes their partials).
+        frontier = (await self._read(text(
+            "SELECT coalesce((SELECT min(seq) FROM routed) - 1, (SELECT max(seq) FROM causes))"
+        ))).scalar()
+        if frontier is None:
+            return 0
+        causes = (await self._read(
+            select(pt.causes).where(pt.causes.c.seq <= frontier)
+            .order_by(pt.causes.c.seq).limit(self.batch_size)
+        )).all()
+        if not causes:
+            return 0
+        last = causes[-1].seq
+        partial_rows = (await self._read(
+            select(pt.partials).where(pt.partials.c.seq <= last)
+            .order_by(pt.partials.c.seq, pt.partials.c.shard, pt.partials.c.order_id)
+        )).all()
         by_seq: dict[int, list] = {}
         for row in partial_rows:
             by_seq.setdefault(row.seq, []).append((row.shard, decode_partial(row.order_id, row.payload)))
