@@ -43,12 +43,14 @@ from recalculator.kafka.sharded import (
     RouterWorker,
     ShardStage,
 )
+from recalculator.kafka.topic_admin import delete_topics, topic_names
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
 from recalculator.runtime.tuning import tune_collector
 from recalculator.workload import WorkloadShape, generate_day
 from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
 
 from bench.cpu_budget import CpuBudget, unavailable
 
@@ -139,11 +141,34 @@ async def _scalar(url: str, query: str):
         await db.dispose()
 
 
-async def sharded_progress(url: str, base: str) -> tuple[int, int]:
+class Probe:
+    """One connection for the benchmark's polling queries: a connection per query (TLS and
+    a SCRAM login each) would load PostgreSQL more than some of the work being measured."""
+
+    def __init__(self, url: str) -> None:
+        self.db = make_engine(url)
+        self.conn = None
+
+    async def __aenter__(self) -> Probe:
+        self.conn = await (await self.db.connect()).execution_options(isolation_level="AUTOCOMMIT")
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.conn.close()
+        await self.db.dispose()
+
+    async def scalar(self, query: str):
+        try:
+            return (await self.conn.execute(text(query))).scalar()
+        except ProgrammingError:  # not created yet
+            return None
+
+
+async def sharded_progress(probe: Probe, base: str) -> tuple[int, int]:
     """(inputs the router has committed, causes not yet assembled + rows not yet applied)."""
-    routed = await _scalar(url, f'select coalesce(sum(position + 1), 0) from "{base}_router".positions '
+    routed = await probe.scalar(f'select coalesce(sum(position + 1), 0) from "{base}_router".positions '
                                 "where source like '%:%'") or 0
-    left = await _scalar(url, f'select (select count(*) from "{base}".causes) + (select count(*) from "{base}".routed)')
+    left = await probe.scalar(f'select (select count(*) from "{base}".causes) + (select count(*) from "{base}".routed)')
     return int(routed), (-1 if left is None else int(left))
 
 
@@ -172,19 +197,20 @@ async def sharded_throughput(servers: str, url: str, workers: int, budget: float
     base = f"bsh_{uuid.uuid4().hex[:8]}"
     processes = start_sharded(url, base, workers, topics_env(servers, inputs, outputs))
     budgets = []
+    probe = await Probe(url).__aenter__()
     try:
         if budget is not None:
             for process in processes:
                 budgets.append(CpuBudget(budget))
                 budgets[-1].add(process.pid)
-        while await _scalar(url, f'select count(*) from "{base}".workers') != workers:
+        while await probe.scalar(f'select count(*) from "{base}".workers') != workers:
             await asyncio.sleep(0.1)
         await asyncio.sleep(3 * TICK_SECONDS + LIVE_SECONDS)  # shares settled, stages started
         started, cpu = time.perf_counter(), cpu_ticks()
         worker_cpu = sum(process_cpu_seconds(process.pid) for process in processes)
         await produce(lines, KafkaSettings(bootstrap_servers=servers), inputs)
         while True:
-            routed, left = await sharded_progress(url, base)
+            routed, left = await sharded_progress(probe, base)
             if routed >= len(lines) and left == 0:
                 break
             await asyncio.sleep(0.05)
@@ -192,6 +218,7 @@ async def sharded_throughput(servers: str, url: str, workers: int, budget: float
         worker_cpu = sum(process_cpu_seconds(process.pid) for process in processes) - worker_cpu
         busy, total = (b - a for a, b in zip(cpu, cpu_ticks(), strict=True))
     finally:
+        await probe.__aexit__()
         await stop_all(processes)
         await drop_sharded(url, base)
         for group in budgets:
@@ -270,15 +297,18 @@ async def apply_shards(base: str, shards: list[int]) -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     never = asyncio.Event()
 
-    async def drain(stage: ShardStage) -> None:
+    async def drain(stage: ShardStage, probe: Probe) -> None:
         while True:
             if not await stage.step(never):
-                left = await _scalar(url, f'select count(*) from "{base}".routed where shard = {stage.shard}')
+                left = await probe.scalar(f'select count(*) from "{base}".routed where shard = {stage.shard}')
                 if not left:
                     return
                 await asyncio.sleep(0.005)
 
-    await asyncio.gather(*(drain(stage) for stage in stages))
+    probes = [await Probe(url).__aenter__() for _ in stages]
+    await asyncio.gather(*(drain(stage, probe) for stage, probe in zip(stages, probes, strict=True)))
+    for probe in probes:
+        await probe.__aexit__()
     for stage in stages:
         await stage.stop()
 
@@ -330,7 +360,9 @@ async def latency(servers: str, url: str) -> dict:
                 received.setdefault(cause, time.perf_counter())
 
         collector = asyncio.create_task(collect())
-        producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=0)
+        # An upstream producer as Kafka's own Java client is configured by default since
+        # Kafka 4.0: batching for up to 5 ms. That wait is part of the latency measured.
+        producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5)
         await producer.start()
         await warm_up(producer, inputs, url, schema)
         start = time.perf_counter()
@@ -380,6 +412,16 @@ async def main() -> None:
     if not servers or not url:
         sys.exit("KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL are needed: run `make bench-kafka`")
     print(f"backorders Kafka benchmark: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    before = await topic_names(kafka)
+    try:
+        await measure(servers, url)
+    finally:
+        # Left behind, every run's topics would slow the broker down for the next runs.
+        await delete_topics(kafka, await topic_names(kafka) - before)
+
+
+async def measure(servers: str, url: str) -> None:
     t = await throughput(servers, url)
     print("1. Throughput on the generated day (8,440 inputs, already in the topics)")
     print(f"   worker (Kafka + PostgreSQL), one active worker: {t['worker_events_per_s']:,.0f} events/s"

@@ -27,8 +27,8 @@ from datetime import datetime
 from aiokafka.errors import KafkaError
 from backorder_events import DeadLetter, InvalidEvent, parse_event
 from sqlalchemy import and_, delete, func, select, text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import Result
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import logs
