@@ -258,19 +258,28 @@ class Repository:
             rows.positions = [{"source": k, "position": v} for k, v in sorted(positions.items())]
         return rows
 
-    async def save_rows(self, rows: BatchRows, fence: str | None = None) -> None:
+    async def save_rows(self, rows: BatchRows, fence: str | None = None,
+                        conn: AsyncConnection | None = None) -> None:
         """Write a batch in one transaction. With `fence`, the transaction first checks that
-        the state still belongs to that owner (see `claim`), and writes nothing otherwise."""
-        async with self.db.begin() as conn:
-            if fence is not None:
-                claimed = await conn.execute(
-                    update(t.meta)
-                    .where(t.meta.c.key == OWNER_KEY, t.meta.c.value == fence)
-                    .values(value=fence)
-                )
-                if claimed.rowcount != 1:
-                    raise FencedOut("another worker has taken over this state")
-            await self.write_rows(conn, rows)
+        the state still belongs to that owner (see `claim`), and writes nothing otherwise.
+        With `conn` (a connection the caller holds, outside any transaction), over it."""
+        if conn is None:
+            async with self.db.begin() as pooled:
+                await self._save_rows(pooled, rows, fence)
+        else:
+            async with conn.begin():
+                await self._save_rows(conn, rows, fence)
+
+    async def _save_rows(self, conn: AsyncConnection, rows: BatchRows, fence: str | None) -> None:
+        if fence is not None:
+            claimed = await conn.execute(
+                update(t.meta)
+                .where(t.meta.c.key == OWNER_KEY, t.meta.c.value == fence)
+                .values(value=fence)
+            )
+            if claimed.rowcount != 1:
+                raise FencedOut("another worker has taken over this state")
+        await self.write_rows(conn, rows)
 
     async def erase(self) -> None:
         """Delete every row of the state, in one transaction (the schema stays)."""
@@ -311,7 +320,7 @@ class Repository:
 
     # -- reading for operators ---------------------------------------------------------------
 
-    async def outbox_rows(self, after_seq: int, limit: int) -> list:
+    async def outbox_rows(self, after_seq: int, limit: int, conn: AsyncConnection | None = None) -> list:
         """Outbox rows after `after_seq`, oldest first: (seq, event_id, event_type, subject,
         payload)."""
         query = (
@@ -321,17 +330,23 @@ class Repository:
             .order_by(t.outbox.c.seq)
             .limit(limit)
         )
-        async with self.db.connect() as conn:
-            return (await conn.execute(query)).all()
+        return await self._read_all(query, conn)
 
-    async def dead_letter_rows(self, after_seq: int, limit: int) -> list:
+    async def dead_letter_rows(self, after_seq: int, limit: int, conn: AsyncConnection | None = None) -> list:
         """Dead-letter rows after `after_seq`, oldest first, every column."""
         query = (
             select(t.dead_letters).where(t.dead_letters.c.seq > after_seq)
             .order_by(t.dead_letters.c.seq).limit(limit)
         )
-        async with self.db.connect() as conn:
+        return await self._read_all(query, conn)
+
+    async def _read_all(self, query, conn: AsyncConnection | None) -> list:
+        """Every row of a query, over `conn` when given (a caller's own connection, in
+        autocommit), else over a pooled one."""
+        if conn is not None:
             return (await conn.execute(query)).all()
+        async with self.db.connect() as pooled:
+            return (await pooled.execute(query)).all()
 
     async def positions(self, prefix: str = "") -> dict[str, int]:
         query = select(t.positions.c.source, t.positions.c.position)
@@ -340,14 +355,19 @@ class Repository:
         async with self.db.connect() as conn:
             return dict((await conn.execute(query)).all())
 
-    async def save_position(self, source: str, position: int, *, durable: bool = True) -> None:
+    async def save_position(self, source: str, position: int, *, durable: bool = True,
+                            conn: AsyncConnection | None = None) -> None:
         """With `durable=False` (a relay's position: losing the last one to a database crash
         only sends a few events again, with their ids) PostgreSQL does not wait for the
-        write-ahead log to reach the disk."""
-        async with self.db.begin() as conn:
-            if not durable and conn.dialect.name == "postgresql":
-                await conn.execute(text("SET LOCAL synchronous_commit = off"))
+        write-ahead log to reach the disk. With `conn` (a caller's own connection in
+        autocommit, set up as it wants it) the one statement is written over it."""
+        if conn is not None:
             await upsert(conn, t.positions, [{"source": source, "position": position}], ["source"])
+            return
+        async with self.db.begin() as pooled:
+            if not durable and pooled.dialect.name == "postgresql":
+                await pooled.execute(text("SET LOCAL synchronous_commit = off"))
+            await upsert(pooled, t.positions, [{"source": source, "position": position}], ["source"])
 
     async def dead_letter_records(self) -> list[DeadLetter]:
         async with self.db.connect() as conn:

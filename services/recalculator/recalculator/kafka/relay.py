@@ -9,14 +9,22 @@ decided (derived from its cause), so consumers drop repeats by id.
 Dead letters go the same way to the dead-letter topic: one JSON record each (the raw input,
 the reason, and the topic, partition and offset it was read at), keyed by that place, so a
 repeat is recognisable by its key.
+
+On PostgreSQL the relay polls and stores its positions over a connection of its own, in
+autocommit and without waiting for the disk: a poll is then one round trip, where a pooled
+connection costs a checkout (which pings the server), a BEGIN and a ROLLBACK. At 2,000
+inputs/s those polls were about a third of the relay's CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiokafka import AIOKafkaProducer
 from backorder_events import DeadLetter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import logs
 from ..adapters.repository import Repository
@@ -24,6 +32,9 @@ from .settings import KafkaSettings, OutputTopics
 
 RELAY_SOURCE = "outbox-relay"
 DEAD_LETTER_RELAY_SOURCE = "dead-letter-relay"
+# While running, dead letters (rare) are looked for at most this often; the outbox at every
+# poll.
+DEAD_LETTER_POLL_SECONDS = 0.25
 log = logs.get("recalculator.relay")
 
 
@@ -44,6 +55,32 @@ class OutboxRelay:
         # Positions as last stored by this relay: read from the database once, then kept
         # here, saving a query per poll.
         self._after: dict[str, int] = {}
+        self._conn: AsyncConnection | None = None
+
+    async def _connection(self) -> AsyncConnection | None:
+        """The relay's own connection on PostgreSQL (None elsewhere: pooled connections)."""
+        if self._conn is None and self.repository.db.dialect.name == "postgresql":
+            conn = await self.repository.db.connect()
+            try:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text("SET synchronous_commit TO off"))
+            except BaseException:
+                await self._discard(conn)
+                raise
+            self._conn = conn
+        return self._conn
+
+    @staticmethod
+    async def _discard(conn: AsyncConnection) -> None:
+        # Not back to the pool: its session settings would go with it (or it is dead).
+        with contextlib.suppress(Exception):
+            await conn.invalidate()
+            await conn.close()
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self._discard(conn)
 
     async def start(self) -> OutboxRelay:
         self.producer = AIOKafkaProducer(
@@ -53,6 +90,7 @@ class OutboxRelay:
         return self
 
     async def stop(self) -> None:
+        await self._drop_connection()
         if self.producer is not None:
             await self.producer.stop()
             self.producer = None
@@ -66,7 +104,16 @@ class OutboxRelay:
     async def relay_batch(self) -> int:
         """Send the next batch of the outbox and of the dead letters; returns how many records
         were sent (0: both are drained)."""
-        return await self._relay_outbox() + await self._relay_dead_letters()
+        return await self._guarded(self._relay_outbox) + await self._guarded(self._relay_dead_letters)
+
+    async def _guarded(self, work):
+        """Run a step; on failure the relay's connection is dropped (it may be dead: the
+        server restarted) and made again on the next step."""
+        try:
+            return await work()
+        except BaseException:
+            await self._drop_connection()
+            raise
 
     async def _position(self, source: str) -> int:
         if source not in self._after:
@@ -75,7 +122,7 @@ class OutboxRelay:
 
     async def _save(self, source: str, position: int) -> None:
         try:
-            await self.repository.save_position(source, position, durable=False)
+            await self.repository.save_position(source, position, durable=False, conn=await self._connection())
         except BaseException:
             self._after.pop(source, None)  # read it again next time
             raise
@@ -83,7 +130,7 @@ class OutboxRelay:
 
     async def _relay_dead_letters(self) -> int:
         after = await self._position(DEAD_LETTER_RELAY_SOURCE)
-        rows = await self.repository.dead_letter_rows(after, self.batch_size)
+        rows = await self.repository.dead_letter_rows(after, self.batch_size, await self._connection())
         if not rows:
             return 0
         sends = []
@@ -104,7 +151,7 @@ class OutboxRelay:
 
     async def _relay_outbox(self) -> int:
         after = await self._position(RELAY_SOURCE)
-        rows = await self.repository.outbox_rows(after, self.batch_size)
+        rows = await self.repository.outbox_rows(after, self.batch_size, await self._connection())
         if not rows:
             return 0
         sends = [
@@ -129,8 +176,14 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
         """Relay until `stop` is set, polling the outbox when it is drained."""
+        loop = asyncio.get_running_loop()
+        dead_letters_due = 0.0
         while not stop.is_set():
-            if not await self.relay_batch():
+            sent = await self._guarded(self._relay_outbox)
+            if loop.time() >= dead_letters_due:
+                sent += await self._guarded(self._relay_dead_letters)
+                dead_letters_due = loop.time() + DEAD_LETTER_POLL_SECONDS
+            if not sent:
                 try:
                     await asyncio.wait_for(stop.wait(), idle_seconds)
                 except TimeoutError:

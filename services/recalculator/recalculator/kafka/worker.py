@@ -108,10 +108,14 @@ class RecalculatorWorker:
         await self._release_lock()
         log.info("waiting_for_lock")
         self._lock_connection = await locks.hold(self.runtime.db, lock_id(self.schema))
+        # Batches are written over the lock's connection: one fewer checkout per batch, and
+        # a batch can only commit while the session holding the lock is alive.
+        self.runtime.connection = self._lock_connection
         log.info("lock_acquired")
 
     async def _release_lock(self) -> None:
         connection, self._lock_connection = self._lock_connection, None
+        self.runtime.connection = None
         await locks.release(connection)
 
     async def _assign_all(self) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from .. import logs, metrics
 from ..adapters.repository import BatchRows, Repository, make_engine
 from ..domain.engine import Engine
@@ -38,6 +40,9 @@ class EmbeddedRuntime:
         self.repository = Repository(self.db, schema)
         self.engine = Engine()
         self.fence: str | None = None  # set by a runtime that must be the only writer
+        # A connection the owner holds for writing batches (the Kafka worker's lock
+        # connection): no pool checkout, no ping, per batch; None: pooled connections.
+        self.connection: AsyncConnection | None = None
 
     async def start(self) -> EmbeddedRuntime:
         await self.repository.create_schema()
@@ -145,7 +150,7 @@ class EmbeddedRuntime:
 
     async def commit_batch(self, batch: PreparedBatch) -> None:
         """Write a prepared batch in one transaction (fenced when this runtime has a fence)."""
-        await self.repository.save_rows(batch.rows, fence=self.fence)
+        await self.repository.save_rows(batch.rows, fence=self.fence, conn=self.connection)
         elapsed = time.perf_counter() - batch.started
         applied, duplicates, dead_lettered, outputs = batch.counts
         metrics.BATCH_SECONDS.observe(elapsed)
