@@ -5,7 +5,8 @@ Prints figures (not a test):
    next to the embedded runtime (SQLite) on the same records in the same run;
 2. latency from producing an input to its BackorderChanged arriving on the output topic,
    at a steady 2,000 events/s, with the worker and the outbox relay as processes of their own
-   (timed once one warm-up input has gone through: steady state, not start-up);
+   and the timing producer and consumer in a third (timed once one warm-up input has gone
+   through: steady state, not start-up);
 3. the SKU-sharded recalculator (docs/sharding.md) with one and with two worker processes on
    the same day, and its allocation stage alone in one and in two processes, each with the
    share of the machine's CPU that was busy (broker, PostgreSQL and workers share it);
@@ -405,6 +406,18 @@ async def latency(servers: str, url: str) -> dict:
     }
 
 
+async def latency_in_child() -> dict:
+    """`latency` in a process of its own: the producer and the consumer that time the
+    inputs then share no heap (and no garbage collections) with the sections before."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.kafka_bench", "--latency", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"the latency run failed (exit {child.returncode})")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
 async def main() -> None:
     tune_collector()
     logs.configure("error")
@@ -429,7 +442,7 @@ async def measure(servers: str, url: str) -> None:
           "   (target >= 10,000 per worker)")
     print(f"   embedded runtime (SQLite), same records:        {t['embedded_events_per_s']:,.0f} events/s")
     print(f"   ratio worker / embedded: {t['worker_events_per_s'] / t['embedded_events_per_s']:.2f}\n")
-    lat = await latency(servers, url)
+    lat = await latency_in_child()
     print(f"2. Latency input -> BackorderChanged on the output topic at {RATE:,} events/s offered "
           f"({lat['achieved_rate']:,.0f} achieved, {lat['events']:,} inputs, {lat['samples']:,} samples)")
     print(f"   p50 {lat['p50_ms']:.0f} ms   p99 {lat['p99_ms']:.0f} ms   max {lat['max_ms']:.0f} ms   (target p99 <= 200 ms)\n")
@@ -474,7 +487,12 @@ async def measure(servers: str, url: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--apply-shards"]:
+    if sys.argv[1:2] == ["--latency"]:
+        tune_collector()
+        logs.configure("error")
+        figures = asyncio.run(latency(os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]))
+        print(json.dumps(figures))
+    elif sys.argv[1:2] == ["--apply-shards"]:
         logs.configure("error")
         asyncio.run(apply_shards(sys.argv[2], [int(p) for p in sys.argv[3].split(",")]))
     else:
