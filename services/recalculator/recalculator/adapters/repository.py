@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from backorder_events import BackorderSettings, DeadLetter
-from sqlalchemy import event, select, text, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..domain.engine import Changes, Engine
@@ -355,19 +355,15 @@ class Repository:
         async with self.db.connect() as conn:
             return dict((await conn.execute(query)).all())
 
-    async def save_position(self, source: str, position: int, *, durable: bool = True,
-                            conn: AsyncConnection | None = None) -> None:
-        """With `durable=False` (a relay's position: losing the last one to a database crash
-        only sends a few events again, with their ids) PostgreSQL does not wait for the
-        write-ahead log to reach the disk. With `conn` (a caller's own connection in
-        autocommit, set up as it wants it) the one statement is written over it."""
+    async def save_position(self, source: str, position: int, *, conn: AsyncConnection | None = None) -> None:
+        """With `conn` (a caller's own connection in autocommit, with the session settings it
+        wants: the relay's does not wait for the disk) the one statement goes over it."""
+        row = [{"source": source, "position": position}]
         if conn is not None:
-            await upsert(conn, t.positions, [{"source": source, "position": position}], ["source"])
+            await upsert(conn, t.positions, row, ["source"])
             return
         async with self.db.begin() as pooled:
-            if not durable and pooled.dialect.name == "postgresql":
-                await pooled.execute(text("SET LOCAL synchronous_commit = off"))
-            await upsert(pooled, t.positions, [{"source": source, "position": position}], ["source"])
+            await upsert(pooled, t.positions, row, ["source"])
 
     async def dead_letter_records(self) -> list[DeadLetter]:
         async with self.db.connect() as conn:

@@ -122,7 +122,7 @@ class OutboxRelay:
 
     async def _save(self, source: str, position: int) -> None:
         try:
-            await self.repository.save_position(source, position, durable=False, conn=await self._connection())
+            await self.repository.save_position(source, position, conn=await self._connection())
         except BaseException:
             self._after.pop(source, None)  # read it again next time
             raise
