@@ -9,7 +9,7 @@ import os
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from ..adapters import tables as t
 from ..adapters.repository import Repository, make_engine
@@ -92,13 +92,8 @@ async def gather_sharded(url: str, base: str, shards: int, with_kafka: bool) -> 
             report["routed_waiting_by_shard"] = {str(p): waiting.get(p, 0) for p in range(shards)}
             report["causes_waiting"] = (await conn.execute(select(func.count()).select_from(pt.causes))).scalar_one()
             report["handoffs_waiting"] = (await conn.execute(select(func.count()).select_from(pt.handoffs))).scalar_one()
-            now = (await conn.execute(text("SELECT (extract(epoch from clock_timestamp()) * 1e6)::bigint"))).scalar()
-            report["live_workers"] = {
-                row.worker_id: row.roles or "shards"
-                for row in await conn.execute(
-                    select(pt.workers).where(pt.workers.c.seen_at > now - int(sharded.LIVE_SECONDS * 1e6))
-                )
-            }
+            live = await sharded.live_workers(conn, await sharded.database_micros(conn))
+            report["live_workers"] = {worker: roles or "shards" for worker, roles in live}
     finally:
         await db.dispose()
     if with_kafka:

@@ -259,10 +259,8 @@ class _Stage:
         """A read between batches. It goes over the lock's connection in autocommit: one
         round trip, where a pooled connection would cost a checkout (which pings the server
         first), a BEGIN and a ROLLBACK. Should that connection have died, the read fails and
-        the stage recovers, taking the lock again on a new one."""
-        if self._lock is None:  # SQLite: no lock, a pooled connection
-            async with self.db.connect() as conn:
-                return (await conn.execute(statement)).freeze()()
+        the stage recovers, taking the lock again on a new one. (Stages run on PostgreSQL
+        only, so a stage that runs holds its lock.)"""
         if self._reader is not self._lock:  # a lock taken (again) since the last read
             self._reader = await self._lock.execution_options(isolation_level="AUTOCOMMIT")
         return await self._lock.execute(statement)
@@ -673,15 +671,10 @@ class ShardedWorker:
         their roles, by id."""
         roles = "router" if "router" in self.roles else ""
         async with self.db.begin() as conn:
-            now = (await conn.execute(text("SELECT (extract(epoch from clock_timestamp()) * 1e6)::bigint"))).scalar()
+            now = await database_micros(conn)
             await upsert(conn, pt.workers, [{"worker_id": self.worker_id, "seen_at": now, "roles": roles}],
                          ["worker_id"])
-            live = (await conn.execute(
-                select(pt.workers.c.worker_id, pt.workers.c.roles)
-                .where(pt.workers.c.seen_at > now - int(LIVE_SECONDS * 1e6))
-                .order_by(pt.workers.c.worker_id)
-            )).all()
-        return [(row.worker_id, row.roles) for row in live]
+            return await live_workers(conn, now)
 
     def wanted(self, live: list[tuple[str, str]]) -> set[int]:
         """The shards this worker should hold: shard p goes to the holder of rank p mod n
@@ -726,6 +719,22 @@ class ShardedWorker:
     async def _release_all(self) -> None:
         for shard in list(self.held):
             await self._release(shard)
+
+
+async def database_micros(conn) -> int:
+    """The database's clock, in microseconds: every worker's heartbeat is judged by it, not
+    by the clocks of the workers' machines."""
+    return (await conn.execute(text("SELECT (extract(epoch from clock_timestamp()) * 1e6)::bigint"))).scalar()
+
+
+async def live_workers(conn, now: int) -> list[tuple[str, str]]:
+    """(worker id, roles) of the workers seen in the last LIVE_SECONDS before `now`, by id."""
+    rows = await conn.execute(
+        select(pt.workers.c.worker_id, pt.workers.c.roles)
+        .where(pt.workers.c.seen_at > now - int(LIVE_SECONDS * 1e6))
+        .order_by(pt.workers.c.worker_id)
+    )
+    return [(row.worker_id, row.roles) for row in rows]
 
 
 async def _again(role: str, work, stop: asyncio.Event) -> None:
