@@ -147,15 +147,15 @@ class Probe:
     """One connection for the benchmark's polling queries: a connection per query (TLS and
     a SCRAM login each) would load PostgreSQL more than some of the work being measured."""
 
-    def __init__(self, url: str) -> None:
-        self.db = make_engine(url)
-        self.conn = None
+    def __init__(self, db, conn) -> None:
+        self.db, self.conn = db, conn
 
-    async def __aenter__(self) -> Probe:
-        self.conn = await (await self.db.connect()).execution_options(isolation_level="AUTOCOMMIT")
-        return self
+    @classmethod
+    async def open(cls, url: str) -> Probe:
+        db = make_engine(url)
+        return cls(db, await (await db.connect()).execution_options(isolation_level="AUTOCOMMIT"))
 
-    async def __aexit__(self, *exc) -> None:
+    async def close(self) -> None:
         await self.conn.close()
         await self.db.dispose()
 
@@ -199,7 +199,7 @@ async def sharded_throughput(servers: str, url: str, workers: int, budget: float
     base = f"bsh_{uuid.uuid4().hex[:8]}"
     processes = start_sharded(url, base, workers, topics_env(servers, inputs, outputs))
     budgets = []
-    probe = await Probe(url).__aenter__()
+    probe = await Probe.open(url)
     try:
         if budget is not None:
             for process in processes:
@@ -220,7 +220,7 @@ async def sharded_throughput(servers: str, url: str, workers: int, budget: float
         worker_cpu = sum(process_cpu_seconds(process.pid) for process in processes) - worker_cpu
         busy, total = (b - a for a, b in zip(cpu, cpu_ticks(), strict=True))
     finally:
-        await probe.__aexit__()
+        await probe.close()
         await stop_all(processes)
         await drop_sharded(url, base)
         for group in budgets:
@@ -307,10 +307,10 @@ async def apply_shards(base: str, shards: list[int]) -> None:
                     return
                 await asyncio.sleep(0.005)
 
-    probes = [await Probe(url).__aenter__() for _ in stages]
+    probes = [await Probe.open(url) for _ in stages]
     await asyncio.gather(*(drain(stage, probe) for stage, probe in zip(stages, probes, strict=True)))
     for probe in probes:
-        await probe.__aexit__()
+        await probe.close()
     for stage in stages:
         await stage.stop()
 
