@@ -21,6 +21,19 @@ def event(type_: str, data: dict, *, time: str = "2025-04-30T15:19:00Z", id: str
     }
 
 
+def in_sequence(*events: dict, start: str = "2025-04-30T15:19:00Z") -> list[dict]:
+    """The events one second apart from `start`, in the order given: a log is applied by
+    event time (ties go by topic and key), so a scenario whose steps must happen in this
+    order says so with its times."""
+    from datetime import datetime, timedelta
+
+    first = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    return [
+        {**e, "time": (first + timedelta(seconds=n)).isoformat().replace("+00:00", "Z")}
+        for n, e in enumerate(events)
+    ]
+
+
 def parsed(raw: dict):
     return parse_event(json.dumps(raw))
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from support import created, event, stock
+from support import created, event, in_sequence, stock
 
 BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
 
@@ -27,13 +27,13 @@ def write_log(path, events):
 
 @pytest.fixture
 def small_log(tmp_path):
-    return write_log(tmp_path / "log.jsonl", [
+    return write_log(tmp_path / "log.jsonl", in_sequence(
         {**stock("cat-hammock", 1), "id": "s1"},
         {**created("5145827", [("1", "cat-hammock", 2)], date="2025-04-30T10:00:00Z"), "id": "o1"},
         {**created("5145828", [("1", "cat-hammock", 1)], date="2025-04-30T11:00:00Z"), "id": "o2"},
         {**created("5145829", [("1", "mug", 1)], date="2025-04-30T12:00:00Z"), "id": "o3"},
         {**stock("mug", 5, recalculate=True), "id": "s2"},
-    ])
+    ))
 
 
 def test_run_generates_a_day_and_prints_the_summary(tmp_path):

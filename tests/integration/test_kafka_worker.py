@@ -62,9 +62,12 @@ async def test_worker_reaches_the_state_of_replay_across_a_restart():
         await produce(lines, kafka, topics)
         worker = RecalculatorWorker(url, schema=schema, kafka=kafka, topics=topics, batch_size=150)
         async with worker:
-            for _ in range(3):
-                await worker.poll_once()  # part of the log, then a restart
-            first_positions = await worker.runtime.repository.positions()
+            first_positions = {}
+            for _ in range(30):  # part of the log, then a restart
+                await worker.poll_once()
+                first_positions = await worker.runtime.repository.positions()
+                if first_positions:
+                    break
         assert first_positions, "nothing was committed before the restart"
         async with RecalculatorWorker(url, schema=schema, kafka=kafka, topics=topics, batch_size=150) as worker:
             await drain(worker)

@@ -46,12 +46,12 @@ def test_each_event_goes_to_its_topic_with_its_key():
     assert route("POReceived", {"po_id": "P", "lines": [{"sku": "A"}, {"sku": "B"}]}) == ("backorders.inventory", "P")
     assert route("SettingsChanged", {"settings": {}}) == ("backorders.reference", "settings")
     # A manual action on one order follows that order's events; on several, or a
-    # recalculation, goes to the commands topic.
+    # recalculation, goes to the commands topic, under one key that keeps them in order.
     assert route("MarkBackorder", {"order_ids": ["o1"]}) == ("backorders.orders", "o1")
     assert route("ReallocateBackorder", {"order_id": "o2", "lines": []}) == ("backorders.orders", "o2")
-    assert route("MarkNotBackorder", {"order_ids": ["o1", "o2"]}) == ("backorders.commands", None)
-    assert route("RecalculateBackorders", {"order_ids": ["o1"]}) == ("backorders.commands", None)
-    assert topics.route("not an event") == ("backorders.commands", None)
+    assert route("MarkNotBackorder", {"order_ids": ["o1", "o2"]}) == ("backorders.commands", "commands")
+    assert route("RecalculateBackorders", {"order_ids": ["o1"]}) == ("backorders.commands", "commands")
+    assert topics.route("not an event") == ("backorders.commands", "commands")
 
 
 def test_faust_apps_take_the_same_connection_settings():

@@ -17,6 +17,10 @@ RECALCULATION_SECONDS = Histogram(
     "backorders_recalculation_seconds", "Time the engine spent on one recalculating input",
     buckets=(0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025, 0.1, 1),
 )
+LATE_RECORDS = Counter(
+    "backorders_late_records",
+    "Inputs applied after inputs of a later time, their partition having been passed as empty",
+)
 LAG = Gauge("backorders_consumer_lag", "Records not yet handled, per input partition", ["partition"])
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from backorder_events import DeadLetter, InvalidEvent, parse_event
 
 from .domain.engine import Engine
+from .domain.model import to_us
 from .domain.results import APPLIED, DUPLICATE, REJECTED
 from .publishing import dead_letter, output_events
 
@@ -43,16 +44,31 @@ class Tally:
         return self.applied + self.duplicates + self.dead_lettered
 
 
+def read(raw: str | bytes):
+    """The event a raw input holds, or the InvalidEvent saying why it holds none."""
+    try:
+        return parse_event(raw)
+    except InvalidEvent as error:
+        return error
+
+
+def event_time(parsed) -> int | None:
+    """The time of what `read` gave, in µs, for ordering; None when it could not be read."""
+    return None if isinstance(parsed, InvalidEvent) else to_us(parsed.time)
+
+
 def process(
     engine: Engine,
     raw: str | bytes,
     source: str,
     position: int | None,
     partition: int | None = None,
+    parsed=None,
 ) -> Processed:
-    try:
-        event = parse_event(raw)
-    except InvalidEvent as error:
+    """`parsed`: what `read(raw)` gave, when the runtime has read it already (to order it)."""
+    event = read(raw) if parsed is None else parsed
+    if isinstance(event, InvalidEvent):
+        error = event
         return Processed(
             REJECTED,
             error.event_id,

@@ -168,8 +168,11 @@ class Repository:
     # -- loading -------------------------------------------------------------------------
 
     async def load(self, engine: Engine) -> None:
-        """Fill an empty engine with the stored state."""
+        """Fill an empty engine with the stored state, read in one snapshot (REPEATABLE READ
+        on PostgreSQL: every table as of the same moment)."""
         async with self.db.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
             row = (await conn.execute(select(t.settings.c.doc))).first()
             if row is not None:
                 engine.settings = BackorderSettings.model_validate_json(row.doc)
@@ -217,6 +220,7 @@ class Repository:
         outputs: Iterable[dict],
         dead: Iterable[DeadLetter],
         positions: dict[str, int] | None = None,
+        times: dict[str, int] | None = None,
     ) -> BatchRows:
         """Snapshot, as rows, everything a batch changed. Taken synchronously, so the engine
         may go on with the next batch while these rows are being written."""
@@ -255,7 +259,10 @@ class Repository:
         rows.outbox = [outbox_row(output) for output in outputs]
         rows.dead_letters = [d.model_dump() for d in dead]
         if positions:
-            rows.positions = [{"source": k, "position": v} for k, v in sorted(positions.items())]
+            times = times or {}
+            rows.positions = [
+                {"source": k, "position": v, "stream_time": times.get(k)} for k, v in sorted(positions.items())
+            ]
         return rows
 
     async def save_rows(self, rows: BatchRows, fence: str | None = None,
@@ -354,6 +361,12 @@ class Repository:
             query = query.where(t.positions.c.source.startswith(prefix))
         async with self.db.connect() as conn:
             return dict((await conn.execute(query)).all())
+
+    async def clock_positions(self) -> dict[str, tuple[int, int | None]]:
+        """Per source: (position, effective time reached there, µs; None when not kept)."""
+        query = select(t.positions.c.source, t.positions.c.position, t.positions.c.stream_time)
+        async with self.db.connect() as conn:
+            return {row.source: (row.position, row.stream_time) for row in await conn.execute(query)}
 
     async def save_position(self, source: str, position: int, *, conn: AsyncConnection | None = None) -> None:
         """With `conn` (a caller's own connection in autocommit, with the session settings it

@@ -94,12 +94,14 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
-# How far each named input source has been consumed (file line, or topic partition offset).
+# How far each named input source has been consumed (place in a log, or topic partition
+# offset), and for a partition the effective time its records had reached (ordering.py).
 positions = Table(
     "positions",
     metadata,
     Column("source", String, primary_key=True),
     Column("position", BigInteger, nullable=False),
+    Column("stream_time", BigInteger),  # µs
 )
 
 # Published events, in the order they were decided; relayed to consumers from here.

@@ -1,8 +1,9 @@
 """`backorders replay EVENTS.jsonl --out OUT.jsonl --dead-letter DLQ.jsonl [--settings FILE]`
 
-Processes a log from an empty state, in file order, entirely in memory. The same input
-gives byte-identical output. Exits 0 even when inputs were dead-lettered; a summary goes to
-standard error.
+Processes a log from an empty state, entirely in memory, in the order the Kafka worker
+applies the same events from the input topics (by event time, then topic, key and file
+order: `runtime.sequencing`). The same input gives byte-identical output. Exits 0 even when
+inputs were dead-lettered; a summary goes to standard error.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from ..domain.engine import Engine
 from ..processing import Tally, process
 from ..publishing import dead_letter_line, to_json
+from ..runtime.sequencing import in_log_order
 from .common import CommandError, load_settings
 from .summary import one_line
 
@@ -35,11 +37,10 @@ def replay(events_path: str, out_path: str, dead_letter_path: str, settings=None
     with source, open(out_path, "w", encoding="utf-8", newline="\n") as out, open(
         dead_letter_path, "w", encoding="utf-8", newline="\n"
     ) as dead:
-        for number, raw in enumerate(source, 1):
-            raw = raw.rstrip(b"\r\n")
-            if not raw.strip():
-                continue  # blank lines carry nothing
-            result = process(engine, raw, events_path, number)
+        lines = ((number, raw.rstrip(b"\r\n")) for number, raw in enumerate(source, 1))
+        # Blank lines carry nothing.
+        for item in in_log_order((number, raw) for number, raw in lines if raw.strip()):
+            result = process(engine, item.raw, events_path, item.line, parsed=item.parsed)
             tally.add(result)
             for event in result.outputs:
                 out.write(to_json(event))

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..ordering import RANKS
+
 
 class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAFKA_")
@@ -84,6 +86,10 @@ INVENTORY_TYPES = frozenset({"POReceived", "InventoryAdjusted", "PurchaseOrderUp
 REFERENCE_TYPES = frozenset({"WarehouseUpserted", "ProductUpserted", "SettingsChanged"})
 ORDER_COMMAND_TYPES = frozenset({"ReallocateBackorder", "MarkBackorder", "MarkNotBackorder"})
 
+# The key of everything on the commands topic: one partition keeps the commands in the order
+# they were published, and a file replay can tell where each would have been.
+COMMANDS_KEY = "commands"
+
 
 class InputTopics(BaseSettings):
     """Where upstream systems publish, and the key each event type is sent with."""
@@ -98,11 +104,15 @@ class InputTopics(BaseSettings):
     def all(self) -> list[str]:
         return [self.orders, self.inventory, self.reference, self.commands]
 
+    def ranks(self) -> dict[str, int]:
+        """Each topic's tie-break rank among records of the same time (ordering.ROLES)."""
+        return {getattr(self, role): rank for role, rank in RANKS.items()}
+
     def route(self, event: object) -> tuple[str, str | None]:
         """(topic, key) for a raw event; what cannot be read goes to the commands topic,
         where the worker dead-letters it."""
         if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
-            return self.commands, None
+            return self.commands, COMMANDS_KEY
         kind, data = event.get("type"), event["data"]
         if kind in ORDER_TYPES:
             return self.orders, _text(data.get("order_id"))
@@ -122,7 +132,7 @@ class InputTopics(BaseSettings):
             # same key, so same partition): on a topic of its own it could overtake the
             # OrderCreated it refers to and be refused as naming an unknown order.
             return self.orders, order_id
-        return self.commands, None
+        return self.commands, COMMANDS_KEY
 
 
 def _single_order(data: dict) -> str | None:

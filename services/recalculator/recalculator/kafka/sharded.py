@@ -25,7 +25,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from aiokafka.errors import KafkaError
-from backorder_events import DeadLetter, InvalidEvent, parse_event
+from backorder_events import DeadLetter, InvalidEvent
 from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.engine import Result
 from sqlalchemy.exc import SQLAlchemyError
@@ -60,9 +60,9 @@ from ..domain.results import APPLIED, DUPLICATE, PartialLine
 from ..domain.router import Router
 from ..domain.sharded import apply_record, reason_of
 from ..domain.sharding import AcquireSkus, ArriveLine, DepartLine, ReleaseSkus
-from ..processing import Processed, Tally
+from ..processing import Processed, Tally, read
 from ..publishing import dead_letter, order_event, output_events
-from ..runtime.embedded import EmbeddedRuntime, PreparedBatch
+from ..runtime.embedded import EmbeddedRuntime, PreparedBatch, refused
 from .relay import OutboxRelay
 from .settings import InputTopics, KafkaSettings, OutputTopics
 from .worker import RecalculatorWorker
@@ -155,17 +155,29 @@ class RouterRuntime(EmbeddedRuntime):
         self.seq = int(seq or 0)
 
     async def prepare_batch(self, records, tally=None, track_position=True, on_processed=None,
-                            *, yield_every: int = 0) -> PreparedBatch:
+                            *, yield_every: int = 0, refuse=None) -> PreparedBatch:
         tally = tally if tally is not None else Tally()
         started = time.perf_counter()
         before = (tally.applied, tally.duplicates, tally.dead_lettered)
         causes, routed, dead = [], [], []
         positions: dict[str, int] = {}
+        times: dict[str, int] = {}
         for count, record in enumerate(records, 1):
-            positions[record.position_key] = record.position
-            try:
-                event = parse_event(record.raw)
-            except InvalidEvent as error:
+            key = record.position_key  # the furthest applied: an instant goes by key
+            if record.position > positions.get(key, -1):
+                positions[key] = record.position
+                if record.time is not None:
+                    times[key] = record.time
+            self.failing = record
+            reason = refuse(record) if refuse is not None else None
+            if reason is not None:
+                processed = refused(record, reason)
+                dead.append(processed.dead_letter)
+                tally.add(processed)
+                continue
+            event = record.parsed if record.parsed is not None else read(record.raw)
+            if isinstance(event, InvalidEvent):
+                error = event
                 letter = DeadLetter.from_error(
                     record.raw, error, record.source, record.position, record.partition
                 )
@@ -202,8 +214,9 @@ class RouterRuntime(EmbeddedRuntime):
                             position=record.position, event_id=event.id, reason=result.reason)
             if yield_every and count % yield_every == 0:
                 await asyncio.sleep(0)
+        self.failing = None
         rows = self.repository.batch_rows(
-            self.engine, self.engine.take_changes(), [], dead, positions if track_position else None
+            self.engine, self.engine.take_changes(), [], dead, positions if track_position else None, times
         )
         router = self.router
         known = [

@@ -13,30 +13,42 @@ Because a lock can be lost without its holder noticing (the server restarted), e
 is also fenced: the active worker claims the state with a fresh token, and a batch whose
 token is no longer the current one is refused, so a deposed worker can never write.
 
+Records are applied in the order `ordering.EventTimeMerge` decides: by event time across
+every input partition, a record waiting until every partition has passed its time (or was
+found empty), so the order depends on the topics' contents and not on how fetches happened
+to interleave: a replay of the topics (`replay-topics`, `rebuild`) applies the same.
+
 After a failed batch (the database or the broker went away) the worker returns to its last
-commit: engine reloaded, lock and claim taken again, partitions sought back.
+commit: engine reloaded, lock and claim taken again, partitions sought back. It never exits
+for an outage: starting, it waits for the database and the broker with backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import time
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import SQLAlchemyError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from .. import logs, metrics
 from ..adapters import locks
 from ..adapters.repository import FencedOut
+from ..ordering import EventTimeMerge
+from ..processing import event_time, read
 from ..publishing import to_json
 from ..runtime.embedded import EmbeddedRuntime, Record
-from .settings import InputTopics, KafkaSettings
+from .settings import COMMANDS_KEY, InputTopics, KafkaSettings
 
 log = logs.get("recalculator.worker")
+
+# What goes away and comes back: the worker waits for it instead of exiting.
+OUTAGES = (KafkaError, SQLAlchemyError, OSError, FencedOut)
 def lag_of(ends: dict[TopicPartition, int], stored: dict[str, int]) -> dict[str, int]:
     """Records not yet handled per `topic:partition`: end offset minus the offset after the
     last one stored with the state."""
@@ -44,14 +56,6 @@ def lag_of(ends: dict[TopicPartition, int], stored: dict[str, int]) -> dict[str,
         f"{tp.topic}:{tp.partition}": end - (stored.get(f"{tp.topic}:{tp.partition}", -1) + 1)
         for tp, end in sorted(ends.items(), key=lambda item: (item[0].topic, item[0].partition))
     }
-
-
-def in_log_time_order(fetched: dict[TopicPartition, list]) -> list:
-    """The records of several partitions interleaved by their timestamps, each partition's
-    records staying in offset order: what was produced first is handled first, as far as
-    a batch shows it (records of other topics are not held back for a later batch)."""
-    lists = [fetched[tp] for tp in sorted(fetched, key=lambda tp: (tp.topic, tp.partition))]
-    return list(heapq.merge(*lists, key=lambda message: message.timestamp))
 
 
 def lock_id(schema: str | None) -> int:
@@ -69,6 +73,8 @@ class RecalculatorWorker:
         topics: InputTopics | None = None,
         batch_size: int = 1000,
         recalc_every_seconds: float = 0,
+        idle_bound_seconds: float = 0.0,
+        max_attempts: int = 3,
     ) -> None:
         self.schema = schema
         self.runtime = EmbeddedRuntime(url, schema=schema, batch_size=batch_size)
@@ -76,29 +82,53 @@ class RecalculatorWorker:
         self.topics = topics or InputTopics()
         self.batch_size = batch_size
         self.recalc_every_seconds = recalc_every_seconds
+        # How long a partition found empty must have stayed so before the records of
+        # other partitions go past it (ordering.py); 0: as soon as it is seen empty.
+        self.merge = EventTimeMerge(idle_bound_seconds)
+        # A record whose batch failed this many times for an unexpected error (a bug, not
+        # an outage) is dead-lettered on its own, with the traceback.
+        self.max_attempts = max_attempts
         self.recoveries = 0
         self.linger_seconds = 0.0  # see _linger
         self.consumer: AIOKafkaConsumer | None = None
         self._lock_connection = None
         self._in_flight: asyncio.Task | None = None  # the commit of the last prepared batch
         self._handled: dict[str, int] = {}  # last offset prepared, per `topic:partition`
+        self._partitions: dict[str, TopicPartition] = {}  # `topic:partition` → partition
+        self._ranks = self.topics.ranks()
+        self._until: dict[str, int] | None = None  # a replay up to these end offsets
+        # (lane, offset) → (failed attempts, the reason it is dead-lettered with at the last)
+        self._failures: dict[tuple[str, int], tuple[int, str | None]] = {}
+        self._paused: set[TopicPartition] = set()
+        self._late_reported = 0
 
-    async def start(self, *, reset: bool = False) -> RecalculatorWorker:
-        """Take the lock, load the state and seek. With `reset`, the stored state is emptied
-        first (under the lock), so the topics are consumed again from the beginning."""
-        await self._acquire_lock()
-        if reset:
-            await self.runtime.repository.create_schema()
-            await self.runtime.repository.erase()
-        await self.runtime.start()
-        self.runtime.fence = await self.runtime.repository.claim()
-        self.consumer = AIOKafkaConsumer(
-            **self.kafka.client_options(), group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20,
-        )
-        await self.consumer.start()
-        await self._assign_all()
+    async def start(self, *, reset: bool = False, stop: asyncio.Event | None = None) -> RecalculatorWorker:
+        """Take the lock, claim the state, load it and seek; waits for the database and the
+        broker while they are away (until `stop` is set). With `reset`, the stored state is
+        emptied first (under the lock), so the topics are consumed again from the start."""
+        async for attempt in _patiently(stop, "start_waiting"):
+            with attempt:
+                await self._start(reset)
         return self
+
+    async def _start(self, reset: bool) -> None:
+        await self._acquire_lock()
+        repository = self.runtime.repository
+        await repository.create_schema()
+        if reset:
+            await repository.erase()
+        # Claim first, then load: a deposed owner can write nothing after the claim, so the
+        # state loaded is the one this worker goes on from.
+        self.runtime.fence = await repository.claim()
+        await self.runtime.reload()
+        if self.consumer is None:
+            consumer = AIOKafkaConsumer(
+                **self.kafka.client_options(), group_id=None, enable_auto_commit=False,
+                auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20,
+            )
+            await consumer.start()
+            self.consumer = consumer
+        await self._assign_all()
 
     async def _acquire_lock(self) -> None:
         """Held on its own connection for the worker's life; PostgreSQL releases it when the
@@ -129,27 +159,37 @@ class RecalculatorWorker:
                 await self.consumer._client.force_metadata_update()  # noqa: SLF001
                 await asyncio.sleep(0.1)
             if not ids:
-                raise RuntimeError(f"input topic {topic!r} does not exist")
+                # Not an outage the worker can wait out silently, but not a reason to exit
+                # either: topics may be created after the workers. Said, then waited for.
+                log.error("input_topic_missing", topic=topic)
+                raise MissingTopic(f"input topic {topic!r} does not exist")
             partitions.extend(TopicPartition(topic, p) for p in sorted(ids))
         self.consumer.assign(partitions)
+        self._partitions = {f"{tp.topic}:{tp.partition}": tp for tp in partitions}
         await self._seek_to_stored()
 
     async def _seek_to_stored(self) -> None:
-        partitions = sorted(self.consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
-        stored = await self.runtime.repository.positions()
-        for tp in partitions:
-            offset = stored.get(f"{tp.topic}:{tp.partition}")
+        """Every partition back to the record after the last one committed, and the merge
+        back to the effective time each had reached."""
+        stored = await self.runtime.repository.clock_positions()
+        self.merge.clear()
+        self._paused.clear()
+        self.consumer.resume(*self._partitions.values())
+        for key, tp in sorted(self._partitions.items()):
+            offset, clock = stored.get(key, (None, None))
             if offset is None:
                 await self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, offset + 1)
-        log.info("assigned", partitions=len(partitions), resumed=len(stored))
+            self.merge.add_lane(key, self._ranks[tp.topic], tp.partition, clock)
+        self._handled = {key: offset for key, (offset, _) in stored.items()}
+        log.info("assigned", partitions=len(self._partitions), resumed=len(stored))
 
     async def stop(self) -> None:
         try:
             await self._finish_commit()
-        except (SQLAlchemyError, OSError, FencedOut) as error:  # the next start resumes before it
-            log.warning("last_commit_failed", error=str(error).splitlines()[0])
+        except OUTAGES as error:  # the next start resumes before it
+            log.warning("last_commit_failed", error=_first_line(error))
         if self.consumer is not None:
             await self.consumer.stop()
             self.consumer = None
@@ -163,31 +203,131 @@ class RecalculatorWorker:
         await self.stop()
 
     async def poll_once(self, timeout_ms: int = 200) -> int:
-        """Fetch what is there and handle it as one batch, committed before returning;
-        returns the number of records."""
+        """Fetch what is there and apply what is ready as one batch, committed before
+        returning; returns the number of records applied."""
         count = await self._step(timeout_ms)
         await self._finish_commit()
         return count
 
     async def _step(self, timeout_ms: int = 200) -> int:
-        """Fetch and prepare a batch, then start its commit once the previous batch's
-        commit has succeeded. The engine works on batch n+1 while PostgreSQL writes batch n;
-        commits stay in order, and a failed one stops the line (see `_recover`)."""
-        fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
+        """Fetch, let the merge say which records' turn has come, prepare them as a batch,
+        then start its commit once the previous batch's commit has succeeded. The engine
+        works on batch n+1 while PostgreSQL writes batch n; commits stay in order, and a
+        failed one stops the line (see `_recover`)."""
+        waiting = self.merge.pending()
+        # More than a batch at a time: the merge needs every partition's next records to
+        # know whose turn it is (flow control bounds what it holds).
+        fetched = await self.consumer.getmany(
+            timeout_ms=0 if waiting >= self.batch_size else timeout_ms, max_records=4 * self.batch_size
+        )
         if self.linger_seconds and fetched:
             fetched = await self._linger(fetched)
-        records = [
-            Record(message.topic, message.offset, message.value, message.partition)
-            for message in in_log_time_order(fetched)
-        ]
-        if not records:
+        self._offer(fetched)
+        entries = self.merge.take(self.batch_size)
+        if len(entries) < self.batch_size and self.merge.blocked:
+            await self._look_for_ends(self.merge.blocked)
+            entries += self.merge.take(self.batch_size - len(entries))
+        self._flow_control()
+        if not entries:
             await self._finish_commit()
             return 0
-        batch = await self.runtime.prepare_batch(records, yield_every=10)
+        records = [entry.record for entry in entries]
+        batch = await self._prepare(records)
         await self._finish_commit()
         self._in_flight = asyncio.create_task(self.runtime.commit_batch(batch))
         self._handled.update(batch.positions)
+        if self.merge.late > self._late_reported:
+            log.warning("late_records", count=self.merge.late - self._late_reported,
+                        stream_time=self.merge.stream_time)
+            metrics.LATE_RECORDS.inc(self.merge.late - self._late_reported)
+            self._late_reported = self.merge.late
         return len(records)
+
+    def _offer(self, fetched: dict) -> None:
+        received = time.monotonic()
+        until = self._until
+        for tp, messages in fetched.items():
+            key = f"{tp.topic}:{tp.partition}"
+            for message in messages:
+                if until is not None and message.offset >= until.get(key, 0):
+                    break  # a replay stops at the offsets it was asked to reach
+                parsed = read(message.value)
+                clock = event_time(parsed)
+                record = Record(tp.topic, message.offset, message.value, tp.partition, parsed)
+                entry = self.merge.offer(key, message.offset, clock, message.key or b"", record, received)
+                record.time = entry.time
+            if until is not None and self._next_offset(key) >= until.get(key, 0):
+                self.merge.end(key)
+
+    def _next_offset(self, key: str) -> int:
+        """The offset after the last record of the partition that the merge was offered."""
+        lane = self.merge.lanes[key]
+        if lane.pending:
+            return lane.pending[-1].offset + 1
+        return self._handled.get(key, -1) + 1
+
+    async def _look_for_ends(self, lanes: list[str]) -> None:
+        """The merge waits for partitions that may still hold earlier records: those with
+        nothing fetched beyond what the merge holds are asked for their end offset, and
+        found empty when it is reached (the idle bound is the merge's business)."""
+        candidates = {}
+        for key in lanes:
+            tp = self._partitions[key]
+            position = await self.consumer.position(tp)  # everything before it was offered
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None and highwater > position:
+                continue  # records are there to be fetched
+            candidates[tp] = position
+        if not candidates:
+            return
+        bound = self.merge.idle_bound
+        if bound:
+            await asyncio.sleep(bound)
+        ends = await self.consumer.end_offsets(list(candidates))
+        seen = time.monotonic()
+        for tp, end in ends.items():
+            if end <= candidates[tp]:
+                self.merge.idle(f"{tp.topic}:{tp.partition}", seen)
+
+    def _flow_control(self) -> None:
+        """A partition whose records wait for others' (they are later) stops being fetched
+        while it holds two batches' worth, so that memory stays bounded."""
+        for key, tp in self._partitions.items():
+            held = len(self.merge.lanes[key].pending)
+            if held >= 2 * self.batch_size and tp not in self._paused:
+                self.consumer.pause(tp)
+                self._paused.add(tp)
+            elif held < self.batch_size and tp in self._paused:
+                self.consumer.resume(tp)
+                self._paused.discard(tp)
+
+    async def _prepare(self, records: list[Record]):
+        """The batch's rows. An unexpected error (not bad input: that is dead-lettered by
+        `process`) leaves the engine half way through an event: it is reloaded from the
+        database, the batch is tried again, and a record that failed `max_attempts` times
+        is dead-lettered on its own, with the traceback, instead of stopping its partition."""
+        failures = self._failures
+        refuse = None
+        if failures:
+            def refuse(record: Record) -> str | None:
+                attempts, reason = failures.get((record.position_key, record.position), (0, None))
+                return reason if attempts >= self.max_attempts else None
+        try:
+            return await self.runtime.prepare_batch(records, yield_every=10, refuse=refuse)
+        except OUTAGES:
+            raise
+        except Exception as error:
+            failing = self.runtime.failing
+            if failing is None:
+                raise
+            place = (failing.position_key, failing.position)
+            attempts = failures.get(place, (0, None))[0] + 1
+            reason = (f"unexpected error after {attempts} attempts: {type(error).__name__}: "
+                      f"{_first_line(error)}\n{traceback.format_exc()}")
+            failures[place] = (attempts, reason)
+            log.error("record_failed", source=failing.source, partition=failing.partition,
+                      position=failing.position, attempt=attempts, error=_first_line(error))
+            raise RecordFailed(failing, error) from error
 
     async def _linger(self, fetched: dict) -> dict:
         """Wait a moment for a fuller batch: each batch costs a transaction, and a small
@@ -221,12 +361,12 @@ class RecalculatorWorker:
                 try:
                     count = await self._step()
                 except KafkaError as error:
-                    # Nothing was handled: fetch again once the broker is back.
+                    # Nothing was applied: fetch again once the broker is back.
                     log.warning("fetch_failed", error=str(error))
                     await asyncio.sleep(0.5)
                     continue
-                except (SQLAlchemyError, OSError, FencedOut) as error:
-                    log.error("batch_failed", error=str(error).splitlines()[0])
+                except (SQLAlchemyError, OSError, FencedOut, RecordFailed) as error:
+                    log.error("batch_failed", error=_first_line(error))
                     self.recoveries += 1
                     await self._recover(stop)
                     continue
@@ -238,78 +378,92 @@ class RecalculatorWorker:
                 scheduler.cancel()
                 await asyncio.gather(scheduler, return_exceptions=True)
 
-    async def _recover(self, stop: asyncio.Event, pause: float = 0.5) -> None:
-        """Back to the last commit after a failed batch (the database went away): the engine
-        in memory is ahead of the database, so it is loaded again, the lock taken again (it
-        went with the connection), and every partition sought back to its stored offset."""
+    async def _recover(self, stop: asyncio.Event) -> None:
+        """Back to the last commit after a failed batch (the database went away, or a record
+        failed): the engine in memory is ahead of the database, so the lock and the claim
+        are taken again (the lock went with the connection), the state loaded again, and
+        every partition sought back to its stored offset."""
         if self._in_flight is not None:  # a commit still running when the fetch failed
             task, self._in_flight = self._in_flight, None
             await asyncio.gather(task, return_exceptions=True)
         self._handled = {}
-        while not stop.is_set():
-            await asyncio.sleep(pause)
-            try:
+        async for attempt in _patiently(stop, "recovery_waiting"):
+            with attempt:
                 await self._acquire_lock()
-                await self.runtime.reload()
                 self.runtime.fence = await self.runtime.repository.claim()
+                await self.runtime.reload()
                 await self._seek_to_stored()
-            except (SQLAlchemyError, OSError) as error:
-                log.warning("recovery_waiting", error=str(error).splitlines()[0])
-                pause = min(pause * 2, 5.0)
-                continue
+        if not stop.is_set():
             log.info("recovered")
-            return
 
     async def _schedule_recalculations(self, stop: asyncio.Event) -> None:
         """The periodic run: a RecalculateBackorders command published to the commands topic,
         so that it is in the log and a replay does the same. Only the active worker (the one
         holding the lock) runs this. The id names the period, so a worker restarted within
-        the same period publishes a duplicate that the engine skips."""
-        producer = AIOKafkaProducer(**self.kafka.client_options(), acks="all", enable_idempotence=True)
-        await producer.start()
+        the same period publishes a duplicate that the engine skips. The broker may be away
+        at any moment, the first one included: the task waits for it and never ends before
+        the worker does."""
+        period = self.recalc_every_seconds
+        producer = None
         try:
-            period = self.recalc_every_seconds
             while not stop.is_set():
-                now = time.time()
-                slot = int(now // period)
-                moment = datetime.fromtimestamp(slot * period, UTC)
+                slot = int(time.time() // period)
+                moment = datetime.fromtimestamp(slot * period, UTC).isoformat().replace("+00:00", "Z")
                 command = {
                     "specversion": "1.0",
-                    "id": f"periodic-recalculation-{moment.isoformat().replace('+00:00', 'Z')}",
+                    "id": f"periodic-recalculation-{moment}",
                     "source": "/backorders/recalculator/scheduler",
                     "type": "RecalculateBackorders",
-                    "time": moment.isoformat().replace("+00:00", "Z"),
+                    "time": moment,
                     "data": {},
                 }
-                try:
-                    await producer.send_and_wait(self.topics.commands, to_json(command).encode())
-                    log.info("periodic_recalculation_published", id=command["id"])
-                except KafkaError as error:  # the broker is away: the next period tries again
-                    log.warning("periodic_recalculation_failed", id=command["id"], error=str(error))
-                try:
-                    await asyncio.wait_for(stop.wait(), (slot + 1) * period - time.time())
-                except TimeoutError:
-                    pass
+                while not stop.is_set():
+                    try:
+                        if producer is None:
+                            producer = AIOKafkaProducer(
+                                **self.kafka.client_options(), acks="all", enable_idempotence=True
+                            )
+                            await producer.start()
+                        await producer.send_and_wait(self.topics.commands, to_json(command).encode(),
+                                                     key=COMMANDS_KEY.encode())
+                        log.info("periodic_recalculation_published", id=command["id"])
+                        break
+                    except KafkaError as error:  # the broker is away: tried again shortly
+                        log.warning("periodic_recalculation_waiting", id=command["id"], error=str(error))
+                        if producer is not None:
+                            await _quietly(producer.stop())
+                            producer = None
+                        if await _stopped(stop, 2.0) or int(time.time() // period) != slot:
+                            break
+                await _stopped(stop, (slot + 1) * period - time.time())
         finally:
-            await producer.stop()
+            if producer is not None:
+                await _quietly(producer.stop())
 
     async def catch_up(self, until: dict[str, int] | None = None) -> None:
-        """Handle records until every partition has reached `until` (end offsets; by default
-        those of this moment), then return."""
+        """Apply records until every partition has reached `until` (end offsets; by default
+        those of this moment), then return. Records beyond are not applied: the topics up to
+        those offsets are a finite log, applied in the order a live worker gives it."""
         if until is None:
-            partitions = list(self.consumer.assignment())
-            ends = await self.consumer.end_offsets(partitions)
+            ends = await self.consumer.end_offsets(list(self._partitions.values()))
             until = {f"{tp.topic}:{tp.partition}": end for tp, end in ends.items()}
-        self._handled = await self.runtime.repository.positions()
-        while not all(self._handled.get(key, -1) + 1 >= end for key, end in until.items()):
-            await self._step()
-        await self._finish_commit()
+        self._until = until
+        try:
+            self._handled = await self.runtime.repository.positions()
+            for key in self._partitions:
+                if self._handled.get(key, -1) + 1 >= until.get(key, 0):
+                    self.merge.end(key)
+            while not all(self._handled.get(key, -1) + 1 >= end for key, end in until.items()):
+                await self._step()
+            await self._finish_commit()
+        finally:
+            self._until = None
 
     async def _report_lag(self) -> None:
         try:
             for key, value in (await self.lag()).items():
                 metrics.LAG.labels(key).set(value)
-        except (KafkaError, SQLAlchemyError, OSError):
+        except OUTAGES:
             pass  # the next report will tell
 
     async def lag(self) -> dict[str, int]:
@@ -317,3 +471,59 @@ class RecalculatorWorker:
         partitions = list(self.consumer.assignment())
         ends = await self.consumer.end_offsets(partitions)
         return lag_of(ends, await self.runtime.repository.positions())
+
+
+class MissingTopic(KafkaError):
+    """An input topic the broker does not know (yet)."""
+
+
+class RecordFailed(Exception):
+    """A batch failed on one record for an unexpected reason (not bad input)."""
+
+    def __init__(self, record: Record, error: BaseException) -> None:
+        super().__init__(f"{record.position_key} offset {record.position}: {_first_line(error)}")
+        self.record = record
+
+
+def _patiently(stop: asyncio.Event | None, what: str) -> AsyncRetrying:
+    """Retries of a step that needs the database and the broker: with growing pauses (up
+    to 10 s, jittered) for as long as they are away, until `stop` is set."""
+
+    def stopped(_state) -> bool:
+        return stop is not None and stop.is_set()
+
+    async def pause(seconds: float) -> None:
+        await _stopped(stop, seconds)
+
+    def said(state) -> None:
+        log.warning(what, attempt=state.attempt_number, error=_first_line(state.outcome.exception()),
+                    retry_in=round(state.next_action.sleep, 2))
+
+    return AsyncRetrying(
+        retry=retry_if_exception_type(OUTAGES), wait=wait_exponential_jitter(multiplier=0.5, max=10, jitter=0.5),
+        stop=stopped, sleep=pause, before_sleep=said, reraise=True,
+    )
+
+
+async def _stopped(stop: asyncio.Event | None, seconds: float) -> bool:
+    """Sleep `seconds`, or less when `stop` is set meanwhile; says whether it was."""
+    if stop is None:
+        await asyncio.sleep(max(seconds, 0))
+        return False
+    try:
+        await asyncio.wait_for(stop.wait(), max(seconds, 0))
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _quietly(awaitable) -> None:
+    try:
+        await awaitable
+    except Exception:  # noqa: BLE001, S110 - closing what is already broken
+        pass
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error) if error is not None else ""
+    return (text.splitlines() or [type(error).__name__])[0]

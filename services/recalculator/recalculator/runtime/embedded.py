@@ -5,6 +5,10 @@ Inputs are handled in batches; everything a batch produced is committed in one t
 together with the processed event ids and the source position. A process killed at any
 point restarts from the last commit: the position skips what was committed, the processed
 ids skip anything seen again, and nothing in the lost batch was visible anywhere.
+
+A log is applied in the order the Kafka worker would apply the same events from the topics
+(`ordering.file_order`): by event time, then topic, key and log order. The position stored
+for a file is how far into that order it went.
 """
 
 from __future__ import annotations
@@ -17,11 +21,16 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from backorder_events import InvalidEvent
+
 from .. import logs, metrics
 from ..adapters.repository import BatchRows, Repository, make_engine
 from ..domain.engine import Engine
+from ..domain.results import REJECTED
 from ..processing import Processed, Tally, process
-from .tuning import freeze_loaded_state
+from ..publishing import dead_letter
+from .sequencing import in_log_order
+from .tuning import freeze_loaded_state, unfreeze_for_reload
 
 log = logs.get("recalculator.embedded")
 
@@ -43,18 +52,23 @@ class EmbeddedRuntime:
         # A connection the owner holds for writing batches (the Kafka worker's lock
         # connection): no pool checkout, no ping, per batch; None: pooled connections.
         self.connection: AsyncConnection | None = None
+        self.failing: Record | None = None  # the record an unexpected error escaped from
 
     async def start(self) -> EmbeddedRuntime:
         await self.repository.create_schema()
-        await self.repository.load(self.engine)
-        freeze_loaded_state()
+        await self.reload()
         return self
 
     async def reload(self) -> None:
-        """Back to the stored state (after a failed batch left the engine ahead of it)."""
+        """The stored state, into a new engine (on start, and after a failed batch left the
+        engine ahead of the database). The old engine is let go for good: it was kept out
+        of the collector's reach, which would keep it in memory beside the new one."""
+        unfreeze_for_reload()
+        self.engine = None
         engine = Engine()
         await self.repository.load(engine)
         self.engine = engine
+        freeze_loaded_state()
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -73,15 +87,16 @@ class EmbeddedRuntime:
         track_position: bool = True,
         on_processed: Callable[[Processed], None] | None = None,
     ) -> Tally:
-        """Handle `(position, raw)` records of one source in order. With `track_position`,
-        records at or before the stored position of `source` are passed over."""
+        """Handle the `(line, raw)` records of one log, all of them read first, in the
+        order of `in_log_order`. With `track_position`, the position stored for `source`
+        is how many of them, in that order, were handled: they are passed over."""
         tally = Tally()
         after = await self.repository.position(source) if track_position else None
         batch: list[Record] = []
-        for position, raw in records:
+        for position, item in enumerate(in_log_order(records), 1):
             if after is not None and position <= after:
                 continue
-            batch.append(Record(source, position, raw))
+            batch.append(Record(source, position, item.raw, parsed=item.parsed, line=item.line))
             if len(batch) >= self.batch_size:
                 await self.handle_batch(batch, tally, track_position, on_processed)
                 batch = []
@@ -111,36 +126,54 @@ class EmbeddedRuntime:
         on_processed: Callable[[Processed], None] | None = None,
         *,
         yield_every: int = 0,
+        refuse: Callable[[Record], str | None] | None = None,
     ) -> PreparedBatch:
         """Run the records through the engine and take, as rows, everything they changed.
         The engine is then ahead of the database until `commit_batch` of these rows; with
         `yield_every`, control goes back to the event loop every so many records, so that
-        the commit of the previous batch progresses meanwhile."""
+        the commit of the previous batch progresses meanwhile. `refuse` names records to
+        dead-letter without applying them, with the reason it gives (records that failed
+        for an unexpected error too often). An unexpected error leaves `failing` set to the
+        record it came from."""
         tally = tally if tally is not None else Tally()
         started = time.perf_counter()
         before = (tally.applied, tally.duplicates, tally.dead_lettered, tally.outputs)
         outputs: list[dict] = []
         dead = []
         positions: dict[str, int] = {}
+        times: dict[str, int] = {}
         for count, record in enumerate(records, 1):
-            result = process(self.engine, record.raw, record.source, record.position, record.partition)
+            self.failing = record
+            reason = refuse(record) if refuse is not None else None
+            if reason is not None:
+                result = refused(record, reason)
+            else:
+                result = process(self.engine, record.raw, record.source, record.where,
+                                 record.partition, record.parsed)
             tally.add(result)
             outputs.extend(result.outputs)
             if result.dead_letter is not None:
                 dead.append(result.dead_letter)
                 log.warning(
                     "dead_lettered", source=record.source, partition=record.partition,
-                    position=record.position, event_id=result.event_id,
+                    position=record.where, event_id=result.event_id,
                     event_type=result.event_type, reason=result.reason,
                 )
             if on_processed is not None:
                 on_processed(result)
-            positions[record.position_key] = record.position
+            # Within an instant a partition's records may go by key, not by offset: the
+            # position is the furthest one applied (all before it are in this batch or done).
+            key = record.position_key
+            if record.position > positions.get(key, -1):
+                positions[key] = record.position
+                if record.time is not None:
+                    times[key] = record.time
             if yield_every and count % yield_every == 0:
                 await asyncio.sleep(0)
+        self.failing = None
         rows = self.repository.batch_rows(
             self.engine, self.engine.take_changes(), outputs, dead,
-            positions if track_position else None,
+            positions if track_position else None, times,
         )
         counts = (
             tally.applied - before[0], tally.duplicates - before[1],
@@ -186,15 +219,39 @@ class PreparedBatch:
     started: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Record:
-    """One raw input and where it came from: a file line, or a topic partition offset."""
+    """One raw input and where it came from: a topic partition offset, or a place in a log
+    (with the line it was read from)."""
 
     source: str
     position: int
     raw: str | bytes
     partition: int | None = None
+    parsed: object = None  # what `processing.read` gave, when the runtime read it already
+    time: int | None = None  # its effective time in the merge (ordering.py), µs
+    line: int | None = None  # the file line, shown in dead letters instead of the position
 
     @property
     def position_key(self) -> str:
         return self.source if self.partition is None else f"{self.source}:{self.partition}"
+
+    @property
+    def where(self) -> int:
+        """Where an operator finds it: the file line, or the offset."""
+        return self.position if self.line is None else self.line
+
+
+def refused(record: Record, reason: str) -> Processed:
+    """A record dead-lettered without being applied (it failed for an unexpected error too
+    often to be tried again)."""
+    parsed = record.parsed
+    if isinstance(parsed, InvalidEvent):
+        event_id, event_type = parsed.event_id, parsed.event_type
+    elif parsed is not None:
+        event_id, event_type = parsed.id, parsed.type
+    else:
+        event_id = event_type = None
+    letter = dead_letter(record.raw, reason, record.source, record.where, event_id=event_id,
+                         event_type=event_type, partition=record.partition)
+    return Processed(REJECTED, event_id, event_type, dead_letter=letter, reason=reason)

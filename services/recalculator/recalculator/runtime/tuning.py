@@ -20,3 +20,9 @@ def freeze_loaded_state() -> None:
     """After loading a large state: keep it out of every later collection."""
     gc.collect()
     gc.freeze()
+
+
+def unfreeze_for_reload() -> None:
+    """Before dropping a loaded state for a new one: what `freeze_loaded_state` froze would
+    otherwise never be collected, and the old state would stay beside the new."""
+    gc.unfreeze()
