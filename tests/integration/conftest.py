@@ -15,6 +15,7 @@ from recalculator.domain.engine import Engine
 from recalculator.processing import process
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import sqlite_url
+from recalculator.runtime.sequencing import in_log_order
 from recalculator.workload import WorkloadShape, generate_day
 
 
@@ -71,8 +72,8 @@ def day_and_expected(seed: int, shape: WorkloadShape):
                      "type": "RecalculateBackorders", "time": json.loads(lines[-1])["time"],
                      "data": {}}).encode()
     expected = Engine()
-    for n, raw in enumerate([*lines, final], 1):
-        process(expected, raw, "log", n)
+    for item in in_log_order(enumerate([*lines, final], 1)):
+        process(expected, item.raw, "log", item.line, parsed=item.parsed)
     return lines, final, expected
 
 

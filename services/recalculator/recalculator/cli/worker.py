@@ -38,6 +38,11 @@ def register(commands) -> None:
              "workers started with the same --schema (0: one active worker, default; docs/sharding.md)",
     )
     recalculator.add_argument(
+        "--idle-bound-ms", type=float, default=float(os.environ.get("BACKORDERS_IDLE_BOUND_MS", "0")),
+        help="how long an input partition found empty must stay so before records of a later "
+             "time on other partitions go past it (docs/behaviour.md, order of application; default 0)",
+    )
+    recalculator.add_argument(
         "--metrics-port", type=int, default=int(os.environ.get("BACKORDERS_METRICS_PORT", "9464")),
         help="Prometheus /metrics port (0: off)",
     )
@@ -51,7 +56,8 @@ def register(commands) -> None:
 
 
 async def run_worker(
-    url: str, batch_size: int, schema: str | None = None, recalc_minutes: float = 0, shards: int = 0
+    url: str, batch_size: int, schema: str | None = None, recalc_minutes: float = 0, shards: int = 0,
+    idle_bound_ms: float = 0,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -66,10 +72,36 @@ async def run_worker(
                                recalc_every_seconds=recalc_minutes * 60)
         await worker.run(stop)
         return
-    async with RecalculatorWorker(
-        url, schema=schema, batch_size=batch_size, recalc_every_seconds=recalc_minutes * 60
-    ) as worker:
-        await worker.run(stop)
+    worker = RecalculatorWorker(
+        url, schema=schema, batch_size=batch_size, recalc_every_seconds=recalc_minutes * 60,
+        idle_bound_seconds=idle_bound_ms / 1000,
+    )
+    try:
+        # A standby waits here for the lock, and any worker for the database and the broker:
+        # a stop request ends the wait.
+        if await until_stopped(worker.start(stop=stop), stop):
+            await worker.run(stop)
+    finally:
+        await worker.stop()
+
+
+async def until_stopped(starting, stop: asyncio.Event) -> bool:
+    """Run `starting` unless `stop` is set first (then it is cancelled); says whether it
+    finished. An outage it was still waiting out when stopped is not an error."""
+    task = asyncio.ensure_future(starting)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False
+    if stop.is_set() and task.exception() is not None:
+        return False
+    task.result()
+    return True
 
 
 def handle_worker(args) -> int:
@@ -77,7 +109,7 @@ def handle_worker(args) -> int:
     if args.shards < 0:
         raise CommandError("--shards must be 0 (one active worker) or more")
     asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, args.recalc_every_minutes,
-                           args.shards))
+                           args.shards, args.idle_bound_ms))
     return 0
 
 
