@@ -91,11 +91,15 @@ class EventTimeMerge:
     def add_lane(self, lane_id: Hashable, rank: int, partition: int, time: int | None = None) -> None:
         """A lane starting after its last applied record, whose effective time was `time`."""
         self.lanes[lane_id] = Lane(rank, partition, time)
+        if time is not None and time > self.stream_time:
+            self.stream_time = time
 
     def clear(self) -> None:
-        """Forget every lane and what it holds (the runtime goes back to its last commit)."""
+        """Forget every lane and what it holds (the runtime goes back to its last commit,
+        and `add_lane` says where each lane stands there)."""
         self.lanes.clear()
         self.blocked = []
+        self.stream_time = NO_TIME
 
     def offer(self, lane_id: Hashable, offset: int, time: int | None, key: bytes, record: Any,
               received: float = 0.0) -> Entry:

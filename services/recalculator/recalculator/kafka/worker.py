@@ -175,12 +175,13 @@ class RecalculatorWorker:
         self.merge.clear()
         self._paused.clear()
         self.consumer.resume(*self._partitions.values())
+        fresh = [tp for key, tp in self._partitions.items() if key not in stored]
+        # One request for where the fresh partitions begin (seeking each to its beginning
+        # waits for the fetcher, partition after partition).
+        beginnings = await self.consumer.beginning_offsets(fresh) if fresh else {}
         for key, tp in sorted(self._partitions.items()):
             offset, clock = stored.get(key, (None, None))
-            if offset is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, offset + 1)
+            self.consumer.seek(tp, beginnings[tp] if offset is None else offset + 1)
             self.merge.add_lane(key, self._ranks[tp.topic], tp.partition, clock)
         self._handled = {key: offset for key, (offset, _) in stored.items()}
         log.info("assigned", partitions=len(self._partitions), resumed=len(stored))

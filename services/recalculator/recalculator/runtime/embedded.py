@@ -64,11 +64,10 @@ class EmbeddedRuntime:
         engine ahead of the database). The old engine is let go for good: it was kept out
         of the collector's reach, which would keep it in memory beside the new one."""
         unfreeze_for_reload()
-        self.engine = None
         engine = Engine()
         await self.repository.load(engine)
         self.engine = engine
-        freeze_loaded_state()
+        freeze_loaded_state()  # collects the old engine first
 
     async def close(self) -> None:
         await self.db.dispose()
