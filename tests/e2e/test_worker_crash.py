@@ -98,7 +98,13 @@ def test_sigkill_while_the_workload_streams_in(tmp_path):
     try:
         for _ in range(3):
             process_ = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(1.2, 2.5))
+            # Killed at a random moment once it has committed something of its own (its
+            # start-up takes longer on a busy machine).
+            before, deadline = handled(url, schema), time.monotonic() + 60
+            while handled(url, schema) == before and time.monotonic() < deadline:
+                assert process_.poll() is None, "the worker stopped by itself"
+                time.sleep(0.1)
+            time.sleep(rng.uniform(0.1, 1.0))
             assert process_.poll() is None, "the worker stopped by itself"
             process_.send_signal(signal.SIGKILL)
             process_.wait()
