@@ -226,7 +226,9 @@ class RecalculatorWorker:
         self._offer(fetched)
         entries = self.merge.take(self.batch_size)
         if len(entries) < self.batch_size and self.merge.blocked:
-            await self._look_for_ends(self.merge.blocked)
+            # Every partition, not only those the next instant waits for: the instant after
+            # it may wait for others, and one request answers for all.
+            await self._look_for_ends(list(self._partitions))
             entries += self.merge.take(self.batch_size - len(entries))
         self._flow_control()
         if not entries:
