@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .codes import BackorderStatus
-from .envelope import CloudEvent, DataModel, Id, NonEmptyStr, NonNegativeQty, PositiveQty
+from .envelope import (
+    CloudEvent,
+    DataModel,
+    EventId,
+    Id,
+    NonNegativeQty,
+    NonNegativeTotal,
+    PositiveQty,
+    Sku,
+)
 
 if TYPE_CHECKING:
     from .parse import InvalidEvent
@@ -15,7 +24,7 @@ if TYPE_CHECKING:
 
 class BackorderLine(DataModel):
     line_id: Id
-    sku: NonEmptyStr
+    sku: Sku
     qty: PositiveQty
     backorder_qty: NonNegativeQty
     previous_backorder_qty: NonNegativeQty
@@ -27,24 +36,24 @@ class BackorderChangedData(DataModel):
     status: BackorderStatus
     previous_status: BackorderStatus
     reason: Literal["recalculation", "manual"]
-    cause_id: NonEmptyStr  # id of the event that caused the change
+    cause_id: EventId  # id of the event that caused the change
     lines: list[BackorderLine]
 
 
 class ProductBackorderChangedData(DataModel):
-    sku: NonEmptyStr
-    backorder_qty: NonNegativeQty  # total over the SKU's lines
-    previous_backorder_qty: NonNegativeQty
+    sku: Sku
+    backorder_qty: NonNegativeTotal  # total over the SKU's lines
+    previous_backorder_qty: NonNegativeTotal
 
 
 class SkuPositionChangedData(DataModel):
     """What channel feeds need from the recalculator about one SKU (see docs/behaviour.md)."""
 
-    sku: NonEmptyStr
-    available_qty: NonNegativeQty  # supply no line holds, summed over the SKU's pools
-    backorder_qty: NonNegativeQty  # total published backorder over the SKU's lines
-    previous_available_qty: NonNegativeQty
-    previous_backorder_qty: NonNegativeQty
+    sku: Sku
+    available_qty: NonNegativeTotal  # supply no line holds, summed over the SKU's pools
+    backorder_qty: NonNegativeTotal  # total published backorder over the SKU's lines
+    previous_available_qty: NonNegativeTotal
+    previous_backorder_qty: NonNegativeTotal
 
 
 class BackorderChanged(CloudEvent):

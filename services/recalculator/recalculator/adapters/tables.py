@@ -24,8 +24,9 @@ orders = Table(
     Column("company_id", String, nullable=False),
     Column("order_date", BigInteger, nullable=False),  # µs since epoch
     Column("backorder_status", String, nullable=False),
-    Column("backorder_qty", Integer, nullable=False),
-    Column("qty", Integer, nullable=False),
+    # Sums over up to 1,000 lines of up to 10**9 units (the contract's limits): 64 bits.
+    Column("backorder_qty", BigInteger, nullable=False),
+    Column("qty", BigInteger, nullable=False),
     Column("doc", Text, nullable=False),
     Index("ix_orders_backorder_status", "backorder_status"),
 )
