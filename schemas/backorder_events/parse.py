@@ -10,7 +10,8 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from .commands import MarkBackorder, MarkNotBackorder, ReallocateBackorder, RecalculateBackorders
 from .envelope import CloudEvent
-from .limits import MAX_EVENT_BYTES, NUL
+from .limits import MAX_EVENT_BYTES, MAX_ID_LENGTH, NUL
+from .outputs import storable_text
 from .inputs import (
     ContainerUpdated,
     InventoryAdjusted,
@@ -176,13 +177,15 @@ def _invalid(exc: ValidationError, obj: Any) -> InvalidEvent:
 
 
 def _id_and_type(obj: Any) -> tuple[str | None, str | None]:
+    """The id and type of a refused message as far as they can be read, made fit to log and
+    store (an id beyond its limit is cut, a NUL escaped)."""
     event_id = event_type = None
     if isinstance(obj, dict):
         raw_id, raw_type = obj.get("id"), obj.get("type")
-        if isinstance(raw_id, str) or type(raw_id) is int:
-            event_id = str(raw_id)
+        if isinstance(raw_id, str) or (type(raw_id) is int and raw_id.bit_length() < 1024):
+            event_id = storable_text(str(raw_id), MAX_ID_LENGTH)
         if isinstance(raw_type, str):
-            event_type = raw_type
+            event_type = storable_text(raw_type, MAX_ID_LENGTH)
     return event_id, event_type
 
 

@@ -398,3 +398,10 @@ def test_the_json_schemas_carry_the_limits() -> None:
     set_to = adjusted_schema["$defs"]["InventoryAdjustedData"]["properties"]["set_to"]["anyOf"][0]
     assert (set_to["minimum"], set_to["maximum"]) == (-MAX_STOCK_QTY, MAX_STOCK_QTY)
 
+
+def test_the_id_and_type_of_a_refused_message_are_cut_to_fit() -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        parse_event(json.dumps(order() | {"id": "i" * 1_000_000, "type": "T" * 1_000}))
+    assert len(exc.value.event_id) == len(exc.value.event_type) == MAX_ID_LENGTH
+    with pytest.raises(InvalidEvent):
+        parse_event_obj({"id": 10**5000, "type": "MarkBackorder"})  # too long to even print

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Index,
     Integer,
@@ -11,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -125,4 +127,8 @@ dead_letters = Table(
     Column("event_type", String),
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=False),
+    # raw is backslash-escaped (the input held NUL or bytes that are not UTF-8), and cut to
+    # its first bytes when raw_size (the input's whole size) is set: see DeadLetter.
+    Column("raw_escaped", Boolean, nullable=False, server_default=false()),
+    Column("raw_size", BigInteger),
 )
