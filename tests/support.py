@@ -84,3 +84,62 @@ def backorder_of_new_line(order_status="InProcess", payment_status="Charged", **
     feed(engine, created("o1", [("1", "X", 2)], order_status=order_status,
                          payment_status=payment_status))
     return order_lines(engine, "o1")["1"]
+
+
+def poison_inputs() -> list[tuple[str, bytes, str]]:
+    """One input of each kind that once escaped dead-lettering (a crash, a stopped run or
+    partition, a value that could not be stored), as (what, raw bytes, part of the reason
+    its dead letter must give). The last one is refused by the engine: it needs the stock
+    that `poison_setup()` leaves, and is valid on its own."""
+    from backorder_events.limits import MAX_EVENT_BYTES
+
+    order = created("poison-order", [("1", "SKU-P", 1)])
+
+    def encoded(raw: dict, **changes) -> bytes:
+        return json.dumps({**raw, **changes}, ensure_ascii=False).encode()
+
+    oversized = created("poison-big", [("1", "SKU-P", 1)])
+    oversized["padding"] = "x" * (2 * MAX_EVENT_BYTES)
+    return [
+        ("overflowing time", encoded(order, id="poison-time", time="0001-01-01T00:00:00+01:00"),
+         "OrderCreated: time: must be at or after 1900-01-01T00:00:00Z and before 2200-01-01T00:00:00Z"),
+        ("overflowing order date",
+         encoded(created("poison-date", [("1", "SKU-P", 1)], date="9999-12-31T23:59:59-01:00"),
+                 id="poison-date"),
+         "OrderCreated: data.order_date: must be at or after 1900-01-01"),
+        ("set_to 2**70", encoded(stock("SKU-P", 2**70), id="poison-2e70"),
+         "InventoryAdjusted: data.set_to: Input should be less than or equal to 1000000000000"),
+        ("set_to 10**30", encoded(stock("SKU-P", 10**30), id="poison-1e30"),
+         "InventoryAdjusted: data.set_to: Input should be less than or equal to 1000000000000"),
+        ("qty 2**70", encoded(created("poison-qty", [("1", "SKU-P", 2**70)]), id="poison-qty"),
+         "OrderCreated: data.lines[0].qty: Input should be less than or equal to 1000000000"),
+        ("NUL in an id", encoded(created("poison\u0000order", [("1", "SKU-P", 1)]), id="poison-nul-id"),
+         "OrderCreated: data.order_id: must not contain a NUL character (U+0000)"),
+        ("NUL in a customer name",
+         encoded(created("poison-customer", [("1", "SKU-P", 1)],
+                         customer={"first_name": "Ann\u0000", "last_name": "Lee"}), id="poison-nul-name"),
+         "OrderCreated: data.customer.first_name: must not contain a NUL character (U+0000)"),
+        ("a huge SKU", encoded(stock("X" * 1_000_000, 1), id="poison-sku"),
+         "InventoryAdjusted: data.sku: String should have at most 200 characters"),
+        ("an oversized event", encoded(oversized, id="poison-big"),
+         f"bytes is larger than the limit of {MAX_EVENT_BYTES} bytes"),
+        ("bytes that are not UTF-8", b'{"specversion": "1.0", "id": "poison-\xff\xfe", "type": "OrderCreated"}',
+         "not valid JSON"),
+        ("a NUL byte", b'{"specversion": "1.0", "id": "poison-\x00", "type": "OrderCreated"}',
+         "not valid JSON"),
+        ("an infinite price",
+         json.dumps(created("poison-price", [("1", "SKU-P", 1)], id="poison-price")).replace(
+             '"qty": 1}', '"qty": 1, "unit_price": 1e999}').encode(),
+         "OrderCreated: data.lines[0].unit_price: must be a finite number"),
+        ("stock beyond the limit by a delta",
+         encoded(event("InventoryAdjusted", {"sku": "SKU-P", "warehouse_id": "W1", "delta": 1}),
+                 id="poison-delta"),
+         "stock of SKU 'SKU-P' in warehouse 'W1' would be 1000000000001, beyond the limit"),
+    ]
+
+
+def poison_setup() -> bytes:
+    """A valid input that puts SKU-P at the most stock a warehouse may hold."""
+    from backorder_events.limits import MAX_STOCK_QTY
+
+    return json.dumps({**stock("SKU-P", MAX_STOCK_QTY), "id": "poison-setup"}).encode()

@@ -19,6 +19,7 @@ from .commands import (
     RecalculateBackorders,
     RecalculateBackordersData,
 )
+from . import limits
 from .envelope import CloudEvent, Id, UtcDatetime, UtcDatetimeOrDate
 from .inputs import (
     Address,
@@ -64,7 +65,14 @@ from .outputs import (
     SkuPositionChanged,
     SkuPositionChangedData,
 )
-from .parse import INPUT_EVENT_TYPES, InputEvent, InvalidEvent, parse_event, parse_event_obj
+from .parse import (
+    INPUT_EVENT_TYPES,
+    InputEvent,
+    InvalidEvent,
+    check_size,
+    parse_event,
+    parse_event_obj,
+)
 from .settings import BackorderSettings, SettingsPatch
 
 __all__ = [
@@ -132,6 +140,8 @@ __all__ = [
     "WarehouseType",
     "WarehouseUpserted",
     "WarehouseUpsertedData",
+    "check_size",
+    "limits",
     "parse_event",
     "parse_event_obj",
 ]

@@ -6,14 +6,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .envelope import CloudEvent, DataModel, Id, NonEmptyStr, NonNegativeQty, ensure_unique
+from .envelope import CloudEvent, DataModel, Id, NonNegativeQty, Sku, ensure_unique
+from .limits import MAX_COMMAND_ITEMS, MAX_ORDER_LINES
 
 
 class RecalculateBackordersData(DataModel):
     """Both lists empty: recalculate everything."""
 
-    order_ids: list[Id] = Field(default_factory=list)
-    skus: list[NonEmptyStr] = Field(default_factory=list)
+    order_ids: list[Id] = Field(default_factory=list, max_length=MAX_COMMAND_ITEMS)
+    skus: list[Sku] = Field(default_factory=list, max_length=MAX_COMMAND_ITEMS)
 
 
 class ReallocateLine(DataModel):
@@ -23,7 +24,7 @@ class ReallocateLine(DataModel):
 
 class ReallocateBackorderData(DataModel):
     order_id: Id
-    lines: list[ReallocateLine] = Field(min_length=1)
+    lines: list[ReallocateLine] = Field(min_length=1, max_length=MAX_ORDER_LINES)
 
     @field_validator("lines")
     @classmethod
@@ -33,11 +34,11 @@ class ReallocateBackorderData(DataModel):
 
 
 class MarkBackorderData(DataModel):
-    order_ids: list[Id] = Field(min_length=1)
+    order_ids: list[Id] = Field(min_length=1, max_length=MAX_COMMAND_ITEMS)
 
 
 class MarkNotBackorderData(DataModel):
-    order_ids: list[Id] = Field(min_length=1)
+    order_ids: list[Id] = Field(min_length=1, max_length=MAX_COMMAND_ITEMS)
 
 
 class RecalculateBackorders(CloudEvent):

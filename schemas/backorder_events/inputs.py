@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field, StrictInt, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .codes import OrderStatus, OrderStatusField, PaymentStatus, PaymentStatusField, WarehouseType
@@ -13,42 +12,46 @@ from .envelope import (
     CloudEvent,
     DataModel,
     Id,
-    NonEmptyStr,
     NonNegativeQty,
     OnlySetFields,
     PositiveQty,
+    Sku,
+    StockQty,
+    Text,
+    UnitPrice,
     UtcDatetime,
     UtcDatetimeOrDate,
     absent,
     ensure_unique,
 )
+from .limits import MAX_DOCUMENT_LINES, MAX_ORDER_LINES
 from .settings import SettingsPatch
 
 
 class OrderLine(DataModel):
     line_id: Id
-    sku: NonEmptyStr
+    sku: Sku
     qty: PositiveQty
-    unit_price: Decimal | float | None = None
-    name: str | None = None
+    unit_price: UnitPrice | None = None
+    name: Text | None = None
 
 
 class Address(DataModel):
-    name: str | None = None
-    company: str | None = None
-    street1: str | None = None
-    street2: str | None = None
-    city: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
-    country: str | None = None
-    phone: str | None = None
+    name: Text | None = None
+    company: Text | None = None
+    street1: Text | None = None
+    street2: Text | None = None
+    city: Text | None = None
+    state: Text | None = None
+    postal_code: Text | None = None
+    country: Text | None = None
+    phone: Text | None = None
 
 
 class Customer(DataModel):
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    email: Text | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
     shipping_address: Address | None = None
 
 
@@ -62,9 +65,9 @@ class OrderCreatedData(DataModel):
     picked: bool = False
     ship_from_warehouse_id: Id | None = None
     company_id: Id = "default"
-    channel: str | None = None
+    channel: Text | None = None
     customer: Customer | None = None
-    lines: list[OrderLine] = Field(min_length=1)
+    lines: list[OrderLine] = Field(min_length=1, max_length=MAX_ORDER_LINES)
 
     @field_validator("lines")
     @classmethod
@@ -82,7 +85,7 @@ class SplitLine(DataModel):
 class OrderSplitData(DataModel):
     order_id: Id
     new_order_id: Id
-    lines: list[SplitLine] = Field(min_length=1)
+    lines: list[SplitLine] = Field(min_length=1, max_length=MAX_ORDER_LINES)
 
     @field_validator("lines")
     @classmethod
@@ -106,7 +109,7 @@ class ItemAddedData(DataModel):
 class ItemReplacedData(DataModel):
     order_id: Id
     line_id: Id
-    new_sku: NonEmptyStr
+    new_sku: Sku
     qty: PositiveQty | None = None  # null keeps the line's quantity
 
 
@@ -137,21 +140,21 @@ class OrderStatusChangedData(DataModel, OnlySetFields):
 
 
 class SkuQty(DataModel):
-    sku: NonEmptyStr
+    sku: Sku
     qty: PositiveQty
 
 
 class POReceivedData(DataModel):
     po_id: Id
     warehouse_id: Id
-    lines: list[SkuQty] = Field(min_length=1)
+    lines: list[SkuQty] = Field(min_length=1, max_length=MAX_DOCUMENT_LINES)
 
 
 class InventoryAdjustedData(DataModel):
-    sku: NonEmptyStr
+    sku: Sku
     warehouse_id: Id
-    delta: StrictInt | None = None  # may be negative, as may physical stock
-    set_to: StrictInt | None = None
+    delta: StockQty | None = None  # may be negative, as may physical stock
+    set_to: StockQty | None = None
     recalculate: bool = False
 
     @model_validator(mode="after")
@@ -166,13 +169,13 @@ class InventoryAdjustedData(DataModel):
 class WarehouseUpsertedData(DataModel):
     warehouse_id: Id
     type: WarehouseType
-    name: str | None = None
+    name: Text | None = None
 
 
 class ProductUpsertedData(DataModel):
-    sku: NonEmptyStr
-    replacement_sku: NonEmptyStr | None = None
-    name: str | None = None
+    sku: Sku
+    replacement_sku: Sku | None = None
+    name: Text | None = None
 
     @model_validator(mode="after")
     def _not_own_replacement(self) -> ProductUpsertedData:
@@ -186,7 +189,7 @@ class SettingsChangedData(DataModel):
 
 
 class POLine(DataModel):
-    sku: NonEmptyStr
+    sku: Sku
     qty_ordered: PositiveQty
     qty_received: NonNegativeQty = 0
     estimated_delivery_date: UtcDatetimeOrDate | None = None
@@ -194,18 +197,18 @@ class POLine(DataModel):
 
 class PurchaseOrderUpdatedData(DataModel):
     po_id: Id
-    lines: list[POLine] = Field(min_length=1)
+    lines: list[POLine] = Field(min_length=1, max_length=MAX_DOCUMENT_LINES)
 
 
 class ContainerLine(DataModel):
-    sku: NonEmptyStr
+    sku: Sku
     qty: NonNegativeQty
 
 
 class ContainerUpdatedData(DataModel):
     container_id: Id
     estimated_arrival_date: UtcDatetimeOrDate | None = None
-    lines: list[ContainerLine]  # what is still on the way; may be empty
+    lines: list[ContainerLine] = Field(max_length=MAX_DOCUMENT_LINES)  # still on the way; may be empty
 
 
 class OrderCreated(CloudEvent):

@@ -7,8 +7,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from .envelope import Id, OnlySetFields, absent
+from .limits import MAX_DAYS_TO_BE_BACK
 
-DaysField = Annotated[StrictInt, Field(ge=0)]
+DaysField = Annotated[StrictInt, Field(ge=0, le=MAX_DAYS_TO_BE_BACK)]
 
 
 class BackorderSettings(BaseModel):

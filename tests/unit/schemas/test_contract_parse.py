@@ -192,7 +192,9 @@ def test_dead_letter_keeps_raw_input_as_text() -> None:
     raw = b'{"type": "\xff\xfe"}'
     error = reject(raw)
     letter = DeadLetter.from_error(raw, error, source="input.jsonl", position=7)
-    assert letter.raw == '{"type": "\ufffd\ufffd"}'
+    # Bytes that are not UTF-8 are escaped, so the text is storable and the input recoverable.
+    assert letter.raw == '{"type": "\\xff\\xfe"}' and letter.raw_escaped
+    assert letter.original() == raw
     assert letter.reason == error.reason
     assert (letter.source, letter.position, letter.partition) == ("input.jsonl", 7, None)
     assert DeadLetter.model_validate_json(letter.model_dump_json()) == letter

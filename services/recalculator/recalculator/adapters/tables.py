@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Index,
     Integer,
@@ -11,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -24,8 +26,9 @@ orders = Table(
     Column("company_id", String, nullable=False),
     Column("order_date", BigInteger, nullable=False),  # µs since epoch
     Column("backorder_status", String, nullable=False),
-    Column("backorder_qty", Integer, nullable=False),
-    Column("qty", Integer, nullable=False),
+    # Sums over up to 1,000 lines of up to 10**9 units (the contract's limits): 64 bits.
+    Column("backorder_qty", BigInteger, nullable=False),
+    Column("qty", BigInteger, nullable=False),
     Column("doc", Text, nullable=False),
     Index("ix_orders_backorder_status", "backorder_status"),
 )
@@ -126,4 +129,8 @@ dead_letters = Table(
     Column("event_type", String),
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=False),
+    # raw is backslash-escaped (the input held NUL or bytes that are not UTF-8), and cut to
+    # its first bytes when raw_size (the input's whole size) is set: see DeadLetter.
+    Column("raw_escaped", Boolean, nullable=False, server_default=false()),
+    Column("raw_size", BigInteger),
 )

@@ -8,6 +8,7 @@ them to the event's scope; `Engine.handle` does the rest.
 from __future__ import annotations
 
 from backorder_events import Customer
+from backorder_events.limits import MAX_ORDER_LINES, MAX_SKU_STOCK, MAX_STOCK_QTY
 
 from . import policy
 from .model import Line, Order, to_us
@@ -102,6 +103,11 @@ class EventHandlers:
         item = data.line
         if item.line_id in order.lines:
             raise Rejected(f"order {order.order_id!r} already has a line {item.line_id!r}")
+        if len(order.lines) >= MAX_ORDER_LINES:
+            raise Rejected(
+                f"order {order.order_id!r} already has {len(order.lines)} lines, "
+                f"the most an order may have ({MAX_ORDER_LINES})"
+            )
         self._touch(order)
         self._add_line(order, item.line_id, item.sku, item.qty, item.name, item.unit_price)
         self._scope.recalc.add(item.sku)
@@ -142,11 +148,13 @@ class EventHandlers:
     # -- stock, reference data and settings --------------------------------------------------
 
     def _po_received(self, data, now: int) -> None:
+        self._check_stock([(item.sku, data.warehouse_id, item.qty, None) for item in data.lines])
         for item in data.lines:
             self._change_stock(item.sku, data.warehouse_id, item.qty, None)
             self._scope.recalc.add(item.sku)
 
     def _inventory_adjusted(self, data, now: int) -> None:
+        self._check_stock([(data.sku, data.warehouse_id, data.delta, data.set_to)])
         self._change_stock(data.sku, data.warehouse_id, data.delta, data.set_to)
         if data.recalculate:
             self._scope.recalc.add(data.sku)
@@ -228,6 +236,41 @@ class EventHandlers:
             for order in orders:
                 for line in order.lines.values():
                     self._set_manual(line, 0)
+
+    # -- checks that reject ---------------------------------------------------------------------
+
+    def _check_stock(self, changes: list[tuple[str, str, int | None, int | None]]) -> None:
+        """Refuse stock changes (sku, warehouse, delta, set_to), applied in turn, that would
+        take a warehouse's stock beyond ±MAX_STOCK_QTY, or a SKU's stock summed over the
+        warehouses where it is positive beyond MAX_SKU_STOCK: every stored and published
+        quantity stays exact in 64 bits and in JSON, however many deltas come."""
+        levels: dict[str, dict[str, int]] = {}  # sku → warehouse → level after the changes
+        for sku, warehouse, delta, set_to in changes:
+            new = levels.setdefault(sku, {})
+            if set_to is not None:
+                level = set_to
+            elif warehouse in new:
+                level = new[warehouse] + delta
+            else:
+                level = self.stock.get(sku, {}).get(warehouse, 0) + delta
+            if not -MAX_STOCK_QTY <= level <= MAX_STOCK_QTY:
+                raise Rejected(
+                    f"stock of SKU {sku!r} in warehouse {warehouse!r} would be {level}, "
+                    f"beyond the limit of ±{MAX_STOCK_QTY}"
+                )
+            new[warehouse] = level
+        for sku, new in levels.items():
+            stocked = self.stock.get(sku, {})
+            # At most MAX_SKU_STOCK / MAX_STOCK_QTY warehouses cannot go past it: no sum.
+            if (len(stocked) + len(new)) * MAX_STOCK_QTY <= MAX_SKU_STOCK:
+                continue
+            total = sum(q for w, q in stocked.items() if q > 0 and w not in new)
+            total += sum(q for q in new.values() if q > 0)
+            if total > MAX_SKU_STOCK:
+                raise Rejected(
+                    f"stock of SKU {sku!r} summed over its warehouses would be {total}, "
+                    f"beyond the limit of {MAX_SKU_STOCK}"
+                )
 
     # -- lookups that reject ------------------------------------------------------------------
 
