@@ -118,6 +118,11 @@ class EventTimeMerge:
     def end(self, lane_id: Hashable) -> None:
         self.lanes[lane_id].ended = True
 
+    def next_time(self) -> int | None:
+        """The effective time of the next instant to apply, None when nothing is pending."""
+        heads = [lane.pending[0].time for lane in self.lanes.values() if lane.pending]
+        return min(heads) if heads else None
+
     def pending(self) -> int:
         return sum(len(lane.pending) for lane in self.lanes.values())
 

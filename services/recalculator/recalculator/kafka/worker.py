@@ -293,14 +293,19 @@ class RecalculatorWorker:
                 self.merge.idle(f"{tp.topic}:{tp.partition}", seen)
 
     def _flow_control(self) -> None:
-        """A partition whose records wait for others' (they are later) stops being fetched
-        while it holds two batches' worth, so that memory stays bounded."""
+        """A partition whose records wait for others' (they are later than the instant the
+        merge waits on) stops being fetched while it holds two batches' worth, so that
+        memory stays bounded. One still inside that instant is fetched on: the instant is
+        complete only once its end is seen."""
+        upcoming = self.merge.next_time()
         for key, tp in self._partitions.items():
-            held = len(self.merge.lanes[key].pending)
-            if held >= 2 * self.batch_size and tp not in self._paused:
+            lane = self.merge.lanes[key]
+            held = len(lane.pending)
+            waits_for_others = upcoming is not None and lane.time > upcoming
+            if held >= 2 * self.batch_size and waits_for_others and tp not in self._paused:
                 self.consumer.pause(tp)
                 self._paused.add(tp)
-            elif held < self.batch_size and tp in self._paused:
+            elif (held < self.batch_size or not waits_for_others) and tp in self._paused:
                 self.consumer.resume(tp)
                 self._paused.discard(tp)
 

@@ -29,7 +29,7 @@ def in_log_order(records: Iterable[tuple[int, str | bytes]], topics: InputTopics
         parsed = read(raw)
         try:
             decoded = json.loads(raw)
-        except (ValueError, RecursionError):
+        except (ValueError, TypeError, RecursionError):
             decoded = None
         topic, key = topics.route(decoded)
         entries.append((event_time(parsed), ranks[topic], (key or "").encode(), Sequenced(line, raw, parsed)))
