@@ -57,6 +57,33 @@ def test_run_generates_a_day_and_prints_the_summary(tmp_path):
     assert applied > 500
 
 
+def test_run_without_a_log_never_deletes_the_database_named_by_db(tmp_path, small_log):
+    db = tmp_path / "mine.sqlite"
+    assert backorders("run", str(small_log), "--db", str(db), "--no-progress", env_dir=tmp_path).returncode == 0
+    before = db.read_bytes()
+
+    refused = backorders("run", "--db", str(db), "--orders", "50", "--skus", "10", "--no-progress",
+                         env_dir=tmp_path)
+    assert refused.returncode == 2
+    [message] = refused.stderr.splitlines()
+    assert message.startswith(f"backorders run: {db} already exists") and "never deletes" in message
+    assert db.read_bytes() == before  # untouched: the user's three orders are still there
+    rows = backorders("search", "orders", "--backorder", "full-or-partial", "--jsonl", "--db", str(db))
+    assert sorted(json.loads(l)["order_id"] for l in rows.stdout.splitlines()) == ["5145827", "5145828"]
+
+    url = backorders("run", "--db", f"sqlite+aiosqlite:///{db}", "--no-progress", env_dir=tmp_path)
+    assert url.returncode == 2 and "is a URL" in url.stderr and db.read_bytes() == before
+
+    # A new file named by --db takes the generated day, and is kept, not reset, afterwards.
+    fresh = tmp_path / "sub" / "day.sqlite"
+    made = backorders("run", "--db", str(fresh), "--orders", "50", "--skus", "10", "--no-progress",
+                      "--no-downstream", env_dir=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert backorders("search", "orders", "--backorder", "none", "--jsonl", "--db", str(fresh)).stdout
+    again = backorders("run", "--db", str(fresh), "--no-progress", env_dir=tmp_path)
+    assert again.returncode == 2 and fresh.stat().st_size > 0
+
+
 def test_run_a_log_continues_from_the_state_it_holds(tmp_path, small_log):
     db = tmp_path / "state.sqlite"
     first = backorders("run", str(small_log), "--db", str(db), "--no-progress")
