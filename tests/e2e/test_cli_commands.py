@@ -84,6 +84,43 @@ def test_run_without_a_log_never_deletes_the_database_named_by_db(tmp_path, smal
     assert again.returncode == 2 and fresh.stat().st_size > 0
 
 
+def test_a_bad_number_in_the_environment_stops_only_the_commands_that_use_it(tmp_path, small_log):
+    db = tmp_path / "state.sqlite"
+    bad = {"BACKORDERS_SHARDS": "two", "BACKORDERS_METRICS_PORT": "nine", "BACKORDERS_RECALC_EVERY_MINUTES": "soon"}
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+
+    def run(*args, **extra):
+        return subprocess.run([*BACKORDERS, *args], capture_output=True, text=True,
+                              env={**env, "BACKORDERS_DATA_DIR": str(tmp_path), **extra})
+
+    # Every other command works.
+    assert run("--help", **bad).returncode == 0
+    assert run("run", str(small_log), "--db", str(db), "--no-progress", "--no-downstream", **bad).returncode == 0
+    found = run("search", "orders", "--backorder", "full", "--jsonl", "--db", str(db), **bad)
+    assert found.returncode == 0, found.stderr
+    assert [json.loads(l)["order_id"] for l in found.stdout.splitlines()] == ["5145828"]
+    assert run("explain", "5145828", "--db", str(db), **bad).returncode == 0
+    assert run("dead-letters", "--db", str(db), **bad).returncode == 0
+    assert run("status", "--db", str(db), "--shards", "0", **bad).returncode == 0  # the option wins
+
+    # The commands that read a bad value say so in one line.
+    cases = [
+        (("status", "--db", str(db)), {"BACKORDERS_SHARDS": "two"}, "BACKORDERS_SHARDS='two' is not a whole number"),
+        (("rebuild", "--yes", "--db", str(db)), {"BACKORDERS_SHARDS": "two"},
+         "BACKORDERS_SHARDS='two' is not a whole number"),
+        (("worker", "recalculator", "--db", str(db)), {"BACKORDERS_SHARDS": "two"},
+         "BACKORDERS_SHARDS='two' is not a whole number"),
+        (("worker", "recalculator", "--db", str(db)), {"BACKORDERS_METRICS_PORT": "nine"},
+         "BACKORDERS_METRICS_PORT='nine' is not a whole number"),
+        (("worker", "recalculator", "--db", str(db)), {"BACKORDERS_RECALC_EVERY_MINUTES": "soon"},
+         "BACKORDERS_RECALC_EVERY_MINUTES='soon' is not a number"),
+    ]
+    for args, variables, message in cases:
+        result = run(*args, **variables)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.splitlines() == [f"backorders {args[0]}: {message}"], args
+
+
 def test_run_a_log_continues_from_the_state_it_holds(tmp_path, small_log):
     db = tmp_path / "state.sqlite"
     first = backorders("run", str(small_log), "--db", str(db), "--no-progress")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from notifier.cli import register_worker as register_notifier_worker
 from .. import metrics
 from ..kafka.settings import InputTopics, KafkaSettings
 from ..kafka.worker import RecalculatorWorker
-from .common import CommandError, add_db_option, database_url
+from .common import CommandError, add_db_option, database_url, from_environment
 
 
 def register(commands) -> None:
@@ -29,17 +28,18 @@ def register(commands) -> None:
     recalculator.add_argument("--batch-size", type=int, default=1000)
     recalculator.add_argument(
         "--recalc-every-minutes", type=float,
-        default=float(os.environ.get("BACKORDERS_RECALC_EVERY_MINUTES", "30")),
-        help="periodic full recalculation, published to the commands topic (0: off)",
+        help="periodic full recalculation, published to the commands topic (0: off; default: "
+             "$BACKORDERS_RECALC_EVERY_MINUTES or 30)",
     )
     recalculator.add_argument(
-        "--shards", type=int, default=int(os.environ.get("BACKORDERS_SHARDS", "0")),
+        "--shards", type=int,
         help="run the SKU-sharded recalculator with this many shards, shared out among the "
-             "workers started with the same --schema (0: one active worker, default; docs/sharding.md)",
+             "workers started with the same --schema (0: one active worker; default: "
+             "$BACKORDERS_SHARDS or 0; docs/sharding.md)",
     )
     recalculator.add_argument(
-        "--metrics-port", type=int, default=int(os.environ.get("BACKORDERS_METRICS_PORT", "9464")),
-        help="Prometheus /metrics port (0: off)",
+        "--metrics-port", type=int,
+        help="Prometheus /metrics port (0: off; default: $BACKORDERS_METRICS_PORT or 9464)",
     )
     recalculator.set_defaults(handler=handle_worker)
     register_notifier_worker(kinds)  # the notifier's faust worker: notifier/cli.py
@@ -73,11 +73,13 @@ async def run_worker(
 
 
 def handle_worker(args) -> int:
-    metrics.serve(args.metrics_port)
-    if args.shards < 0:
+    shards = from_environment(args.shards, "BACKORDERS_SHARDS", int, 0)
+    metrics_port = from_environment(args.metrics_port, "BACKORDERS_METRICS_PORT", int, 9464)
+    recalc_minutes = from_environment(args.recalc_every_minutes, "BACKORDERS_RECALC_EVERY_MINUTES", float, 30.0)
+    if shards < 0:
         raise CommandError("--shards must be 0 (one active worker) or more")
-    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, args.recalc_every_minutes,
-                           args.shards))
+    metrics.serve(metrics_port)
+    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, recalc_minutes, shards))
     return 0
 
 
