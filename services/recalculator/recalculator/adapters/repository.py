@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..domain.engine import Changes, Engine
 from ..publishing import to_json
-from . import migrate
+from . import migrate, schema_names
 from . import tables as t
 from .codec import load_order, order_row
 
@@ -28,8 +28,11 @@ def make_engine(url: str, schema: str | None = None, *, also: str | None = None)
     """An async engine for a SQLAlchemy URL; on PostgreSQL, `schema` is the search path,
     followed by `also` (the sharded pipeline's tables, written in the same transactions)."""
     connect_args = {}
+    for name in (schema, also):
+        if name:
+            schema_names.checked(name)  # before any connection: refused, never sent
     if schema and url.startswith("postgresql"):
-        path = f'"{schema}", "{also}"' if also else schema
+        path = ", ".join(schema_names.quoted(name) for name in (schema, also) if name)
         connect_args = {"server_settings": {"search_path": path}}
     # pre_ping: after a database restart, pooled connections are found dead and replaced.
     db = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
@@ -85,18 +88,22 @@ async def _copy_upsert(conn: AsyncConnection, table, rows: Sequence[dict], keys:
     INSERT … SELECT … ON CONFLICT. Binding thousands of parameters costs the worker more CPU
     than the server spends on the rows."""
     raw = await _raw_in_transaction(conn)
-    stage = f"stage_{table.name}"
+    quote = conn.dialect.identifier_preparer.quote
+    stage_name = f"stage_{table.name}"
+    stage, target = quote(stage_name), quote(table.name)
     await raw.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
     columns = list(rows[0])
-    await raw.copy_records_to_table(stage, columns=columns, records=[tuple(row[c] for c in columns) for row in rows])
-    names = ", ".join(columns)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
+    await raw.copy_records_to_table(
+        stage_name, columns=columns, records=[tuple(row[c] for c in columns) for row in rows]
+    )
+    names = ", ".join(quote(c) for c in columns)
+    updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns if c not in keys)
     action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     await raw.execute(
-        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
-        f"ON CONFLICT ({', '.join(keys)}) {action}"
+        f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
+        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) {action}"
     )
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .. import logs
 from ..adapters import locks
 from ..adapters import pipeline_tables as pt
+from ..adapters import schema_names
 from ..adapters.migrate import PIPELINE
 from ..adapters.repository import (
     BatchRows,
@@ -611,6 +612,7 @@ class ShardedWorker:
         self.batch_size = batch_size
         self.recalc_every_seconds = recalc_every_seconds
         self.worker_id = worker_id or uuid.uuid4().hex
+        all_schemas(base, shards)  # every stage's schema name checked
         self.held: dict[int, tuple[ShardStage, asyncio.Event, asyncio.Task]] = {}
         self.db = make_engine(url, base)
         self.roles: set[str] = set()
@@ -752,7 +754,12 @@ async def _again(role: str, work, stop: asyncio.Event) -> None:
 
 
 def all_schemas(base: str, shards: int) -> list[str]:
-    return [base, router_schema(base), assembler_schema(base), *(shard_schema(base, p) for p in range(shards))]
+    """Every schema of a sharded recalculator, each name checked (schema_names): a base
+    whose stage names would not be acceptable is refused before anything runs."""
+    names = [base, router_schema(base), assembler_schema(base), *(shard_schema(base, p) for p in range(shards))]
+    for name in names:
+        schema_names.checked(name)
+    return names
 
 
 async def rebuild(url: str, base: str, shards: int, *, kafka: KafkaSettings | None = None,
@@ -765,13 +772,14 @@ async def rebuild(url: str, base: str, shards: int, *, kafka: KafkaSettings | No
     from ..adapters.migrate import drop_schema
 
     kafka, topics = kafka or KafkaSettings(), topics or InputTopics()
+    schemas = all_schemas(base, shards)  # checked before any lock is taken or schema dropped
     db = make_engine(url)
     held = []
     try:
         for purpose, schema in [("recalculator", router_schema(base)), ("assembler", assembler_schema(base)),
                                 *(("shard", shard_schema(base, p)) for p in range(shards))]:
             held.append(await locks.hold(db, locks.key(purpose, schema)))
-        for schema in all_schemas(base, shards):
+        for schema in schemas:
             await drop_schema(url, schema)
     finally:
         for connection in held:
