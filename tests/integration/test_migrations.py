@@ -42,7 +42,7 @@ async def test_a_database_made_before_migrations_is_adopted(database):
             assert await conn.run_sync(_differences) == []
             names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-        assert "alembic_version" in names and revision == "0002"
+        assert "alembic_version" in names and revision == "0003_sequences"
     finally:
         await db.dispose()
 
