@@ -13,10 +13,13 @@ from aiokafka import AIOKafkaProducer
 from channel_sync.cli import register_worker as register_channel_sync_worker
 from notifier.cli import register_worker as register_notifier_worker
 
-from .. import metrics
+from .. import logs, metrics
+from ..adapters import locks
 from ..kafka.settings import InputTopics, KafkaSettings
 from ..kafka.worker import RecalculatorWorker
 from .common import CommandError, add_db_option, database_url, from_environment
+
+log = logs.get("recalculator.worker")
 
 
 def register(commands) -> None:
@@ -53,23 +56,33 @@ def register(commands) -> None:
 async def run_worker(
     url: str, batch_size: int, schema: str | None = None, recalc_minutes: float = 0, shards: int = 0
 ) -> None:
+    """Until SIGINT or SIGTERM. A standby waiting for the lock stops waiting then, and the
+    process ends as a running worker does (exit code 0)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if shards:
-        if not url.startswith("postgresql"):
-            raise CommandError("the sharded recalculator keeps its state in PostgreSQL (--db)")
-        from ..kafka.sharded import ShardedWorker
+    if shards and not url.startswith("postgresql"):
+        raise CommandError("the sharded recalculator keeps its state in PostgreSQL (--db)")
+    with locks.waits_end_with(stop):
+        try:
+            if shards:
+                from ..kafka.sharded import ShardedWorker
 
-        worker = ShardedWorker(url, base=schema or "backorders", shards=shards, batch_size=batch_size,
-                               recalc_every_seconds=recalc_minutes * 60)
-        await worker.run(stop)
-        return
-    async with RecalculatorWorker(
-        url, schema=schema, batch_size=batch_size, recalc_every_seconds=recalc_minutes * 60
-    ) as worker:
-        await worker.run(stop)
+                sharded = ShardedWorker(url, base=schema or "backorders", shards=shards, batch_size=batch_size,
+                                        recalc_every_seconds=recalc_minutes * 60)
+                await sharded.run(stop)
+                return
+            worker = RecalculatorWorker(
+                url, schema=schema, batch_size=batch_size, recalc_every_seconds=recalc_minutes * 60
+            )
+            try:
+                await worker.start()  # a standby waits here for the active worker's lock
+                await worker.run(stop)
+            finally:
+                await worker.stop()
+        except locks.WaitStopped:
+            log.info("stopped_while_waiting_for_lock")
 
 
 def handle_worker(args) -> int:

@@ -619,11 +619,12 @@ class ShardedWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         await setup_pipeline(self.url, self.base, self.shards)
-        tasks = [
-            asyncio.create_task(_again("router", self._router, stop)),
-            asyncio.create_task(_again("assembler", self._assembler, stop)),
-            asyncio.create_task(_again("sharing", self._share_shards, stop)),
-        ]
+        with locks.waits_end_with(stop):  # a role waiting for its lock stops waiting with the worker
+            tasks = [
+                asyncio.create_task(_again("router", self._router, stop)),
+                asyncio.create_task(_again("assembler", self._assembler, stop)),
+                asyncio.create_task(_again("sharing", self._share_shards, stop)),
+            ]
         try:
             await stop.wait()
         finally:
@@ -747,6 +748,8 @@ async def _again(role: str, work, stop: asyncio.Event) -> None:
             await work(stop)
         except asyncio.CancelledError:
             raise
+        except locks.WaitStopped:
+            return  # the worker stops while this role waited for its lock
         except Exception as error:  # noqa: BLE001 - logged, and the role is taken up again
             log.exception("role_failed", role=role, error=repr(error))
             with contextlib.suppress(TimeoutError):
