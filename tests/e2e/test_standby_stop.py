@@ -1,5 +1,6 @@
 """A standby waiting for the active process's lock can be stopped: SIGTERM or SIGINT ends it
-within seconds, with exit code 0 as for a running worker, and the active one carries on."""
+within seconds, with exit code 0 as for a running worker, and the active one carries on. The
+recalculator (single and sharded), channel-sync and the outbox relay, as a user runs them."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ def stopped_within(process: subprocess.Popen, sig: signal.Signals, seconds: floa
     try:
         code = process.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"the standby did not stop within {seconds}s of {sig.name}")
-    print(f"\nstandby stopped {time.monotonic() - began:.2f}s after {sig.name}")
+        pytest.fail(f"the process did not stop within {seconds}s of {sig.name}")
+    print(f"\nstopped {time.monotonic() - began:.2f}s after {sig.name}")
     return code
 
 
@@ -166,6 +167,69 @@ def test_a_standby_channel_sync_stops_on_sigterm(tmp_path):
     finally:
         for process in (first, second):
             if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+        asyncio.run(_drop_schema(url, schema))
+
+
+def test_relays_one_at_a_time_a_waiting_one_stops_on_a_signal_and_one_takes_over(tmp_path):
+    from integration.test_outbox_relay import fresh_topics
+    from recalculator.kafka.relay import RELAY_SOURCE
+    from recalculator.runtime.embedded import EmbeddedRuntime, Record
+
+    servers, url = kafka_bootstrap(), postgres_url()
+    schema = f"relays_{uuid.uuid4().hex[:10]}"
+    topics = asyncio.run(fresh_topics(servers))
+
+    async def publish(first: int) -> int:
+        """Events into the outbox; returns its last sequence number."""
+        async with EmbeddedRuntime(url, schema=schema) as runtime:
+            await runtime.handle_batch([Record("log", n, to_json(created(f"o{n}", [("1", "sku", 1)])))
+                                        for n in range(first, first + 20)])
+            return (await runtime.repository.outbox_rows(0, 100_000))[-1].seq
+
+    async def position() -> int:
+        async with EmbeddedRuntime(url, schema=schema) as runtime:
+            return await runtime.repository.position(RELAY_SOURCE) or 0
+
+    def relayed_up_to(seq: int, process: subprocess.Popen) -> None:
+        deadline = time.monotonic() + 30
+        while asyncio.run(position()) < seq:
+            assert process.poll() is None and time.monotonic() < deadline, "not relayed"
+            time.sleep(0.2)
+
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": servers, "BACKORDERS_LOG_LEVEL": "info",
+           "BACKORDERS_TOPIC_BACKORDER_CHANGED": topics.backorder_changed,
+           "BACKORDERS_TOPIC_PRODUCT_BACKORDER_CHANGED": topics.product_backorder_changed,
+           "BACKORDERS_TOPIC_SKU_POSITION_CHANGED": topics.sku_position_changed,
+           "BACKORDERS_TOPIC_DEAD_LETTERS": topics.dead_letters}
+    command = [*BACKORDERS, "relay", "--db", url, "--schema", schema]
+    processes: list[subprocess.Popen] = []
+    try:
+        last = asyncio.run(publish(1))
+        active = start(command, env, tmp_path / "active.log")
+        processes.append(active)
+        relayed_up_to(last, active)
+        waiting = start(command, env, tmp_path / "waiting.log")
+        processes.append(waiting)
+        wait_for_line(tmp_path / "waiting.log", "another relay is running on this outbox", waiting)
+        time.sleep(0.5)
+        assert stopped_within(waiting, signal.SIGINT, 5) == 0
+
+        standby = start(command, env, tmp_path / "standby.log")
+        processes.append(standby)
+        wait_for_line(tmp_path / "standby.log", '"relay_waiting_for_lock"', standby)
+        last = asyncio.run(publish(21))
+        relayed_up_to(last, active)
+        active.send_signal(signal.SIGTERM)
+        assert active.wait(timeout=30) == 0
+        wait_for_line(tmp_path / "standby.log", '"relay_lock_acquired"', standby)
+        last = asyncio.run(publish(41))
+        relayed_up_to(last, standby)
+        assert stopped_within(standby, signal.SIGTERM, 10) == 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
                 process.kill()
                 process.wait()
         asyncio.run(_drop_schema(url, schema))

@@ -48,7 +48,7 @@ async def test_outbox_and_dead_letters_number_past_2_31(database):
         assert [row.seq for row in outbox] == list(range(BEYOND + 1, BEYOND + 1 + len(outbox))) and outbox
         assert [row.seq for row in dead] == [BEYOND + 1]
         # A relay's position past 2**31 is stored and read back.
-        await repository.save_position(RELAY_SOURCE, outbox[-1].seq)
+        assert await repository.save_position(RELAY_SOURCE, outbox[-1].seq) == outbox[-1].seq
         assert await repository.position(RELAY_SOURCE) == outbox[-1].seq
         assert await repository.outbox_rows(outbox[-1].seq, 100) == []
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from backorder_events import BackorderSettings, DeadLetter
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..domain.engine import Changes, Engine
@@ -362,15 +362,25 @@ class Repository:
         async with self.db.connect() as conn:
             return dict((await conn.execute(query)).all())
 
-    async def save_position(self, source: str, position: int, *, conn: AsyncConnection | None = None) -> None:
-        """With `conn` (a caller's own connection in autocommit, with the session settings it
-        wants: the relay's does not wait for the disk) the one statement goes over it."""
-        row = [{"source": source, "position": position}]
+    async def save_position(self, source: str, position: int, *, conn: AsyncConnection | None = None) -> int:
+        """Move a relay's stored position forward: an upsert that never lowers it, so a relay
+        that writes an older position after a newer one was stored (a slow one, or a second
+        one) cannot move it back. Returns the position stored now. With `conn` (a caller's own
+        connection in autocommit, with the session settings it wants: the relay's does not
+        wait for the disk) the one statement goes over it."""
         if conn is not None:
-            await upsert(conn, t.positions, row, ["source"])
-            return
+            return await self._advance(conn, source, position)
         async with self.db.begin() as pooled:
-            await upsert(pooled, t.positions, row, ["source"])
+            return await self._advance(pooled, source, position)
+
+    @staticmethod
+    async def _advance(conn: AsyncConnection, source: str, position: int) -> int:
+        stmt = dialect_insert(conn.dialect.name, t.positions).values(source=source, position=position)
+        larger = func.greatest if conn.dialect.name == "postgresql" else func.max  # SQLite: max(a, b)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source"], set_={"position": larger(t.positions.c.position, stmt.excluded.position)}
+        ).returning(t.positions.c.position)
+        return (await conn.execute(stmt)).scalar_one()
 
     async def dead_letter_records(self) -> list[DeadLetter]:
         async with self.db.connect() as conn:
