@@ -174,38 +174,46 @@ class Repository:
 
     # -- loading -------------------------------------------------------------------------
 
-    async def load(self, engine: Engine) -> None:
-        """Fill an empty engine with the stored state."""
-        async with self.db.connect() as conn:
-            row = (await conn.execute(select(t.settings.c.doc))).first()
-            if row is not None:
-                engine.settings = BackorderSettings.model_validate_json(row.doc)
-            for wh in await conn.execute(select(t.warehouses)):
-                engine.warehouse_types[wh.warehouse_id] = wh.type
-                engine.warehouse_names[wh.warehouse_id] = wh.name
-            for product in await conn.execute(select(t.products)):
-                engine.product_names[product.sku] = product.name
-                if product.replacement_sku:
-                    engine.replacements[product.sku] = product.replacement_sku
-                    engine.referrers[product.replacement_sku].add(product.sku)
-            for item in await conn.execute(select(t.stock)):
-                engine.stock.setdefault(item.sku, {})[item.warehouse_id] = item.qty
-            for position in await conn.execute(select(t.sku_positions)):
-                engine.positions[position.sku] = (position.available_qty, position.backorder_qty)
-            result = await conn.stream(select(t.orders.c.order_id, t.orders.c.doc))
-            async for order in result:
-                load_order(engine, order.order_id, order.doc)
-            meta = dict((await conn.execute(select(t.meta.c.key, t.meta.c.value))).all())
-            engine.last_time = int(meta["last_time"]) if "last_time" in meta else None
-            if "held" in meta:
-                held = json.loads(meta["held"])
-                engine.held_orders = {k: (v[0], v[1]) for k, v in held["orders"].items()}
-                engine.held_totals = held["totals"]
-            result = await conn.stream(select(t.processed_events.c.event_id))
-            async for processed in result:
-                engine.processed.add(processed.event_id)
+    async def load(self, engine: Engine, conn: AsyncConnection | None = None) -> None:
+        """Fill an empty engine with the stored state; with `conn`, read over it (in the
+        caller's transaction: the sharded stages read their state in one snapshot)."""
+        if conn is None:
+            async with self.db.connect() as pooled:
+                await self._load(pooled, engine)
+        else:
+            await self._load(conn, engine)
         engine.rebuild()
         engine.take_changes()
+
+    @staticmethod
+    async def _load(conn: AsyncConnection, engine: Engine) -> None:
+        row = (await conn.execute(select(t.settings.c.doc))).first()
+        if row is not None:
+            engine.settings = BackorderSettings.model_validate_json(row.doc)
+        for wh in await conn.execute(select(t.warehouses)):
+            engine.warehouse_types[wh.warehouse_id] = wh.type
+            engine.warehouse_names[wh.warehouse_id] = wh.name
+        for product in await conn.execute(select(t.products)):
+            engine.product_names[product.sku] = product.name
+            if product.replacement_sku:
+                engine.replacements[product.sku] = product.replacement_sku
+                engine.referrers[product.replacement_sku].add(product.sku)
+        for item in await conn.execute(select(t.stock)):
+            engine.stock.setdefault(item.sku, {})[item.warehouse_id] = item.qty
+        for position in await conn.execute(select(t.sku_positions)):
+            engine.positions[position.sku] = (position.available_qty, position.backorder_qty)
+        result = await conn.stream(select(t.orders.c.order_id, t.orders.c.doc))
+        async for order in result:
+            load_order(engine, order.order_id, order.doc)
+        meta = dict((await conn.execute(select(t.meta.c.key, t.meta.c.value))).all())
+        engine.last_time = int(meta["last_time"]) if "last_time" in meta else None
+        if "held" in meta:
+            held = json.loads(meta["held"])
+            engine.held_orders = {k: (v[0], v[1]) for k, v in held["orders"].items()}
+            engine.held_totals = held["totals"]
+        result = await conn.stream(select(t.processed_events.c.event_id))
+        async for processed in result:
+            engine.processed.add(processed.event_id)
 
     async def position(self, source: str) -> int | None:
         async with self.db.connect() as conn:

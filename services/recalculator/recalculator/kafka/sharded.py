@@ -21,6 +21,7 @@ import contextlib
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
 
@@ -89,6 +90,21 @@ def assembler_schema(base: str) -> str:
     return f"{base}_assembler"
 
 
+@contextlib.asynccontextmanager
+async def claimed_snapshot(repository: Repository) -> AsyncIterator[tuple[str, AsyncConnection]]:
+    """Claim a stage's state (a fresh fence), then yield the fence and a connection in one
+    REPEATABLE READ transaction to read the state with. In that order: once the claim is
+    committed no earlier owner can write, so the snapshot read after it holds everything an
+    earlier owner committed and nothing can change under it. Read first and claimed after,
+    a deposed owner still believing it holds the stage could commit a batch in between,
+    and the stage would work from a state that misses it."""
+    fence = await repository.claim()
+    async with repository.db.connect() as conn:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            yield fence, conn
+
+
 async def migrate_stage(url: str, schema: str) -> None:
     """A stage's own state tables, migrated through a connection that sees only its schema."""
     db = make_engine(url, schema)
@@ -143,9 +159,12 @@ class RouterRuntime(EmbeddedRuntime):
         return self
 
     async def reload(self) -> None:
+        """The router's state, read after claiming it (`claimed_snapshot`). The worker
+        claims it once more after this; a second claim by the same process changes
+        nothing."""
         router = Router(self.shards)
-        await self.repository.load(router.engine)
-        async with self.db.connect() as conn:
+        async with claimed_snapshot(self.repository) as (fence, conn):
+            await self.repository.load(router.engine, conn)
             for row in await conn.execute(select(pt.order_shards)):
                 router.known[row.order_id] = {int(s) for s in row.shards.split(",") if s}
             router.groups.load(dict((await conn.execute(select(pt.sku_groups.c.sku, pt.sku_groups.c.root))).all()))
@@ -154,6 +173,7 @@ class RouterRuntime(EmbeddedRuntime):
             )).scalar()
         self.router, self.engine = router, router.engine
         self.seq = int(seq or 0)
+        self.fence = fence
 
     async def prepare_batch(self, records, tally=None, track_position=True, on_processed=None,
                             *, yield_every: int = 0) -> PreparedBatch:
@@ -358,11 +378,11 @@ class ShardStage(_Stage):
         return {"shard": self.shard}
 
     async def reload(self) -> None:
+        """The shard's state, read after claiming it (`claimed_snapshot`)."""
         engine = Engine(partial=True)
-        await self.repository.load(engine)
-        self.engine = engine
-        self.fence = await self.repository.claim()
-
+        async with claimed_snapshot(self.repository) as (fence, conn):
+            await self.repository.load(engine, conn)
+        self.engine, self.fence = engine, fence
 
     async def _fetch(self) -> list:
         query = (
@@ -506,8 +526,10 @@ class AssemblerStage(_Stage):
         return self
 
     async def reload(self) -> None:
+        """The assembled orders, read after claiming the assembler's state
+        (`claimed_snapshot`)."""
         assembler = Assembler()
-        async with self.db.connect() as conn:
+        async with claimed_snapshot(self.repository) as (fence, conn):
             result = await conn.stream(select(pt.assembled_orders))
             async for row in result:
                 order = AssembledOrder(row.company_id)
@@ -519,8 +541,7 @@ class AssemblerStage(_Stage):
                     for shard, lines in doc["by_shard"].items()
                 }
                 assembler.orders[row.order_id] = order
-        self.assembler = assembler
-        self.fence = await self.repository.claim()
+        self.assembler, self.fence = assembler, fence
 
     async def step(self) -> int:
         # Causes at or before the least seq some shard still has to apply are complete (a
