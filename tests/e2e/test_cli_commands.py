@@ -57,6 +57,70 @@ def test_run_generates_a_day_and_prints_the_summary(tmp_path):
     assert applied > 500
 
 
+def test_run_without_a_log_never_deletes_the_database_named_by_db(tmp_path, small_log):
+    db = tmp_path / "mine.sqlite"
+    assert backorders("run", str(small_log), "--db", str(db), "--no-progress", env_dir=tmp_path).returncode == 0
+    before = db.read_bytes()
+
+    refused = backorders("run", "--db", str(db), "--orders", "50", "--skus", "10", "--no-progress",
+                         env_dir=tmp_path)
+    assert refused.returncode == 2
+    [message] = refused.stderr.splitlines()
+    assert message.startswith(f"backorders run: {db} already exists") and "never deletes" in message
+    assert db.read_bytes() == before  # untouched: the user's three orders are still there
+    rows = backorders("search", "orders", "--backorder", "full-or-partial", "--jsonl", "--db", str(db))
+    assert sorted(json.loads(l)["order_id"] for l in rows.stdout.splitlines()) == ["5145827", "5145828"]
+
+    url = backorders("run", "--db", f"sqlite+aiosqlite:///{db}", "--no-progress", env_dir=tmp_path)
+    assert url.returncode == 2 and "is a URL" in url.stderr and db.read_bytes() == before
+
+    # A new file named by --db takes the generated day, and is kept, not reset, afterwards.
+    fresh = tmp_path / "sub" / "day.sqlite"
+    made = backorders("run", "--db", str(fresh), "--orders", "50", "--skus", "10", "--no-progress",
+                      "--no-downstream", env_dir=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert backorders("search", "orders", "--backorder", "none", "--jsonl", "--db", str(fresh)).stdout
+    again = backorders("run", "--db", str(fresh), "--no-progress", env_dir=tmp_path)
+    assert again.returncode == 2 and fresh.stat().st_size > 0
+
+
+def test_a_bad_number_in_the_environment_stops_only_the_commands_that_use_it(tmp_path, small_log):
+    db = tmp_path / "state.sqlite"
+    bad = {"BACKORDERS_SHARDS": "two", "BACKORDERS_METRICS_PORT": "nine", "BACKORDERS_RECALC_EVERY_MINUTES": "soon"}
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+
+    def run(*args, **extra):
+        return subprocess.run([*BACKORDERS, *args], capture_output=True, text=True,
+                              env={**env, "BACKORDERS_DATA_DIR": str(tmp_path), **extra})
+
+    # Every other command works.
+    assert run("--help", **bad).returncode == 0
+    assert run("run", str(small_log), "--db", str(db), "--no-progress", "--no-downstream", **bad).returncode == 0
+    found = run("search", "orders", "--backorder", "full", "--jsonl", "--db", str(db), **bad)
+    assert found.returncode == 0, found.stderr
+    assert [json.loads(l)["order_id"] for l in found.stdout.splitlines()] == ["5145828"]
+    assert run("explain", "5145828", "--db", str(db), **bad).returncode == 0
+    assert run("dead-letters", "--db", str(db), **bad).returncode == 0
+    assert run("status", "--db", str(db), "--shards", "0", **bad).returncode == 0  # the option wins
+
+    # The commands that read a bad value say so in one line.
+    cases = [
+        (("status", "--db", str(db)), {"BACKORDERS_SHARDS": "two"}, "BACKORDERS_SHARDS='two' is not a whole number"),
+        (("rebuild", "--yes", "--db", str(db)), {"BACKORDERS_SHARDS": "two"},
+         "BACKORDERS_SHARDS='two' is not a whole number"),
+        (("worker", "recalculator", "--db", str(db)), {"BACKORDERS_SHARDS": "two"},
+         "BACKORDERS_SHARDS='two' is not a whole number"),
+        (("worker", "recalculator", "--db", str(db)), {"BACKORDERS_METRICS_PORT": "nine"},
+         "BACKORDERS_METRICS_PORT='nine' is not a whole number"),
+        (("worker", "recalculator", "--db", str(db)), {"BACKORDERS_RECALC_EVERY_MINUTES": "soon"},
+         "BACKORDERS_RECALC_EVERY_MINUTES='soon' is not a number"),
+    ]
+    for args, variables, message in cases:
+        result = run(*args, **variables)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.splitlines() == [f"backorders {args[0]}: {message}"], args
+
+
 def test_run_a_log_continues_from_the_state_it_holds(tmp_path, small_log):
     db = tmp_path / "state.sqlite"
     first = backorders("run", str(small_log), "--db", str(db), "--no-progress")

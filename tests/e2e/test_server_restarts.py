@@ -5,9 +5,12 @@ state equals `replay` of the same log."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import subprocess
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from integration.conftest import (
@@ -27,17 +30,61 @@ from support import published
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
+def _local_port(address: str, what: str) -> int:
+    """The port of a 127.0.0.1/localhost address; the test restarts local servers only."""
+    parsed = urlsplit(address if "://" in address else f"//{address}")
+    if parsed.hostname not in ("127.0.0.1", "localhost") or parsed.port is None:
+        pytest.fail(f"this test restarts the local {what} that deploy/test-env.sh started; "
+                    f"{address!r} is not one")
+    return parsed.port
+
+
+def postgres_cluster() -> tuple[str, str]:
+    """(version, name) of the local PostgreSQL cluster listening on DATABASE_URL's port: the
+    one deploy/test-env.sh started (PG_VERSION / PG_CLUSTER), not some other cluster of the
+    machine."""
+    port = _local_port(postgres_url(), "PostgreSQL cluster")
+    listed = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True)
+    for line in listed.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] == str(port):
+            return fields[0], fields[1]
+    pytest.fail(f"no local PostgreSQL cluster listens on port {port} (pg_lsclusters)")
+
+
 def restart_postgres() -> None:
-    result = subprocess.run(["pg_ctlcluster", "15", "main", "restart"], capture_output=True, text=True)
+    version, cluster = postgres_cluster()
+    result = subprocess.run(["pg_ctlcluster", version, cluster, "restart"], capture_output=True, text=True)
     if result.returncode != 0:
-        pytest.fail(f"this test restarts the local PostgreSQL 15 cluster: {result.stderr.strip()}")
+        pytest.fail(f"this test restarts the local PostgreSQL cluster {version}/{cluster}: {result.stderr.strip()}")
+
+
+def broker_environment() -> dict[str, str]:
+    """deploy/kafka.sh's settings for the broker the tests use: its port from
+    KAFKA_BOOTSTRAP_SERVERS, and its controller port as that broker was configured (the
+    server.properties kafka.sh wrote in its data directory), else KAFKA_CONTROLLER_PORT."""
+    port = _local_port(kafka_bootstrap().split(",")[0], "Kafka broker")
+    cache = Path(os.environ.get("BACKORDERS_CACHE") or Path.home() / ".cache" / "backorders")
+    props = cache / "kafka" / "data" / str(port) / "server.properties"
+    controller = os.environ.get("KAFKA_CONTROLLER_PORT")
+    if props.is_file():
+        found = re.search(r"^controller\.quorum\.voters=\d+@[^:]+:(\d+)\s*$", props.read_text(), re.MULTILINE)
+        if found:
+            controller = found.group(1)
+    if not controller:
+        pytest.fail(f"cannot tell the controller port of the broker on port {port}: no {props} "
+                    "and no KAFKA_CONTROLLER_PORT")
+    return {**os.environ, "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": controller}
 
 
 def restart_broker() -> None:
+    env = broker_environment()
     for command in ("stop", "start"):
-        result = subprocess.run(["bash", str(DEPLOY / "kafka.sh"), command], capture_output=True, text=True)
+        result = subprocess.run(["bash", str(DEPLOY / "kafka.sh"), command], capture_output=True, text=True,
+                                env=env)
         if result.returncode != 0:
-            pytest.fail(f"this test restarts the local broker (deploy/kafka.sh {command}): {result.stderr}")
+            pytest.fail(f"this test restarts the local broker (deploy/kafka.sh {command} on port "
+                        f"{env['KAFKA_PORT']}): {result.stderr}")
 
 
 async def scenario(restart) -> None:

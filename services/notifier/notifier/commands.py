@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from recalculator.adapters import schema_names
 from recalculator.adapters.repository import make_engine
 from recalculator.cli.common import CommandError, database_url
 from recalculator.config import RecalculatorConfig
@@ -189,7 +190,7 @@ def handle_worker(args) -> int:
     data_dir = RecalculatorConfig().data_dir
     env = {"BACKORDERS_DATABASE_URL": database_url(args.db)}
     if args.schema:
-        env["BACKORDERS_SCHEMA_NAME"] = args.schema
+        env["BACKORDERS_SCHEMA_NAME"] = schema_names.checked(args.schema)  # refused here, not in faust
     if config_path:
         env[CONFIG_ENV] = str(Path(config_path).resolve())
     if args.group:

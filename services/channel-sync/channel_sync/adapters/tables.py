@@ -6,6 +6,10 @@ from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, St
 
 metadata = MetaData()
 
+# The numbering of appended rows (failures): 64-bit, BIGSERIAL on PostgreSQL. On SQLite only
+# a column of type INTEGER exactly is the rowid and numbers itself, and it is 64-bit already.
+SEQUENCE = BigInteger().with_variant(Integer(), "sqlite")
+
 # The projection: purchase orders and containers as one JSON document each (their lines).
 purchase_orders = Table(
     "channel_sync_purchase_orders",
@@ -90,7 +94,7 @@ accepted = Table(
 failures = Table(
     "channel_sync_failures",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", SEQUENCE, primary_key=True, autoincrement=True),
     Column("channel", String, nullable=False),
     Column("sku", String, nullable=False),
     Column("kind", String, nullable=False),  # rejected | gave_up

@@ -15,6 +15,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from . import schema_names
+
 _locks: dict[int, asyncio.Lock] = {}
 
 
@@ -54,6 +56,8 @@ class MigrationSet:
         # Alembic keeps the running migration in module globals: migrations of several
         # schemas started together in one process (the stages of a sharded worker) go one
         # at a time.
+        if schema:
+            schema_names.checked(schema)
         async with _process_lock():
             await self._upgrade_locked(db, schema)
 
@@ -62,7 +66,7 @@ class MigrationSet:
             if conn.dialect.name == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": self.lock_id})
                 if schema:
-                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema_names.quoted(schema)}"))
             await conn.run_sync(self._upgrade)
 
 
@@ -113,9 +117,10 @@ async def drop_schema(url: str, schema: str) -> None:
     """Remove a PostgreSQL schema and everything in it (replays and tests clean up with it)."""
     from .repository import make_engine
 
+    statement = text(f"DROP SCHEMA IF EXISTS {schema_names.quoted(schema)} CASCADE")
     db = make_engine(url)
     try:
         async with db.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            await conn.execute(statement)
     finally:
         await db.dispose()

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from backorder_events import BackorderSettings, DeadLetter
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..domain.engine import Changes, Engine
 from ..publishing import to_json
-from . import migrate
+from . import migrate, schema_names
 from . import tables as t
 from .codec import load_order, order_row
 
@@ -28,8 +28,11 @@ def make_engine(url: str, schema: str | None = None, *, also: str | None = None)
     """An async engine for a SQLAlchemy URL; on PostgreSQL, `schema` is the search path,
     followed by `also` (the sharded pipeline's tables, written in the same transactions)."""
     connect_args = {}
+    for name in (schema, also):
+        if name:
+            schema_names.checked(name)  # before any connection: refused, never sent
     if schema and url.startswith("postgresql"):
-        path = f'"{schema}", "{also}"' if also else schema
+        path = ", ".join(schema_names.quoted(name) for name in (schema, also) if name)
         connect_args = {"server_settings": {"search_path": path}}
     # pre_ping: after a database restart, pooled connections are found dead and replaced.
     db = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
@@ -85,18 +88,22 @@ async def _copy_upsert(conn: AsyncConnection, table, rows: Sequence[dict], keys:
     INSERT … SELECT … ON CONFLICT. Binding thousands of parameters costs the worker more CPU
     than the server spends on the rows."""
     raw = await _raw_in_transaction(conn)
-    stage = f"stage_{table.name}"
+    quote = conn.dialect.identifier_preparer.quote
+    stage_name = f"stage_{table.name}"
+    stage, target = quote(stage_name), quote(table.name)
     await raw.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
     columns = list(rows[0])
-    await raw.copy_records_to_table(stage, columns=columns, records=[tuple(row[c] for c in columns) for row in rows])
-    names = ", ".join(columns)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
+    await raw.copy_records_to_table(
+        stage_name, columns=columns, records=[tuple(row[c] for c in columns) for row in rows]
+    )
+    names = ", ".join(quote(c) for c in columns)
+    updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns if c not in keys)
     action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     await raw.execute(
-        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
-        f"ON CONFLICT ({', '.join(keys)}) {action}"
+        f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
+        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) {action}"
     )
 
 
@@ -167,41 +174,50 @@ class Repository:
 
     # -- loading -------------------------------------------------------------------------
 
-    async def load(self, engine: Engine) -> None:
-        """Fill an empty engine with the stored state, read in one snapshot (REPEATABLE READ
-        on PostgreSQL: every table as of the same moment)."""
-        async with self.db.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-            row = (await conn.execute(select(t.settings.c.doc))).first()
-            if row is not None:
-                engine.settings = BackorderSettings.model_validate_json(row.doc)
-            for wh in await conn.execute(select(t.warehouses)):
-                engine.warehouse_types[wh.warehouse_id] = wh.type
-                engine.warehouse_names[wh.warehouse_id] = wh.name
-            for product in await conn.execute(select(t.products)):
-                engine.product_names[product.sku] = product.name
-                if product.replacement_sku:
-                    engine.replacements[product.sku] = product.replacement_sku
-                    engine.referrers[product.replacement_sku].add(product.sku)
-            for item in await conn.execute(select(t.stock)):
-                engine.stock.setdefault(item.sku, {})[item.warehouse_id] = item.qty
-            for position in await conn.execute(select(t.sku_positions)):
-                engine.positions[position.sku] = (position.available_qty, position.backorder_qty)
-            result = await conn.stream(select(t.orders.c.order_id, t.orders.c.doc))
-            async for order in result:
-                load_order(engine, order.order_id, order.doc)
-            meta = dict((await conn.execute(select(t.meta.c.key, t.meta.c.value))).all())
-            engine.last_time = int(meta["last_time"]) if "last_time" in meta else None
-            if "held" in meta:
-                held = json.loads(meta["held"])
-                engine.held_orders = {k: (v[0], v[1]) for k, v in held["orders"].items()}
-                engine.held_totals = held["totals"]
-            result = await conn.stream(select(t.processed_events.c.event_id))
-            async for processed in result:
-                engine.processed.add(processed.event_id)
+    async def load(self, engine: Engine, conn: AsyncConnection | None = None) -> None:
+        """Fill an empty engine with the stored state, read in one snapshot: with `conn`, in
+        the caller's transaction (the sharded stages read their state in one snapshot);
+        otherwise in a REPEATABLE READ transaction of its own on PostgreSQL (every table as
+        of the same moment)."""
+        if conn is None:
+            async with self.db.connect() as pooled:
+                if pooled.dialect.name == "postgresql":
+                    pooled = await pooled.execution_options(isolation_level="REPEATABLE READ")
+                await self._load(pooled, engine)
+        else:
+            await self._load(conn, engine)
         engine.rebuild()
         engine.take_changes()
+
+    @staticmethod
+    async def _load(conn: AsyncConnection, engine: Engine) -> None:
+        row = (await conn.execute(select(t.settings.c.doc))).first()
+        if row is not None:
+            engine.settings = BackorderSettings.model_validate_json(row.doc)
+        for wh in await conn.execute(select(t.warehouses)):
+            engine.warehouse_types[wh.warehouse_id] = wh.type
+            engine.warehouse_names[wh.warehouse_id] = wh.name
+        for product in await conn.execute(select(t.products)):
+            engine.product_names[product.sku] = product.name
+            if product.replacement_sku:
+                engine.replacements[product.sku] = product.replacement_sku
+                engine.referrers[product.replacement_sku].add(product.sku)
+        for item in await conn.execute(select(t.stock)):
+            engine.stock.setdefault(item.sku, {})[item.warehouse_id] = item.qty
+        for position in await conn.execute(select(t.sku_positions)):
+            engine.positions[position.sku] = (position.available_qty, position.backorder_qty)
+        result = await conn.stream(select(t.orders.c.order_id, t.orders.c.doc))
+        async for order in result:
+            load_order(engine, order.order_id, order.doc)
+        meta = dict((await conn.execute(select(t.meta.c.key, t.meta.c.value))).all())
+        engine.last_time = int(meta["last_time"]) if "last_time" in meta else None
+        if "held" in meta:
+            held = json.loads(meta["held"])
+            engine.held_orders = {k: (v[0], v[1]) for k, v in held["orders"].items()}
+            engine.held_totals = held["totals"]
+        result = await conn.stream(select(t.processed_events.c.event_id))
+        async for processed in result:
+            engine.processed.add(processed.event_id)
 
     async def position(self, source: str) -> int | None:
         async with self.db.connect() as conn:
@@ -368,15 +384,25 @@ class Repository:
         async with self.db.connect() as conn:
             return {row.source: (row.position, row.stream_time) for row in await conn.execute(query)}
 
-    async def save_position(self, source: str, position: int, *, conn: AsyncConnection | None = None) -> None:
-        """With `conn` (a caller's own connection in autocommit, with the session settings it
-        wants: the relay's does not wait for the disk) the one statement goes over it."""
-        row = [{"source": source, "position": position}]
+    async def save_position(self, source: str, position: int, *, conn: AsyncConnection | None = None) -> int:
+        """Move a relay's stored position forward: an upsert that never lowers it, so a relay
+        that writes an older position after a newer one was stored (a slow one, or a second
+        one) cannot move it back. Returns the position stored now. With `conn` (a caller's own
+        connection in autocommit, with the session settings it wants: the relay's does not
+        wait for the disk) the one statement goes over it."""
         if conn is not None:
-            await upsert(conn, t.positions, row, ["source"])
-            return
+            return await self._advance(conn, source, position)
         async with self.db.begin() as pooled:
-            await upsert(pooled, t.positions, row, ["source"])
+            return await self._advance(pooled, source, position)
+
+    @staticmethod
+    async def _advance(conn: AsyncConnection, source: str, position: int) -> int:
+        stmt = dialect_insert(conn.dialect.name, t.positions).values(source=source, position=position)
+        larger = func.greatest if conn.dialect.name == "postgresql" else func.max  # SQLite: max(a, b)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source"], set_={"position": larger(t.positions.c.position, stmt.excluded.position)}
+        ).returning(t.positions.c.position)
+        return (await conn.execute(stmt)).scalar_one()
 
     async def dead_letter_records(self) -> list[DeadLetter]:
         async with self.db.connect() as conn:

@@ -17,6 +17,11 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# The numbering of appended rows (outbox, dead letters): 64-bit, BIGSERIAL on PostgreSQL. On
+# SQLite only a column of type INTEGER exactly is the rowid and numbers itself, and the
+# rowid is 64-bit already.
+SEQUENCE = BigInteger().with_variant(Integer(), "sqlite")
+
 # One row per order: searchable columns, and the whole order (lines, published values) as
 # JSON in `doc`, from which the engine is rebuilt on start.
 orders = Table(
@@ -111,7 +116,7 @@ positions = Table(
 outbox = Table(
     "outbox",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", SEQUENCE, primary_key=True, autoincrement=True),
     Column("event_id", String, nullable=False, unique=True),
     Column("event_type", String, nullable=False),
     Column("subject", String, nullable=False),
@@ -121,7 +126,7 @@ outbox = Table(
 dead_letters = Table(
     "dead_letters",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", SEQUENCE, primary_key=True, autoincrement=True),
     Column("source", String, nullable=False),
     Column("position", BigInteger),
     Column("partition", Integer),

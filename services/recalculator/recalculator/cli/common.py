@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 
@@ -55,3 +56,19 @@ def add_db_option(parser) -> None:
         "--db",
         help="SQLite file or SQLAlchemy URL (default: $BACKORDERS_DATABASE_URL or var/backorders.sqlite)",
     )
+
+
+def from_environment(value, name: str, kind: type, default):
+    """An option's value: given on the command line, else from the environment variable
+    `name`, else `default`. Read when the command runs, not when the parser is built, so a
+    bad value stops only the commands that use it, with one line saying which."""
+    if value is not None:
+        return value
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise CommandError(f"{name}={raw!r} is not {what}") from None

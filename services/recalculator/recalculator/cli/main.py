@@ -9,6 +9,7 @@ from channel_sync import cli as channels_cli
 from notifier import cli as notifier_cli
 
 from .. import logs
+from ..adapters.schema_names import InvalidSchemaName
 from ..runtime.tuning import tune_collector
 from . import dead_letters, explain, relay, replay, run, search, status, topics, worker
 from .common import CommandError
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure()
     try:
         return args.handler(args) or 0
-    except CommandError as error:
+    except (CommandError, InvalidSchemaName) as error:
         print(f"backorders {args.command}: {error}", file=sys.stderr)
         return 2
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 
 from pydantic import ValidationError
 
+from ..adapters import locks
 from ..adapters.repository import Repository, make_engine
 from ..kafka.relay import RELAY_SOURCE, OutboxRelay
+from ..kafka.relay import lock_id as relay_lock_id
 from ..kafka.settings import KafkaSettings
 from .common import CommandError, add_db_option, database_url
 
@@ -26,24 +29,36 @@ def register(commands) -> None:
 
 
 async def relay(url: str, once: bool, batch_size: int, schema: str | None = None, poll_ms: int = 50) -> int:
+    """One relay is active per outbox: while another one runs, this one waits as a standby
+    (saying so on standard error) and takes over when it stops; SIGINT and SIGTERM stop it,
+    waiting or not."""
     try:
         kafka = KafkaSettings()
     except ValidationError as error:
         raise CommandError(f"Kafka settings: {error.errors()[0]['msg']}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     db = make_engine(url, schema)
+    sent = 0
     try:
         repository = Repository(db, schema)
         await repository.create_schema()
-        async with OutboxRelay(repository, kafka, batch_size=batch_size) as outbox:
-            if once:
-                sent = await outbox.relay_all()
-            else:
-                stop = asyncio.Event()
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(sig, stop.set)
-                await outbox.run(stop, idle_seconds=poll_ms / 1000)
-                sent = 0
+        taken, probe = await locks.try_hold(db, relay_lock_id(schema))
+        await locks.release(probe)
+        if not taken:
+            print("another relay is running on this outbox: waiting to take over (Ctrl-C to give up)",
+                  file=sys.stderr, flush=True)
+        with locks.waits_end_with(stop):
+            async with OutboxRelay(repository, kafka, batch_size=batch_size) as outbox:
+                try:
+                    if once:
+                        sent = await outbox.relay_all(stop)
+                    else:
+                        await outbox.run(stop, idle_seconds=poll_ms / 1000)
+                except locks.WaitStopped:
+                    print("stopped while another relay was running on this outbox", file=sys.stderr)
         position = await repository.position(RELAY_SOURCE) or 0
     finally:
         await db.dispose()

@@ -1,7 +1,9 @@
 """`backorders run [EVENTS.jsonl | -]`
 
 Without a file: the main job on the embedded default — a seeded, generated trading day
-through the embedded runtime into a fresh demo database, with a progress bar and a summary.
+through the embedded runtime into a fresh demo database (its own, reset at each run, or a
+new file named by `--db`: a database the user named is never deleted), with a progress
+bar and a summary.
 With a file (or `-` for standard input): a real log into the persistent embedded database,
 continuing from the state it holds.
 """
@@ -53,9 +55,12 @@ def handle(args) -> int:
     console = Console(stderr=False)
     if args.events is None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        path = Path(args.db) if args.db else config.demo_db()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if args.db:
+            path = _named_demo_db(args.db, config)
+        else:
+            path = config.demo_db()
+            for suffix in ("", "-wal", "-shm"):  # the demo's own database starts afresh
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
         url = sqlite_url(path)
         shape = WorkloadShape(orders=args.orders, skus=args.skus)
         with console.status("generating the trading day…"):
@@ -105,6 +110,27 @@ def handle(args) -> int:
             soft_wrap=True,
         )
     return 0
+
+
+def _named_demo_db(db: str, config: RecalculatorConfig) -> Path:
+    """The SQLite file the generated day goes into when `--db` names one. The day starts
+    from an empty state, and a database the user named is never deleted: it must not hold
+    anything yet."""
+    if "://" in db:
+        raise CommandError(
+            f"the generated day goes into a SQLite file; --db {db} is a URL "
+            "(a log goes into any database: backorders run EVENTS.jsonl --db URL)"
+        )
+    path = Path(db)
+    held = [f for f in (path, Path(f"{path}-wal")) if f.exists() and (f.is_dir() or f.stat().st_size > 0)]
+    if held:
+        raise CommandError(
+            f"{db} already exists: the generated day needs a new database and never deletes "
+            f"one you named (remove it yourself, name a new file, or leave out --db to use "
+            f"{config.demo_db()}, which each run starts afresh)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _downstream_configs(data_dir: Path) -> dict:

@@ -16,7 +16,7 @@ from ..adapters.repository import Repository, make_engine
 from ..kafka.relay import RELAY_SOURCE
 from ..kafka.settings import InputTopics, KafkaSettings
 from ..kafka.worker import lag_of
-from .common import add_db_option, database_url
+from .common import add_db_option, database_url, from_environment
 
 
 def register(commands) -> None:
@@ -25,9 +25,10 @@ def register(commands) -> None:
     parser.add_argument("--schema", help="PostgreSQL schema holding the state")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
-        "--shards", type=int, default=int(os.environ.get("BACKORDERS_SHARDS", "0")),
+        "--shards", type=int,
         help="the SKU-sharded recalculator with this many shards, --schema being its base: "
-             "every stage's dead letters and outbox, the work waiting between stages, the live workers",
+             "every stage's dead letters and outbox, the work waiting between stages, the live workers "
+             "(default: $BACKORDERS_SHARDS or 0)",
     )
     parser.set_defaults(handler=handle)
 
@@ -122,9 +123,10 @@ async def lag(positions: dict[str, int]) -> dict[str, int]:
 
 
 def handle(args) -> int:
+    shards = from_environment(args.shards, "BACKORDERS_SHARDS", int, 0)
     with_kafka = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-    if args.shards:
-        report = asyncio.run(gather_sharded(database_url(args.db), args.schema or "backorders", args.shards, with_kafka))
+    if shards:
+        report = asyncio.run(gather_sharded(database_url(args.db), args.schema or "backorders", shards, with_kafka))
     else:
         report = asyncio.run(gather(database_url(args.db), args.schema, with_kafka))
     if args.json:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 
 from ..kafka.replay import rebuild, replay_topics
-from .common import CommandError, add_db_option, database_url
+from .common import CommandError, add_db_option, database_url, from_environment
 
 
 def register(commands) -> None:
@@ -29,8 +28,9 @@ def register(commands) -> None:
     again.add_argument("--schema", help="the schema of the live state (default: the search path)")
     again.add_argument("--yes", action="store_true", help="confirm: the live state is emptied first")
     again.add_argument(
-        "--shards", type=int, default=int(os.environ.get("BACKORDERS_SHARDS", "0")),
-        help="the sharded recalculator with this many shards, --schema its base (docs/sharding.md)",
+        "--shards", type=int,
+        help="the sharded recalculator with this many shards, --schema its base (default: "
+             "$BACKORDERS_SHARDS or 0; docs/sharding.md)",
     )
     again.set_defaults(handler=handle_rebuild)
 
@@ -50,10 +50,11 @@ def handle_replay(args) -> int:
 def handle_rebuild(args) -> int:
     if not args.yes:
         raise CommandError("rebuild empties the live state first: add --yes to confirm")
-    if args.shards:
+    shards = from_environment(args.shards, "BACKORDERS_SHARDS", int, 0)
+    if shards:
         from ..kafka.sharded import rebuild as rebuild_sharded
 
-        applied = asyncio.run(rebuild_sharded(database_url(args.db), args.schema or "backorders", args.shards))
+        applied = asyncio.run(rebuild_sharded(database_url(args.db), args.schema or "backorders", shards))
     else:
         applied = asyncio.run(rebuild(database_url(args.db), args.schema))
     print(f"rebuilt: {applied} events applied from the input topics")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -14,10 +13,13 @@ from aiokafka import AIOKafkaProducer
 from channel_sync.cli import register_worker as register_channel_sync_worker
 from notifier.cli import register_worker as register_notifier_worker
 
-from .. import metrics
+from .. import logs, metrics
+from ..adapters import locks
 from ..kafka.settings import InputTopics, KafkaSettings
 from ..kafka.worker import RecalculatorWorker
-from .common import CommandError, add_db_option, database_url
+from .common import CommandError, add_db_option, database_url, from_environment
+
+log = logs.get("recalculator.worker")
 
 
 def register(commands) -> None:
@@ -29,22 +31,24 @@ def register(commands) -> None:
     recalculator.add_argument("--batch-size", type=int, default=1000)
     recalculator.add_argument(
         "--recalc-every-minutes", type=float,
-        default=float(os.environ.get("BACKORDERS_RECALC_EVERY_MINUTES", "30")),
-        help="periodic full recalculation, published to the commands topic (0: off)",
+        help="periodic full recalculation, published to the commands topic (0: off; default: "
+             "$BACKORDERS_RECALC_EVERY_MINUTES or 30)",
     )
     recalculator.add_argument(
-        "--shards", type=int, default=int(os.environ.get("BACKORDERS_SHARDS", "0")),
+        "--shards", type=int,
         help="run the SKU-sharded recalculator with this many shards, shared out among the "
-             "workers started with the same --schema (0: one active worker, default; docs/sharding.md)",
+             "workers started with the same --schema (0: one active worker; default: "
+             "$BACKORDERS_SHARDS or 0; docs/sharding.md)",
     )
     recalculator.add_argument(
-        "--idle-bound-ms", type=float, default=float(os.environ.get("BACKORDERS_IDLE_BOUND_MS", "0")),
+        "--idle-bound-ms", type=float,
         help="how long an input partition found empty must stay so before records of a later "
-             "time on other partitions go past it (docs/behaviour.md, order of application; default 0)",
+             "time on other partitions go past it (default: $BACKORDERS_IDLE_BOUND_MS or 0; "
+             "docs/behaviour.md, order of application)",
     )
     recalculator.add_argument(
-        "--metrics-port", type=int, default=int(os.environ.get("BACKORDERS_METRICS_PORT", "9464")),
-        help="Prometheus /metrics port (0: off)",
+        "--metrics-port", type=int,
+        help="Prometheus /metrics port (0: off; default: $BACKORDERS_METRICS_PORT or 9464)",
     )
     recalculator.set_defaults(handler=handle_worker)
     register_notifier_worker(kinds)  # the notifier's faust worker: notifier/cli.py
@@ -59,30 +63,36 @@ async def run_worker(
     url: str, batch_size: int, schema: str | None = None, recalc_minutes: float = 0, shards: int = 0,
     idle_bound_ms: float = 0,
 ) -> None:
+    """Until SIGINT or SIGTERM. A standby waiting for the lock stops waiting then, and the
+    process ends as a running worker does (exit code 0)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if shards:
-        if not url.startswith("postgresql"):
-            raise CommandError("the sharded recalculator keeps its state in PostgreSQL (--db)")
-        from ..kafka.sharded import ShardedWorker
+    if shards and not url.startswith("postgresql"):
+        raise CommandError("the sharded recalculator keeps its state in PostgreSQL (--db)")
+    with locks.waits_end_with(stop):
+        try:
+            if shards:
+                from ..kafka.sharded import ShardedWorker
 
-        worker = ShardedWorker(url, base=schema or "backorders", shards=shards, batch_size=batch_size,
-                               recalc_every_seconds=recalc_minutes * 60)
-        await worker.run(stop)
-        return
-    worker = RecalculatorWorker(
-        url, schema=schema, batch_size=batch_size, recalc_every_seconds=recalc_minutes * 60,
-        idle_bound_seconds=idle_bound_ms / 1000,
-    )
-    try:
-        # A standby waits here for the lock, and any worker for the database and the broker:
-        # a stop request ends the wait.
-        if await until_stopped(worker.start(stop=stop), stop):
-            await worker.run(stop)
-    finally:
-        await worker.stop()
+                sharded = ShardedWorker(url, base=schema or "backorders", shards=shards, batch_size=batch_size,
+                                        recalc_every_seconds=recalc_minutes * 60)
+                await sharded.run(stop)
+                return
+            worker = RecalculatorWorker(
+                url, schema=schema, batch_size=batch_size, recalc_every_seconds=recalc_minutes * 60,
+                idle_bound_seconds=idle_bound_ms / 1000,
+            )
+            try:
+                # A standby waits here for the lock, and any worker for the database and the
+                # broker: a stop request ends the wait.
+                if await until_stopped(worker.start(stop=stop), stop):
+                    await worker.run(stop)
+            finally:
+                await worker.stop()
+        except locks.WaitStopped:
+            log.info("stopped_while_waiting_for_lock")
 
 
 async def until_stopped(starting, stop: asyncio.Event) -> bool:
@@ -105,11 +115,15 @@ async def until_stopped(starting, stop: asyncio.Event) -> bool:
 
 
 def handle_worker(args) -> int:
-    metrics.serve(args.metrics_port)
-    if args.shards < 0:
+    shards = from_environment(args.shards, "BACKORDERS_SHARDS", int, 0)
+    metrics_port = from_environment(args.metrics_port, "BACKORDERS_METRICS_PORT", int, 9464)
+    recalc_minutes = from_environment(args.recalc_every_minutes, "BACKORDERS_RECALC_EVERY_MINUTES", float, 30.0)
+    if shards < 0:
         raise CommandError("--shards must be 0 (one active worker) or more")
-    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, args.recalc_every_minutes,
-                           args.shards, args.idle_bound_ms))
+    idle_bound_ms = from_environment(args.idle_bound_ms, "BACKORDERS_IDLE_BOUND_MS", float, 0.0)
+    metrics.serve(metrics_port)
+    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, recalc_minutes, shards,
+                           idle_bound_ms))
     return 0
 
 

@@ -14,6 +14,14 @@ On PostgreSQL the relay polls and stores its positions over a connection of its 
 autocommit and without waiting for the disk: a poll is then one round trip, where a pooled
 connection costs a checkout (which pings the server), a BEGIN and a ROLLBACK. At 2,000
 inputs/s those polls were about a third of the relay's CPU.
+
+One relay is active per state: that connection holds an advisory lock named after the
+schema (`relay:<schema>`), taken before anything is read. A second relay waits for it as a
+standby and takes over when the first one stops or dies (the lock goes with its
+connection); each time it takes the lock it reads the positions again, since the other
+relay moved them meanwhile. Positions are only written over that connection, so only the
+relay holding the lock writes them, and the write never lowers a stored position
+(`Repository.save_position`).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import logs
+from ..adapters import locks
 from ..adapters.repository import Repository
 from .settings import KafkaSettings, OutputTopics
 
@@ -36,6 +45,11 @@ DEAD_LETTER_RELAY_SOURCE = "dead-letter-relay"
 # poll.
 DEAD_LETTER_POLL_SECONDS = 0.25
 log = logs.get("recalculator.relay")
+
+
+def lock_id(schema: str | None) -> int:
+    """One active relay per state: the lock is named after the schema holding the outbox."""
+    return locks.key("relay", schema)
 
 
 class OutboxRelay:
@@ -52,15 +66,24 @@ class OutboxRelay:
         self.topics = topics or OutputTopics()
         self.batch_size = batch_size
         self.producer: AIOKafkaProducer | None = None
-        # Positions as last stored by this relay: read from the database once, then kept
-        # here, saving a query per poll.
+        # Positions as last stored by this relay: read from the database once the lock is
+        # taken, then kept here, saving a query per poll.
         self._after: dict[str, int] = {}
         self._conn: AsyncConnection | None = None
+        self.lock_id = lock_id(repository.schema)
+        self._stop: asyncio.Event | None = None  # ends a wait for the lock (see `run`)
 
     async def _connection(self) -> AsyncConnection | None:
-        """The relay's own connection on PostgreSQL (None elsewhere: pooled connections)."""
+        """The relay's own connection on PostgreSQL, holding the relay's lock (None
+        elsewhere: pooled connections). Made when there is none: a relay that another one
+        holds the lock of waits here, as a standby."""
         if self._conn is None and self.repository.db.dialect.name == "postgresql":
-            conn = await self.repository.db.connect()
+            db = self.repository.db
+            taken, conn = await locks.try_hold(db, self.lock_id)
+            if not taken:
+                log.info("relay_waiting_for_lock", schema=self.repository.schema)
+                conn = await locks.hold(db, self.lock_id, stop=self._stop)
+                log.info("relay_lock_acquired", schema=self.repository.schema)
             try:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await conn.execute(text("SET synchronous_commit TO off"))
@@ -68,6 +91,7 @@ class OutboxRelay:
                 await self._discard(conn)
                 raise
             self._conn = conn
+            self._after = {}  # another relay may have moved them while this one did not hold the lock
         return self._conn
 
     @staticmethod
@@ -120,17 +144,18 @@ class OutboxRelay:
             self._after[source] = await self.repository.position(source) or 0
         return self._after[source]
 
-    async def _save(self, source: str, position: int) -> None:
+    async def _save(self, source: str, position: int, conn: AsyncConnection | None) -> None:
         try:
-            await self.repository.save_position(source, position, conn=await self._connection())
+            stored = await self.repository.save_position(source, position, conn=conn)
         except BaseException:
             self._after.pop(source, None)  # read it again next time
             raise
-        self._after[source] = position
+        self._after[source] = stored
 
     async def _relay_dead_letters(self) -> int:
+        conn = await self._connection()  # the lock first, then the position
         after = await self._position(DEAD_LETTER_RELAY_SOURCE)
-        rows = await self.repository.dead_letter_rows(after, self.batch_size, await self._connection())
+        rows = await self.repository.dead_letter_rows(after, self.batch_size, conn)
         if not rows:
             return 0
         sends = []
@@ -145,13 +170,14 @@ class OutboxRelay:
                 value=record.model_dump_json().encode(), headers=headers,
             ))
         await asyncio.gather(*sends)
-        await self._save(DEAD_LETTER_RELAY_SOURCE, rows[-1].seq)
+        await self._save(DEAD_LETTER_RELAY_SOURCE, rows[-1].seq, conn)
         log.info("dead_letters_relayed", count=len(rows), last_seq=rows[-1].seq)
         return len(rows)
 
     async def _relay_outbox(self) -> int:
+        conn = await self._connection()  # the lock first, then the position
         after = await self._position(RELAY_SOURCE)
-        rows = await self.repository.outbox_rows(after, self.batch_size, await self._connection())
+        rows = await self.repository.outbox_rows(after, self.batch_size, conn)
         if not rows:
             return 0
         sends = [
@@ -164,27 +190,36 @@ class OutboxRelay:
             for row in rows
         ]
         await asyncio.gather(*sends)  # every one acknowledged before the position moves
-        await self._save(RELAY_SOURCE, rows[-1].seq)
+        await self._save(RELAY_SOURCE, rows[-1].seq, conn)
         log.info("relayed", count=len(rows), last_seq=rows[-1].seq)
         return len(rows)
 
-    async def relay_all(self) -> int:
+    async def relay_all(self, stop: asyncio.Event | None = None) -> int:
+        """Relay until the outbox and the dead letters are drained (or `stop` is set);
+        returns how many records were sent. Waits first while another relay holds the lock
+        (until `stop`: WaitStopped)."""
         total = 0
-        while sent := await self.relay_batch():
+        self._stop = stop
+        while not (stop is not None and stop.is_set()) and (sent := await self.relay_batch()):
             total += sent
         return total
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
-        """Relay until `stop` is set, polling the outbox when it is drained."""
+        """Relay until `stop` is set, polling the outbox when it is drained. While another
+        relay holds the lock this one waits, as a standby, until it can take it or `stop`."""
         loop = asyncio.get_running_loop()
         dead_letters_due = 0.0
-        while not stop.is_set():
-            sent = await self._guarded(self._relay_outbox)
-            if loop.time() >= dead_letters_due:
-                sent += await self._guarded(self._relay_dead_letters)
-                dead_letters_due = loop.time() + DEAD_LETTER_POLL_SECONDS
-            if not sent:
-                try:
-                    await asyncio.wait_for(stop.wait(), idle_seconds)
-                except TimeoutError:
-                    pass
+        self._stop = stop
+        try:
+            while not stop.is_set():
+                sent = await self._guarded(self._relay_outbox)
+                if loop.time() >= dead_letters_due:
+                    sent += await self._guarded(self._relay_dead_letters)
+                    dead_letters_due = loop.time() + DEAD_LETTER_POLL_SECONDS
+                if not sent:
+                    try:
+                        await asyncio.wait_for(stop.wait(), idle_seconds)
+                    except TimeoutError:
+                        pass
+        except locks.WaitStopped:
+            log.info("relay_stopped_while_waiting_for_lock")

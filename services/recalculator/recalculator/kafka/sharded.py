@@ -21,6 +21,7 @@ import contextlib
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
 
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .. import logs
 from ..adapters import locks
 from ..adapters import pipeline_tables as pt
+from ..adapters import schema_names
 from ..adapters.migrate import PIPELINE
 from ..adapters.repository import (
     BatchRows,
@@ -86,6 +88,21 @@ def shard_schema(base: str, shard: int) -> str:
 
 def assembler_schema(base: str) -> str:
     return f"{base}_assembler"
+
+
+@contextlib.asynccontextmanager
+async def claimed_snapshot(repository: Repository) -> AsyncIterator[tuple[str, AsyncConnection]]:
+    """Claim a stage's state (a fresh fence), then yield the fence and a connection in one
+    REPEATABLE READ transaction to read the state with. In that order: once the claim is
+    committed no earlier owner can write, so the snapshot read after it holds everything an
+    earlier owner committed and nothing can change under it. Read first and claimed after,
+    a deposed owner still believing it holds the stage could commit a batch in between,
+    and the stage would work from a state that misses it."""
+    fence = await repository.claim()
+    async with repository.db.connect() as conn:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            yield fence, conn
 
 
 async def migrate_stage(url: str, schema: str) -> None:
@@ -142,9 +159,12 @@ class RouterRuntime(EmbeddedRuntime):
         return self
 
     async def reload(self) -> None:
+        """The router's state, read after claiming it (`claimed_snapshot`). The worker
+        claims it once more after this; a second claim by the same process changes
+        nothing."""
         router = Router(self.shards)
-        await self.repository.load(router.engine)
-        async with self.db.connect() as conn:
+        async with claimed_snapshot(self.repository) as (fence, conn):
+            await self.repository.load(router.engine, conn)
             for row in await conn.execute(select(pt.order_shards)):
                 router.known[row.order_id] = {int(s) for s in row.shards.split(",") if s}
             router.groups.load(dict((await conn.execute(select(pt.sku_groups.c.sku, pt.sku_groups.c.root))).all()))
@@ -153,6 +173,7 @@ class RouterRuntime(EmbeddedRuntime):
             )).scalar()
         self.router, self.engine = router, router.engine
         self.seq = int(seq or 0)
+        self.fence = fence
 
     async def prepare_batch(self, records, tally=None, track_position=True, on_processed=None,
                             *, yield_every: int = 0, refuse=None) -> PreparedBatch:
@@ -370,11 +391,11 @@ class ShardStage(_Stage):
         return {"shard": self.shard}
 
     async def reload(self) -> None:
+        """The shard's state, read after claiming it (`claimed_snapshot`)."""
         engine = Engine(partial=True)
-        await self.repository.load(engine)
-        self.engine = engine
-        self.fence = await self.repository.claim()
-
+        async with claimed_snapshot(self.repository) as (fence, conn):
+            await self.repository.load(engine, conn)
+        self.engine, self.fence = engine, fence
 
     async def _fetch(self) -> list:
         query = (
@@ -518,8 +539,10 @@ class AssemblerStage(_Stage):
         return self
 
     async def reload(self) -> None:
+        """The assembled orders, read after claiming the assembler's state
+        (`claimed_snapshot`)."""
         assembler = Assembler()
-        async with self.db.connect() as conn:
+        async with claimed_snapshot(self.repository) as (fence, conn):
             result = await conn.stream(select(pt.assembled_orders))
             async for row in result:
                 order = AssembledOrder(row.company_id)
@@ -531,8 +554,7 @@ class AssemblerStage(_Stage):
                     for shard, lines in doc["by_shard"].items()
                 }
                 assembler.orders[row.order_id] = order
-        self.assembler = assembler
-        self.fence = await self.repository.claim()
+        self.assembler, self.fence = assembler, fence
 
     async def step(self) -> int:
         # Causes at or before the least seq some shard still has to apply are complete (a
@@ -624,17 +646,19 @@ class ShardedWorker:
         self.batch_size = batch_size
         self.recalc_every_seconds = recalc_every_seconds
         self.worker_id = worker_id or uuid.uuid4().hex
+        all_schemas(base, shards)  # every stage's schema name checked
         self.held: dict[int, tuple[ShardStage, asyncio.Event, asyncio.Task]] = {}
         self.db = make_engine(url, base)
         self.roles: set[str] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         await setup_pipeline(self.url, self.base, self.shards)
-        tasks = [
-            asyncio.create_task(_again("router", self._router, stop)),
-            asyncio.create_task(_again("assembler", self._assembler, stop)),
-            asyncio.create_task(_again("sharing", self._share_shards, stop)),
-        ]
+        with locks.waits_end_with(stop):  # a role waiting for its lock stops waiting with the worker
+            tasks = [
+                asyncio.create_task(_again("router", self._router, stop)),
+                asyncio.create_task(_again("assembler", self._assembler, stop)),
+                asyncio.create_task(_again("sharing", self._share_shards, stop)),
+            ]
         try:
             await stop.wait()
         finally:
@@ -758,6 +782,8 @@ async def _again(role: str, work, stop: asyncio.Event) -> None:
             await work(stop)
         except asyncio.CancelledError:
             raise
+        except locks.WaitStopped:
+            return  # the worker stops while this role waited for its lock
         except Exception as error:  # noqa: BLE001 - logged, and the role is taken up again
             log.exception("role_failed", role=role, error=repr(error))
             with contextlib.suppress(TimeoutError):
@@ -765,7 +791,12 @@ async def _again(role: str, work, stop: asyncio.Event) -> None:
 
 
 def all_schemas(base: str, shards: int) -> list[str]:
-    return [base, router_schema(base), assembler_schema(base), *(shard_schema(base, p) for p in range(shards))]
+    """Every schema of a sharded recalculator, each name checked (schema_names): a base
+    whose stage names would not be acceptable is refused before anything runs."""
+    names = [base, router_schema(base), assembler_schema(base), *(shard_schema(base, p) for p in range(shards))]
+    for name in names:
+        schema_names.checked(name)
+    return names
 
 
 async def rebuild(url: str, base: str, shards: int, *, kafka: KafkaSettings | None = None,
@@ -778,13 +809,14 @@ async def rebuild(url: str, base: str, shards: int, *, kafka: KafkaSettings | No
     from ..adapters.migrate import drop_schema
 
     kafka, topics = kafka or KafkaSettings(), topics or InputTopics()
+    schemas = all_schemas(base, shards)  # checked before any lock is taken or schema dropped
     db = make_engine(url)
     held = []
     try:
         for purpose, schema in [("recalculator", router_schema(base)), ("assembler", assembler_schema(base)),
                                 *(("shard", shard_schema(base, p)) for p in range(shards))]:
             held.append(await locks.hold(db, locks.key(purpose, schema)))
-        for schema in all_schemas(base, shards):
+        for schema in schemas:
             await drop_schema(url, schema)
     finally:
         for connection in held:
