@@ -199,3 +199,21 @@ async def test_a_reloaded_state_lets_the_old_one_go(database):
         gc.collect()
         assert old() is None, "the engine loaded before is still in memory"
     gc.unfreeze()
+
+
+async def test_an_instant_longer_than_the_batches_is_fetched_whole():
+    """Sixty records of one instant on one partition, batches of five: the partition holds
+    far more than flow control lets a waiting partition hold, yet it must be fetched on,
+    since the instant is complete only once its end is seen."""
+    servers, url = kafka_bootstrap(), postgres_url()
+    schema = f"instant_{uuid.uuid4().hex[:10]}"
+    topics = await create_topics(servers)
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    same_instant = [created(f"i{n}", [("1", "SKU-I", 1)], time="2025-04-30T10:00:00Z") for n in range(60)]
+    await produce([to_json(e).encode() for e in same_instant], kafka, topics)
+    try:
+        async with RecalculatorWorker(url, schema=schema, kafka=kafka, topics=topics, batch_size=5) as worker:
+            await asyncio.wait_for(drain(worker), 60)
+            assert len(worker.runtime.engine.orders) == 60
+    finally:
+        await _drop_schema(url, schema)

@@ -223,7 +223,7 @@ class RecalculatorWorker:
         )
         if self.linger_seconds and fetched:
             fetched = await self._linger(fetched)
-        self._offer(fetched)
+        await self._offer(fetched)
         entries = self.merge.take(self.batch_size)
         if len(entries) < self.batch_size and self.merge.blocked:
             # Every partition, not only those the next instant waits for: the instant after
@@ -246,12 +246,19 @@ class RecalculatorWorker:
             self._late_reported = self.merge.late
         return len(records)
 
-    def _offer(self, fetched: dict) -> None:
+    async def _offer(self, fetched: dict) -> None:
+        """Each record parsed (once: the runtime applies what was parsed) and offered to the
+        merge. Parsing hands the event loop back every 50 records, so that the previous
+        batch's commit progresses meanwhile."""
         received = time.monotonic()
         until = self._until
+        count = 0
         for tp, messages in fetched.items():
             key = f"{tp.topic}:{tp.partition}"
             for message in messages:
+                count += 1
+                if count % 50 == 0:
+                    await asyncio.sleep(0)
                 if until is not None and message.offset >= until.get(key, 0):
                     break  # a replay stops at the offsets it was asked to reach
                 parsed = read(message.value)
