@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from recalculator.ordering import EventTimeMerge, file_order
@@ -209,3 +211,44 @@ def test_a_log_in_time_order_gives_the_same_order_from_a_file_and_from_any_parti
 def test_a_file_whose_time_goes_back_is_read_as_one_lane():
     entries = [(5, 2, b"a", "first"), (1, 2, b"a", "earlier time, later line"), (None, 3, b"", "unreadable")]
     assert file_order(entries) == ["first", "earlier time, later line", "unreadable"]
+
+
+def test_a_late_record_of_the_same_instant_is_counted_too():
+    merge = EventTimeMerge()
+    merge.add_lane("a", 2, 0)
+    merge.add_lane("b", 0, 1)  # a lower rank: at the same instant it goes first
+    merge.offer("a", 0, 10, b"", "a0", received=1.0)
+    merge.idle("a", 2.0)
+    merge.idle("b", 2.0)
+    assert [e.record for e in merge.take(10)] == ["a0"]
+    merge.offer("b", 0, 10, b"", "b0 (same instant, ranked first)", received=3.0)
+    merge.idle("a", 4.0)
+    merge.idle("b", 4.0)
+    assert [e.record for e in merge.take(10)] == ["b0 (same instant, ranked first)"]
+    assert merge.late == 1
+
+
+def test_the_merge_says_how_long_until_the_idle_bound_lets_records_pass():
+    merge = EventTimeMerge(idle_bound=0.05)
+    merge.add_lane("a", 0, 0)
+    assert merge.ready_in(5.0) == 0.0  # nothing waits
+    merge.offer("a", 0, 10, b"", "a0", received=1.0)
+    assert merge.ready_in(1.01) == pytest.approx(0.04)
+    assert merge.ready_in(2.0) == 0.0
+
+
+def test_a_record_without_a_time_is_never_late():
+    """It is refused wherever it goes (its time could not be read): arriving after its
+    partition was passed, it is not reported as late."""
+    merge = EventTimeMerge()
+    merge.add_lane("a", 0, 0)
+    merge.add_lane("b", 3, 1, time=5)
+    merge.offer("a", 0, 10, b"", "a0", received=1.0)
+    merge.idle("a", 2.0)
+    merge.idle("b", 2.0)
+    assert [e.record for e in merge.take(10)] == ["a0"]
+    merge.offer("b", 0, None, b"", "unreadable", received=3.0)
+    merge.idle("a", 4.0)
+    merge.idle("b", 4.0)
+    assert [e.record for e in merge.take(10)] == ["unreadable"]
+    assert merge.late == 0

@@ -49,6 +49,7 @@ class Entry:
     offset: int
     record: Any  # what the runtime applies
     received: float = 0.0  # when the runtime read it (its own clock), for the idle bound
+    timed: bool = True  # False: its time could not be read (it changes nothing: refused)
 
     def order(self) -> tuple:
         return (self.time, self.rank, self.key, self.partition, self.offset)
@@ -85,7 +86,9 @@ class EventTimeMerge:
         self.idle_bound = idle_bound
         self.lanes: dict[Hashable, Lane] = {}
         self.stream_time = NO_TIME  # the latest effective time applied
-        self.late = 0  # records applied after records of a later time (see module docstring)
+        self.last: tuple | None = None  # the order of the last record applied
+        self.late = 0  # records applied after records that come later in the order
+        self.late_entries: list[Entry] = []  # the latest of them (a few), for the log
         self.blocked: list[Hashable] = []  # lanes the last `take` waited for
 
     def add_lane(self, lane_id: Hashable, rank: int, partition: int, time: int | None = None) -> None:
@@ -100,6 +103,7 @@ class EventTimeMerge:
         self.lanes.clear()
         self.blocked = []
         self.stream_time = NO_TIME
+        self.last = None
 
     def offer(self, lane_id: Hashable, offset: int, time: int | None, key: bytes, record: Any,
               received: float = 0.0) -> Entry:
@@ -107,7 +111,7 @@ class EventTimeMerge:
         if time is not None and time > lane.time:
             lane.time = time
         lane.idle_at = None  # it held more than was known: emptiness must be seen again
-        entry = Entry(lane.time, lane.rank, key, lane.partition, offset, record, received)
+        entry = Entry(lane.time, lane.rank, key, lane.partition, offset, record, received, time is not None)
         lane.pending.append(entry)
         return entry
 
@@ -157,12 +161,29 @@ class EventTimeMerge:
                     lane.taken = (instant[-1].offset, now)
             if len(instant) > 1:
                 instant.sort(key=Entry.order)
-            if now < self.stream_time:
-                self.late += len(instant)
-            else:
-                self.stream_time = now
+            last = self.last
+            for entry in instant:
+                if not entry.timed:
+                    continue  # refused whatever its place: it can be neither early nor late
+                order = entry.order()
+                if last is not None and order < last:
+                    self.late += 1  # the log puts it before a record already applied
+                    self.late_entries = [*self.late_entries[-9:], entry]
+                else:
+                    last = order
+            self.last = last
+            self.stream_time = max(self.stream_time, now)
             taken.extend(instant)
         return taken
+
+    def ready_in(self, now: float) -> float:
+        """How long until the next instant's records are old enough for a lane found empty
+        to let them pass (the idle bound), from the runtime's moment `now`; 0 when they are."""
+        upcoming = self.next_time()
+        if upcoming is None or not self.idle_bound:
+            return 0.0
+        arrived = max(entry.received for lane in self.lanes.values() for entry in _run(lane.pending, upcoming))
+        return max(0.0, arrived + self.idle_bound - now)
 
 
 def _run(pending: deque[Entry], time: int) -> Iterable[Entry]:

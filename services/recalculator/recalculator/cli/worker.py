@@ -43,7 +43,7 @@ def register(commands) -> None:
     recalculator.add_argument(
         "--idle-bound-ms", type=float,
         help="how long an input partition found empty must stay so before records of a later "
-             "time on other partitions go past it (default: $BACKORDERS_IDLE_BOUND_MS or 0; "
+             "time on other partitions go past it (default: $BACKORDERS_IDLE_BOUND_MS or 50; "
              "docs/behaviour.md, order of application)",
     )
     recalculator.add_argument(
@@ -61,7 +61,7 @@ def register(commands) -> None:
 
 async def run_worker(
     url: str, batch_size: int, schema: str | None = None, recalc_minutes: float = 0, shards: int = 0,
-    idle_bound_ms: float = 0,
+    idle_bound_ms: float = 50,
 ) -> None:
     """Until SIGINT or SIGTERM. A standby waiting for the lock stops waiting then, and the
     process ends as a running worker does (exit code 0)."""
@@ -120,7 +120,7 @@ def handle_worker(args) -> int:
     recalc_minutes = from_environment(args.recalc_every_minutes, "BACKORDERS_RECALC_EVERY_MINUTES", float, 30.0)
     if shards < 0:
         raise CommandError("--shards must be 0 (one active worker) or more")
-    idle_bound_ms = from_environment(args.idle_bound_ms, "BACKORDERS_IDLE_BOUND_MS", float, 0.0)
+    idle_bound_ms = from_environment(args.idle_bound_ms, "BACKORDERS_IDLE_BOUND_MS", float, 50.0)
     metrics.serve(metrics_port)
     asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, recalc_minutes, shards,
                            idle_bound_ms))

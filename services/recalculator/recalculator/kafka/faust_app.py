@@ -8,7 +8,7 @@ transactions are not used: positions are stored with the state (see `worker.py`)
 
 Configuration from the environment: `BACKORDERS_DATABASE_URL` (or `DATABASE_URL`),
 `BACKORDERS_SCHEMA`, `BACKORDERS_BATCH_SIZE`, `BACKORDERS_RECALC_EVERY_MINUTES` (default 30),
-`BACKORDERS_IDLE_BOUND_MS` (default 0),
+`BACKORDERS_IDLE_BOUND_MS` (default 50),
 `KAFKA_*` and `BACKORDERS_TOPIC_*`.
 """
 
@@ -33,7 +33,7 @@ class FaustWorkerConfig(BaseSettings):
     schema_name: str | None = None  # BACKORDERS_SCHEMA_NAME
     batch_size: int = 1000
     recalc_every_minutes: float = 30
-    idle_bound_ms: float = 0  # BACKORDERS_IDLE_BOUND_MS (docs/behaviour.md)
+    idle_bound_ms: float = 50  # BACKORDERS_IDLE_BOUND_MS (docs/behaviour.md)
 
     def url(self) -> str:
         url = self.database_url or os.environ.get("DATABASE_URL")

@@ -73,7 +73,7 @@ class RecalculatorWorker:
         topics: InputTopics | None = None,
         batch_size: int = 1000,
         recalc_every_seconds: float = 0,
-        idle_bound_seconds: float = 0.0,
+        idle_bound_seconds: float = 0.05,
         max_attempts: int = 3,
     ) -> None:
         self.schema = schema
@@ -82,8 +82,8 @@ class RecalculatorWorker:
         self.topics = topics or InputTopics()
         self.batch_size = batch_size
         self.recalc_every_seconds = recalc_every_seconds
-        # How long a partition found empty must have stayed so before the records of
-        # other partitions go past it (ordering.py); 0: as soon as it is seen empty.
+        # How long after records arrived a partition must still be found empty for them to
+        # go past it (ordering.py): the skew between partitions of one producer's records.
         self.merge = EventTimeMerge(idle_bound_seconds)
         # A record whose batch failed this many times for an unexpected error (a bug, not
         # an outage) is dead-lettered on its own, with the traceback.
@@ -216,11 +216,13 @@ class RecalculatorWorker:
         works on batch n+1 while PostgreSQL writes batch n; commits stay in order, and a
         failed one stops the line (see `_recover`)."""
         waiting = self.merge.pending()
+        if waiting >= self.batch_size:
+            timeout_ms = 0
+        elif waiting:  # no longer than until the records waiting may be let through
+            timeout_ms = min(timeout_ms, int(self.merge.ready_in(time.monotonic()) * 1000))
         # More than a batch at a time: the merge needs every partition's next records to
         # know whose turn it is (flow control bounds what it holds).
-        fetched = await self.consumer.getmany(
-            timeout_ms=0 if waiting >= self.batch_size else timeout_ms, max_records=4 * self.batch_size
-        )
+        fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=4 * self.batch_size)
         if self.linger_seconds and fetched:
             fetched = await self._linger(fetched)
         await self._offer(fetched)
@@ -230,6 +232,14 @@ class RecalculatorWorker:
             # it may wait for others, and one request answers for all.
             await self._look_for_ends(list(self._partitions))
             entries += self.merge.take(self.batch_size - len(entries))
+            if not entries and self.merge.blocked:
+                # Nothing else to do: wait out the idle bound of the next instant's records
+                # (while there was other work, time passed doing it instead).
+                pause = self.merge.ready_in(time.monotonic())
+                if pause:
+                    await asyncio.sleep(pause)
+                    await self._look_for_ends(list(self._partitions))
+                    entries = self.merge.take(self.batch_size)
         self._flow_control()
         if not entries:
             await self._finish_commit()
@@ -241,7 +251,10 @@ class RecalculatorWorker:
         self._handled.update(batch.positions)
         if self.merge.late > self._late_reported:
             log.warning("late_records", count=self.merge.late - self._late_reported,
-                        stream_time=self.merge.stream_time)
+                        stream_time=self.merge.stream_time, records=[
+                            {"source": e.record.source, "partition": e.partition, "offset": e.offset,
+                             "time": e.time} for e in self.merge.late_entries])
+            self.merge.late_entries = []
             metrics.LATE_RECORDS.inc(self.merge.late - self._late_reported)
             self._late_reported = self.merge.late
         return len(records)
@@ -290,9 +303,6 @@ class RecalculatorWorker:
             candidates[tp] = position
         if not candidates:
             return
-        bound = self.merge.idle_bound
-        if bound:
-            await asyncio.sleep(bound)
         ends = await self.consumer.end_offsets(list(candidates))
         seen = time.monotonic()
         for tp, end in ends.items():
