@@ -94,7 +94,8 @@ def _batches(records: Iterable[tuple[int, bytes | str]], size: int) -> Iterator[
 
 async def _outbox(db, after: int):
     """`BackorderChanged` rows of the recalculator's outbox after `after`, by `seq`, in
-    chunks; the other rows are taken too (positions only), so the position moves past them."""
+    chunks; the other rows are taken too (as no record: positions only), so the position
+    moves past them."""
     async with db.connect() as conn:
         exists = await conn.run_sync(lambda sync: inspect(sync).has_table(recalculator_tables.outbox.name))
     if not exists:
@@ -110,5 +111,5 @@ async def _outbox(db, after: int):
             ).all()
         if not rows:
             return
-        yield [(row.seq, row.payload if row.event_type == "BackorderChanged" else b"{}") for row in rows]
+        yield [(row.seq, row.payload if row.event_type == "BackorderChanged" else None) for row in rows]
         after = rows[-1].seq

@@ -23,6 +23,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain.facts import LineFacts, OrderFacts
+from ..domain.screening import REASON_KEPT, Refused, raw_text, storable
 from ..domain.intake import (
     EMAILED,
     FAILED,
@@ -96,6 +97,7 @@ class Store:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": self.intake_lock})
             stored = await self._positions(conn, sources.keys())
             events: list[Any] = []
+            dead: list[dict] = []
             last: dict[str, int] = {}
             ignored = 0
             for source, records in sources.items():
@@ -107,6 +109,8 @@ class Store:
                     event = decode(raw)
                     if event is None:
                         ignored += 1
+                    elif isinstance(event, Refused):
+                        dead.append(dead_letter_row(source, position, raw, event, now))
                     else:
                         events.append(event)
             if not last:
@@ -115,8 +119,41 @@ class Store:
             loaded = await self._load(conn, order_ids, notification_ids)
             result = decide(events, loaded, ignored)
             await self._write(conn, result, now)
+            if dead:
+                await conn.execute(t.dead_letters.insert(), dead)
             await self._save_positions(conn, last)
+            result.dead = dead
+            result.tally.dead_letters = len(dead)
             return result
+
+    async def dead_letter(self, source: str, position: int, raw: Any, refused: Refused, *, now: float) -> None:
+        """Record one record as dead and pass its position, in one transaction (a record
+        the intake failed on again and again)."""
+        async with self.db.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": self.intake_lock})
+            stored = (await self._positions(conn, [source])).get(source)
+            if stored is not None and position <= stored:
+                return  # taken in meanwhile (another instance, or a retry that did commit)
+            await conn.execute(t.dead_letters.insert(), [dead_letter_row(source, position, raw, refused, now)])
+            await self._save_positions(conn, {source: position})
+
+    async def reachable(self) -> bool:
+        """Whether the database answers (an outage is waited out, not counted as a failure)."""
+        try:
+            async with self.db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - not answering is the answer
+            return False
+
+    async def dead_letters(self, limit: int | None = None) -> list:
+        """Dead letters, oldest first (the latest `limit` when given)."""
+        query = select(t.dead_letters).order_by(t.dead_letters.c.seq.desc())
+        if limit:
+            query = query.limit(limit)
+        async with self.db.connect() as conn:
+            return list(reversed((await conn.execute(query)).all()))
 
     async def _positions(self, conn: AsyncConnection, sources: Iterable[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -370,6 +407,15 @@ class Store:
             query = query.where(t.positions.c.source.startswith(prefix))
         async with self.db.connect() as conn:
             return dict((await conn.execute(query)).all())
+
+
+def dead_letter_row(source: str, position: int, raw: Any, refused: Refused, now: float) -> dict:
+    return {
+        "source": storable(source, 500), "position": position,
+        "event_id": storable(refused.event_id, 500) if refused.event_id else None,
+        "event_type": storable(refused.event_type, 200) if refused.event_type else None,
+        "reason": storable(refused.reason, REASON_KEPT), "raw": raw_text(raw), "recorded_at": now,
+    }
 
 
 def _sent(attempts: int, message_id: str, recipient: str, note: str | None, now: float) -> dict:

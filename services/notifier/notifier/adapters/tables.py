@@ -66,3 +66,19 @@ positions = Table(
     Column("source", String, primary_key=True),
     Column("position", BigInteger, nullable=False),
 )
+
+# Records that could not be taken in (not JSON, refused by the contract, values the database
+# cannot hold, or failing again and again): what was read, where, and why.
+dead_letters = Table(
+    "notifier_dead_letters",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("source", String, nullable=False),  # topic:partition, an input file, outbox
+    Column("position", BigInteger, nullable=False),  # offset, line, seq
+    Column("event_id", String),
+    Column("event_type", String),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),  # UTF-8, errors replaced, cut at 64 KiB
+    Column("recorded_at", Float, nullable=False),  # wall clock, seconds since epoch
+    Index("ix_notifier_dead_letters_recorded", "recorded_at"),
+)

@@ -71,7 +71,8 @@ class IntakeTally:
     duplicates: int = 0  # transitions already recorded
     unassigned: int = 0  # transitions of companies with no template assigned
     recorded: int = 0  # notifications recorded
-    ignored: int = 0  # unreadable or of no interest
+    ignored: int = 0  # of no interest
+    dead_letters: int = 0  # records that cannot be taken in (dead-lettered with the reason)
 
     def add(self, other: IntakeTally) -> None:
         for name in self.__slots__:
@@ -84,6 +85,7 @@ class IntakeResult:
     new: list[Notification]
     decided: list[Notification]  # pending ones loaded from the store, now decided
     tally: IntakeTally
+    dead: list[dict] = field(default_factory=list)  # dead-letter rows the store wrote
 
 
 def take_in(
