@@ -455,8 +455,8 @@ async def test_a_claim_left_by_a_dead_process_is_sent_again_with_the_same_messag
             await channel.close()
             assert await statuses(service) == {"o1": "sending"}
             # A young claim is left alone; once the lease is over it is put back and sent again.
-            assert await service.store.requeue_claimed(claimed_before=-1) == 0
-            assert await service.store.requeue_claimed(claimed_before=1) == 1
+            assert await service.store.requeue_claimed(older_than=3600) == 0
+            assert await service.store.requeue_claimed(older_than=0) == 1
             assert await statuses(service) == {"o1": QUEUED}
             await service.deliver_all()
             assert await statuses(service) == {"o1": SENT}

@@ -15,8 +15,8 @@ escape the agent, the worker stops (faust's crashing supervisor) rather than hav
 restarted past records it never stored.
 
 A task delivers the queued notifications: it claims a few at a time, and puts back claims
-older than `sending_lease_seconds` (left by a process that died, possibly after the server
-accepted the message: sent again with the same Message-ID). Several instances may run in
+older than `sending_lease_seconds` by the database's clock (left by a process that died,
+possibly after the server accepted the message: sent again with the same Message-ID). Several instances may run in
 one consumer group: intake batches are serialised by a PostgreSQL advisory lock and a
 notification is claimed by one instance only.
 
@@ -51,6 +51,7 @@ from .adapters.store import Store
 from .config import NotifierConfig, load
 from .defaults import default_config
 from .domain.screening import MAX_RECORD_BYTES
+from .redaction import redact
 from .retrying import until_done
 from .service import Consumed, NotifierService
 
@@ -147,11 +148,9 @@ async def deliver() -> None:
     next_sweep = 0.0
     while True:
         try:
-            if time.time() >= next_sweep:
-                requeued = await notifier.store.requeue_claimed(claimed_before=time.time() - lease)
-                if requeued:
-                    log.warning("claims_requeued", count=requeued, lease_seconds=lease)
-                next_sweep = time.time() + min(lease / 2, 5.0)
+            if time.monotonic() >= next_sweep:
+                await notifier.requeue_expired_claims()
+                next_sweep = time.monotonic() + min(lease / 2, 5.0)
             tally = await notifier.deliver_due(settings.delivery_round)
             if tally.delivered or tally.failed or tally.retried:
                 continue
@@ -160,9 +159,9 @@ async def deliver() -> None:
             # The database went away, or something unforeseen: logged, and the next round
             # tried after the pause (a claim this round left is put back after its lease).
             log.error("delivery_round_failed", kind=type(error).__name__,
-                      error=(str(error).splitlines() or [""])[0])
+                      error=redact((str(error).splitlines() or [""])[0]))
             due = None
-        wait = 1.0 if due is None else min(max(due - time.time(), 0.05), 1.0)
+        wait = 1.0 if due is None else min(max(due - notifier.clock(), 0.05), 1.0)
         _wake.clear()
         try:
             await asyncio.wait_for(_wake.wait(), wait)

@@ -226,6 +226,15 @@ class NotifierService:
                 await self.store.mark_sent_many(round_.written, self.owner, self.clock())
         return tally
 
+    async def requeue_expired_claims(self) -> int:
+        """Put back the claims older than `sending_lease_seconds` (their process died, or
+        lost its connection to the database for longer than that)."""
+        lease = self.config.settings.sending_lease_seconds
+        requeued = await self.store.requeue_claimed(older_than=lease)
+        if requeued:
+            log.warning("claims_requeued", count=requeued, lease_seconds=lease)
+        return requeued
+
     async def deliver_all(self, *, wait_for_retries: float = 0.0, limit: int = 100) -> DeliveryTally:
         """Deliver until nothing is due; retries falling due within `wait_for_retries`
         seconds from now are waited for, later ones stay queued for the next run."""

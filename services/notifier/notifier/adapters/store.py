@@ -7,7 +7,10 @@ PostgreSQL the transaction first takes an advisory lock named after the schema, 
 notification cannot be missed by the order data arriving in a parallel batch.
 
 Delivery: a notification is claimed (`sending`, with the claimant and the time) in one
-short transaction, then marked `sent` in another right after the server accepted it.
+short transaction, then marked `sent` in another right after the server accepted it. The
+time of a claim is the database's, and so is the time its lease is measured against: the
+instances claiming and the one putting back an expired claim may run on hosts whose clocks
+disagree, the database has one clock.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from recalculator.adapters import locks
 from recalculator.adapters.repository import dialect_insert
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Float, and_, bindparam, cast, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain.facts import LineFacts, OrderFacts
@@ -46,6 +49,13 @@ def intake_lock_id(schema: str | None) -> int:
     """The advisory lock serialising intake batches: one per schema, so notifiers keeping
     their state in different schemas of one database never wait for each other."""
     return locks.key("notifier-intake", schema)
+
+
+def database_now(dialect: str):
+    """The database's clock, in seconds since the epoch (SQL)."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.clock_timestamp()), Float)
+    return (func.julianday("now") - 2440587.5) * 86400.0
 
 
 def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
@@ -251,7 +261,8 @@ class Store:
     # -- delivery ----------------------------------------------------------------------------
 
     async def claim_due(self, owner: str, now: float, limit: int) -> list[Claimed]:
-        """Take up to `limit` queued notifications that are due, oldest change first."""
+        """Take up to `limit` queued notifications that are due at `now`, oldest change
+        first; the claim's time is the database's (see `requeue_claimed`)."""
         due = and_(
             t.notifications.c.status == QUEUED,
             or_(t.notifications.c.next_attempt_at.is_(None), t.notifications.c.next_attempt_at <= now),
@@ -266,7 +277,8 @@ class Store:
             # Only rows still queued are taken: another process may have claimed some meanwhile.
             rows = (await conn.execute(
                 update(n).where(n.c.notification_id.in_(ids), n.c.status == QUEUED)
-                .values(status=SENDING, claimed_by=owner, claimed_at=now, updated_at=now)
+                .values(status=SENDING, claimed_by=owner, claimed_at=database_now(conn.dialect.name),
+                        updated_at=now)
                 .returning(n.c.notification_id, n.c.order_id, n.c.company_id, n.c.template,
                            n.c.event_time, n.c.change, n.c.attempts)
             )).all()
@@ -341,14 +353,17 @@ class Store:
                                   last_error=error, next_attempt_at=None, updated_at=now,
                                   message_id=message_id, recipient=recipient)
 
-    async def requeue_claimed(self, *, claimed_before: float | None = None) -> int:
+    async def requeue_claimed(self, *, older_than: float | None = None) -> int:
         """Put back claims of processes that died (a crash between the server's acceptance
-        and the `sent` commit leaves one; it is sent again, with the same Message-ID).
-        Without `claimed_before`, every claim: only when no other process can be delivering."""
+        and the `sent` commit leaves one; it is sent again, with the same Message-ID): those
+        taken at least `older_than` seconds ago by the database's clock, which also timed
+        the claims, so no two hosts' clocks are compared. Without `older_than`, every claim:
+        only when no other process can be delivering."""
         condition = t.notifications.c.status == SENDING
-        if claimed_before is not None:
-            condition = and_(condition, t.notifications.c.claimed_at < claimed_before)
         async with self.db.begin() as conn:
+            if older_than is not None:
+                expired = t.notifications.c.claimed_at <= database_now(conn.dialect.name) - older_than
+                condition = and_(condition, expired)
             result = await conn.execute(
                 update(t.notifications).where(condition)
                 .values(status=QUEUED, claimed_by=None, claimed_at=None, next_attempt_at=None)
