@@ -286,24 +286,26 @@ class NotifierService:
                 at = self.clock() + delay
                 if error.unreachable:
                     round_.down[template.profile] = at
+                reason = redact(error.reason)
                 await self.store.mark_retry(n.notification_id, self.owner, attempts=attempts,
-                                            at=at, error=error.reason, now=self.clock())
+                                            at=at, error=reason, now=self.clock())
                 tally.retried += 1
                 log.warning("delivery_retry", notification_id=n.notification_id, order_id=n.order_id,
-                            attempt=attempts, retry_in=delay, reason=error.reason)
+                            attempt=attempts, retry_in=delay, reason=reason)
                 return None
             reason = error.reason if not error.transient else f"gave up after {attempts} attempts: {error.reason}"
             return await self._fail(n, attempts, reason, tally, message)
+        note = redact(accepted.note) or None
         if isinstance(profile, FileProfile):
             # Writing the file again gives the same file: these are recorded together at
             # the end of the round.
-            round_.written.append((n.notification_id, attempts, message.message_id, message.to, accepted.note))
+            round_.written.append((n.notification_id, attempts, message.message_id, message.to, note))
             kind = "file"
         else:
             # The server has the message: record it before anything else happens.
             kept = await self.store.mark_sent(n.notification_id, self.owner, attempts=attempts,
                                               message_id=message.message_id, recipient=message.to,
-                                              note=accepted.note, now=self.clock())
+                                              note=note, now=self.clock())
             if not kept:
                 log.warning("claim_lost", notification_id=n.notification_id, order_id=n.order_id)
             kind = "smtp"
@@ -314,7 +316,7 @@ class NotifierService:
 
     async def _fail(self, n: Claimed, attempts: int, reason: str, tally: DeliveryTally,
                     message: Composed | None = None) -> None:
-        reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")  # storable, printable
+        reason = redact(reason).encode("utf-8", "backslashreplace").decode("utf-8")  # storable, printable
         await self.store.mark_failed(
             n.notification_id, self.owner, attempts=attempts, error=reason, now=self.clock(),
             message_id=message.message_id if message else None, recipient=message.to if message else None,
