@@ -23,11 +23,11 @@ _SECRET_KEY = (
 )
 _PATTERNS = (
     # Authorization: <scheme> <value>, as a header line or a JSON / repr member.
-    (re.compile(r"""(?i)(["']?(?:proxy-)?authorization["']?\s*[:=]\s*["']?)(?!\[redacted\])([^"'\r\n,;}]+)"""),
+    (re.compile(r"""(?i)(["']?(?:proxy-)?authorization["']?\s*[:=]\s*["']?)(?!\s*\[redacted\])([^"'\r\n,;}]+)"""),
      r"\1" + MASK),
-    (re.compile(r"(?i)\b(bearer|basic|digest)(\s+)(?!\[redacted\])[A-Za-z0-9\-._~+/]+=*"), r"\1\2" + MASK),
+    (re.compile(r"(?i)\b(bearer|basic|digest)(\s+)(?!\s*\[redacted\])[A-Za-z0-9\-._~+/]+=*"), r"\1\2" + MASK),
     # "password": "…", password=…, token: …
-    (re.compile(rf"""(?i)(["']?\b[\w-]*{_SECRET_KEY}[\w-]*["']?\s*[:=]\s*)(?!\[redacted\])"""
+    (re.compile(rf"""(?i)(["']?\b[\w-]*{_SECRET_KEY}[\w-]*["']?\s*[:=]\s*)(?!\s*\[redacted\])"""
                 rf"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s&,;}}\])]+)"""),
      r"\1" + MASK),
     # user:password@ in a URL

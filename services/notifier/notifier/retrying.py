@@ -72,14 +72,18 @@ async def attempt(
     pause: float = 0.5,
     max_pause: float = 10.0,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    fatal: tuple[type[BaseException], ...] = (),
 ) -> T | Failed:
     """`work()`'s result, or Failed once it failed `attempts` times outside an outage.
-    `on_error(error, outage, failures, retry_in)` is told of each failure (to log it)."""
+    `on_error(error, outage, failures, retry_in)` is told of each failure (to log it);
+    errors of the `fatal` types are raised at once."""
     failures = 0
     wait = pause
     while True:
         try:
             return await work()
+        except fatal:
+            raise
         except Exception as error:  # noqa: BLE001 - every failure is classified here
             outage = looks_like_outage(error) or not await _answers(reachable)
             if not outage:
@@ -95,12 +99,15 @@ async def attempt(
 
 
 async def until_done(work: Callable[[], Awaitable[T]], *, on_error=None, pause: float = 0.5,
-                     max_pause: float = 10.0) -> T:
-    """`work()` tried until it succeeds (for writes that must happen, e.g. a dead letter)."""
+                     max_pause: float = 10.0, fatal: tuple[type[BaseException], ...] = ()) -> T:
+    """`work()` tried until it succeeds (for writes that must happen, e.g. a dead letter);
+    errors of the `fatal` types are raised at once."""
     wait = pause
     while True:
         try:
             return await work()
+        except fatal:
+            raise
         except Exception as error:  # noqa: BLE001
             if on_error is not None:
                 on_error(error, True, 0, wait)
