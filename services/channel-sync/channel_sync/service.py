@@ -11,24 +11,34 @@ the `backorders channels` commands.
 
 One lock serialises both, so a push never reads a projection a failed commit left ahead of
 the database (the projection is then reloaded from it).
+
+A record that cannot be taken in is dead-lettered (`channel_sync_dead_letters`) with the
+reason, and no failure loses one: `take_in_records` tries a failing batch again, then its
+records one at a time, and dead-letters the one that keeps failing (`retrying.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import orjson
 from backorder_events import InvalidEvent, SkuPositionChanged, parse_event_obj
 from pydantic import ValidationError
+from recalculator import logs
 
-from .adapters.store import Store
+from .adapters.store import Store, dead_letter_row
 from .channels.base import ACCEPTED, GAVE_UP, REJECTED, Batch
 from .channels.factory import Sinks
 from .config import ChannelsConfig
 from .domain import feeds
 from .domain.projection import EVERY_SKU, Projection
+from .domain.screening import MAX_RECORD_BYTES, Refused, identity, problem, read_object
+from .redaction import redact
+from .retrying import Failed, attempt, until_done
+
+log = logs.get("channel_sync")
 
 INPUT_TYPES = frozenset(
     {"PurchaseOrderUpdated", "ContainerUpdated", "POReceived", "ProductUpserted", "SettingsChanged"}
@@ -36,25 +46,51 @@ INPUT_TYPES = frozenset(
 POSITION_TYPE = "SkuPositionChanged"
 
 
-def parse(raw: bytes | str):
-    """The event a raw record carries when it concerns the feeds, else None. What the
-    recalculator refuses (invalid events) is simply passed over here: its dead letters
-    already tell."""
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+def parse(raw: bytes | str | None):
+    """The event a raw record carries when it concerns the feeds, else None (also when it
+    cannot be read: see `read_record`)."""
+    event = read_record(raw)
+    return None if isinstance(event, Refused) else event
+
+
+def read_record(raw: bytes | str | None, max_bytes: int = MAX_RECORD_BYTES):
+    """The event a raw record carries when it concerns the feeds; None when it does not
+    (another event type, or no record); `Refused` with the reason when it cannot be taken
+    in (`domain/screening.py`): too large, not UTF-8 or JSON, no event type, refused by the
+    contract whatever its parser raises, or values the database cannot hold."""
+    if raw is None:
         return None
-    if not isinstance(obj, dict):
-        return None
+    obj = read_object(raw, max_bytes)
+    if isinstance(obj, Refused):
+        return obj
+    event_id, shown_type = identity(obj)
     kind = obj.get("type")
+    if not isinstance(kind, str):
+        return Refused("not an event: no type", event_id)
+    if kind != POSITION_TYPE and kind not in INPUT_TYPES:
+        return None
+    found = problem(obj)
+    if found:
+        return Refused(found, event_id, shown_type)
     try:
         if kind == POSITION_TYPE:
             return SkuPositionChanged.model_validate(obj)
-        if kind in INPUT_TYPES:
-            return parse_event_obj(obj)
-    except (InvalidEvent, ValidationError):
-        return None
-    return None
+        return parse_event_obj(obj)
+    except InvalidEvent as error:
+        return Refused(error.reason, event_id, shown_type)
+    except ValidationError as error:
+        return Refused(_validation_reason(error), event_id, shown_type)
+    except Exception as error:  # noqa: BLE001 - a parser that fails otherwise (OverflowError...)
+        return Refused(f"the event cannot be read: {type(error).__name__}: {error}", event_id, shown_type)
+
+
+def _validation_reason(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False, include_input=False)[:3]:
+        where = ".".join(str(part) for part in item["loc"]) or "the event"
+        parts.append(f"{where}: {item['msg']}")
+    more = error.error_count() - len(parts)
+    return "invalid event: " + "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +105,13 @@ class TakenIn:
     records: int = 0  # records looked at
     applied: int = 0  # events that concern the feeds
     skipped: int = 0  # at or before the stored position
+    dead_letters: int = 0  # records that could not be taken in
 
     def add(self, other: TakenIn) -> None:
         self.records += other.records
         self.applied += other.applied
         self.skipped += other.skipped
+        self.dead_letters += other.dead_letters
 
 
 @dataclass(slots=True)
@@ -90,13 +128,20 @@ class PushReport:
 
 
 class ChannelSyncService:
-    def __init__(self, store: Store, config: ChannelsConfig, *, env=None) -> None:
+    def __init__(self, store: Store, config: ChannelsConfig, *, env=None, max_record_bytes: int = MAX_RECORD_BYTES,
+                 intake_attempts: int = 3, retry_pause: float = 0.5) -> None:
         self.store = store
         self.config = config
         self.projection = Projection()
         self.sinks = Sinks(config, env)
         self._lock = asyncio.Lock()  # taking in, and making a push's rows
         self._push_locks: dict[str, asyncio.Lock] = {}
+        self._stale = False  # the projection may be ahead of the database: reload first
+        self.max_record_bytes = max_record_bytes
+        # A batch whose intake fails this often (the database answering) is taken one record
+        # at a time, and a record that fails this often alone is dead-lettered.
+        self.intake_attempts = intake_attempts
+        self.retry_pause = retry_pause
 
     async def start(self, *, with_sinks: bool = True) -> ChannelSyncService:
         """Migrate, load the projection, and (with `with_sinks`, to push) take the channel
@@ -120,11 +165,14 @@ class ChannelSyncService:
     async def take_in(self, records: Iterable[Record]) -> TakenIn:
         """Apply records (in order) and commit what they changed in one transaction."""
         async with self._lock:
+            if self._stale:
+                await self._reload()
             stored = await self.store.positions()
             try:
                 return await self._take_in(records, stored)
             except BaseException:
-                await self._reload()  # the projection may be ahead of what was committed
+                self._stale = True  # the projection may be ahead of what was committed
+                await self._reload_quietly()
                 raise
 
     async def _take_in(self, records: Iterable[Record], stored: dict[str, int]) -> TakenIn:
@@ -132,6 +180,8 @@ class ChannelSyncService:
         touched: set[str] = set()
         every = False
         sources: dict[str, int] = {}
+        dead: list[dict] = []
+        now = time.time()
         for record in records:
             tally.records += 1
             last = stored.get(record.source)
@@ -139,8 +189,11 @@ class ChannelSyncService:
                 tally.skipped += 1
                 continue
             sources[record.source] = record.position
-            event = parse(record.raw)
+            event = read_record(record.raw, self.max_record_bytes)
             if event is None:
+                continue
+            if isinstance(event, Refused):
+                dead.append(dead_letter_row(record.source, record.position, record.raw, event, now))
                 continue
             tally.applied += 1
             changed = self.projection.apply(event)
@@ -153,8 +206,45 @@ class ChannelSyncService:
         if every:
             touched |= set(self.projection.skus())
         pending = {name: touched for name in self.config.enabled()} if touched else {}
-        await self.store.commit_consumed(self.projection, self.projection.take_changes(), pending, sources)
+        await self.store.commit_consumed(self.projection, self.projection.take_changes(), pending, sources, dead)
+        for row in dead:
+            log.warning("dead_letter", source=row["source"], position=row["position"], event_id=row["event_id"],
+                        event_type=row["event_type"], reason=row["reason"])
+        tally.dead_letters = len(dead)
         return tally
+
+    async def take_in_records(self, records: Sequence[Record]) -> TakenIn:
+        """Take in consumed records (in consumption order) so that no failure loses one: the
+        batch is one transaction, tried again while the database is away; when it fails
+        `intake_attempts` times for any other reason (a bug, an input nothing foresaw), its
+        records are taken one at a time, and one that still fails that often is
+        dead-lettered with the traceback, its position passed, while the others go on."""
+        records = list(records)
+        outcome = await self._attempt(lambda: self.take_in(records), len(records))
+        if not isinstance(outcome, Failed):
+            return outcome
+        log.error("intake_batch_failed", records=len(records), attempts=outcome.attempts,
+                  error=_first_line(outcome.error), then="taking its records one at a time")
+        tally = TakenIn()
+        for record in records:
+            one = await self._attempt(lambda r=record: self.take_in([r]), 1)
+            if isinstance(one, Failed):
+                reason = redact(one.reason())
+                await until_done(
+                    lambda r=record, why=reason: self.store.dead_letter(
+                        r.source, r.position, r.raw, Refused(why), now=time.time()),
+                    on_error=_log_intake_error(1), pause=self.retry_pause)
+                log.error("dead_letter", source=record.source, position=record.position,
+                          reason=_first_line(one.error), attempts=one.attempts)
+                tally.records += 1
+                tally.dead_letters += 1
+            else:
+                tally.add(one)
+        return tally
+
+    async def _attempt(self, work, records: int):
+        return await attempt(work, attempts=self.intake_attempts, reachable=self.store.reachable,
+                             on_error=_log_intake_error(records), pause=self.retry_pause)
 
     async def consume(
         self, source: str, records: Iterable[tuple[int, bytes | str]], *, batch_size: int = 1000
@@ -172,8 +262,17 @@ class ChannelSyncService:
         return tally
 
     async def _reload(self) -> None:
-        self.projection = Projection()
-        await self.store.load(self.projection)
+        """The projection as committed (loaded aside, so a failed load leaves it stale, to
+        be loaded again before it is used, never half-loaded)."""
+        projection = Projection()
+        await self.store.load(projection)
+        self.projection, self._stale = projection, False
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self._reload()
+        except Exception as error:  # noqa: BLE001 - the database is away: loaded before next use
+            log.warning("reload_deferred", error=_first_line(error))
 
     # -- pushing ------------------------------------------------------------------------------
 
@@ -188,6 +287,8 @@ class ChannelSyncService:
         channel = self.config.channels[name]
         async with self._push_locks.setdefault(name, asyncio.Lock()):
             async with self._lock:
+                if self._stale:
+                    await self._reload()
                 if full:
                     await self.store.mark_pending(name, self.projection.skus())
                 versions = await self.store.pending(name)
@@ -246,3 +347,14 @@ class ChannelSyncService:
         report = PushReport(name, pending=len(skus), unchanged=len(skus) - len(send))
         report.rows = list(send.items())
         return report
+
+
+def _first_line(error: BaseException) -> str:
+    return redact((str(error).splitlines() or [""])[0])[:500]
+
+
+def _log_intake_error(records: int):
+    def on_error(error: BaseException, outage: bool, failures: int, retry_in: float) -> None:
+        log.error("intake_failed", records=records, outage=outage, failures=failures, retry_in=retry_in,
+                  kind=type(error).__name__, error=_first_line(error))
+    return on_error

@@ -2,7 +2,8 @@
 
 Two kinds of transaction, each all-or-nothing:
 - a batch of consumed records: the projection rows it changed, the SKUs it made pending
-  for each channel, and how far each source was consumed;
+  for each channel, the dead letters of the records that could not be taken in, and how
+  far each source was consumed;
 - a batch of rows a channel answered: the rows it accepted (and those pending cleared), the
   failures, and the channel's batch counter.
 """
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 import orjson
 from recalculator.adapters.repository import dialect_insert, upsert
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..channels.base import Outcome
@@ -27,6 +29,7 @@ from ..domain.projection import (
     ProjectionChanges,
     Receipt,
 )
+from ..domain.screening import REASON_KEPT, Refused, raw_text, storable
 from . import migrate
 from . import tables as t
 
@@ -60,6 +63,15 @@ class Store:
 
     async def create_schema(self) -> None:
         await migrate.upgrade(self.db, self.schema)
+
+    async def reachable(self) -> bool:
+        """Whether the database answers (an outage is waited out, not counted as a failure)."""
+        try:
+            async with self.db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - not answering is the answer
+            return False
 
     # -- the projection ------------------------------------------------------------------
 
@@ -96,11 +108,14 @@ class Store:
         changes: ProjectionChanges,
         pending: Mapping[str, Iterable[str]],
         sources: Mapping[str, int],
+        dead_letters: Sequence[dict] = (),
     ) -> None:
-        """One batch of consumed records: projection rows, pending SKUs per channel and the
-        sources' positions, in one transaction."""
+        """One batch of consumed records: projection rows, pending SKUs per channel, the
+        dead letters and the sources' positions, in one transaction."""
         async with self.db.begin() as conn:
             await self._write_projection(conn, projection, changes)
+            if dead_letters:
+                await conn.execute(t.dead_letters.insert(), list(dead_letters))
             await self._touch_pending(conn, pending)
             positions = [{"source": k, "position": v} for k, v in sorted(sources.items())]
             await upsert(conn, t.sources, positions, ["source"])
@@ -154,6 +169,24 @@ class Store:
     async def mark_pending(self, channel: str, skus: Iterable[str]) -> None:
         async with self.db.begin() as conn:
             await self._touch_pending(conn, {channel: list(skus)})
+
+    async def dead_letter(self, source: str, position: int, raw: Any, refused: Refused, *, now: float) -> None:
+        """Record one record as dead and pass its position, in one transaction (a record
+        the intake failed on again and again)."""
+        async with self.db.begin() as conn:
+            stored = (await conn.execute(select(t.sources.c.position).where(t.sources.c.source == source))).scalar()
+            if stored is not None and position <= stored:
+                return
+            await conn.execute(t.dead_letters.insert(), [dead_letter_row(source, position, raw, refused, now)])
+            await upsert(conn, t.sources, [{"source": source, "position": position}], ["source"])
+
+    async def dead_letters(self, limit: int | None = None) -> list:
+        """Dead letters, oldest first (the latest `limit` when given)."""
+        query = select(t.dead_letters).order_by(t.dead_letters.c.seq.desc())
+        if limit:
+            query = query.limit(limit)
+        async with self.db.connect() as conn:
+            return list(reversed((await conn.execute(query)).all()))
 
     async def positions(self, prefix: str = "") -> dict[str, int]:
         query = select(t.sources.c.source, t.sources.c.position)
@@ -336,3 +369,12 @@ class Store:
                 for channel, count in await conn.execute(query):
                     result.setdefault(channel, {"accepted": 0, "batches": 0, "failures": 0, "pending": 0})[key] = count
         return result
+
+
+def dead_letter_row(source: str, position: int, raw: Any, refused: Refused, now: float) -> dict:
+    return {
+        "source": storable(source, 500), "position": position,
+        "event_id": storable(refused.event_id, 500) if refused.event_id else None,
+        "event_type": storable(refused.event_type, 200) if refused.event_type else None,
+        "reason": storable(refused.reason, REASON_KEPT), "raw": raw_text(raw), "recorded_at": now,
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -113,4 +113,20 @@ channels = Table(
     Column("destination", String, nullable=False),
     Column("fingerprint", String, nullable=False),
     Column("batches", Integer, nullable=False),
+)
+
+# Records that could not be taken in (not JSON, refused by the contract, values the database
+# cannot hold, or failing again and again): what was read, where, and why.
+dead_letters = Table(
+    "channel_sync_dead_letters",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("source", String, nullable=False),  # topic:partition, input:<file>, outbox
+    Column("position", BigInteger, nullable=False),  # offset, line, seq
+    Column("event_id", String),
+    Column("event_type", String),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),  # UTF-8, errors replaced, cut at 64 KiB
+    Column("recorded_at", Float, nullable=False),  # wall clock, seconds since epoch
+    Index("ix_channel_sync_dead_letters_recorded", "recorded_at"),
 )
