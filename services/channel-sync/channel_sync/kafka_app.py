@@ -22,7 +22,11 @@ and records go on being taken in meanwhile.
 One active instance: the projection covers every partition. Before its Kafka consumer
 starts, the worker takes a PostgreSQL session advisory lock named after its schema
 (`adapters/lock.py`) and holds it for its life; a second worker waits for it as a standby,
-outside the consumer group, and takes over when the first one goes away.
+outside the consumer group, and takes over when the first one goes away. The lock can be
+lost unnoticed (PostgreSQL restarted under the worker): so the worker also claims the state
+before loading it, and every transaction it writes in is fenced by that claim
+(`Store.claim`). A worker whose claim was taken by another stops (it would only be
+refused): started again, it waits for the lock as a standby.
 
 Start it with `--without-web` (faust's web server is not used; without the flag it
 listens on 127.0.0.1:`CHANNEL_SYNC_WEB_PORT`, default 6067).
@@ -45,7 +49,7 @@ from pathlib import Path
 from mode import CrashingSupervisor
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from recalculator import logs
-from recalculator.adapters.repository import make_engine
+from recalculator.adapters.repository import FencedOut, make_engine
 from recalculator.config import RecalculatorConfig
 from recalculator.kafka.faust_support import make_app, raw_topic, record_batches, seek_from_stored
 from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
@@ -135,8 +139,8 @@ class _Running:
         log.info("lock_acquired", schema=SETTINGS.schema())
 
     async def get(self) -> ChannelSyncService:
-        """Started once: the projection loaded (a database that does not answer yet is
-        waited for)."""
+        """Started once: the state claimed, then the projection loaded (a database that
+        does not answer yet is waited for)."""
         async with self._starting:
             if self.service is None:
                 db = self.engine()
@@ -145,7 +149,7 @@ class _Running:
                                              max_record_bytes=SETTINGS.max_record_bytes)
                 await until_done(service.start, on_error=_log_start_error)
                 self.service = service
-                log.info("channel_sync_started", channels=list(CHANNELS.enabled()))
+                log.info("channel_sync_started", channels=list(CHANNELS.enabled()), owner=service.store.owner)
         return self.service
 
     async def stop(self) -> None:
@@ -165,6 +169,13 @@ running = _Running()
 def _log_start_error(error: BaseException, outage: bool, failures: int, retry_in: float) -> None:
     log.error("channel_sync_start_failed", kind=type(error).__name__,
               error=redact((str(error).splitlines() or [""])[0]), retry_in=retry_in)
+
+
+async def _deposed(error: FencedOut) -> None:
+    """Another process claimed the state: this worker stops (it could only be refused);
+    started again it waits for the lock as a standby."""
+    log.error("fenced_out", error=str(error))
+    await app.crash(error)
 
 # The lock before anything joins the consumer group: the app's first start runs before its
 # services (the consumer among them) are started.
@@ -186,14 +197,18 @@ async def _stored_positions() -> dict[str, int]:
 seek_from_stored(app, _stored_positions)
 
 
-# Nothing escapes `take_in_records` but a bug of its own: then the worker stops rather than
-# faust restarting the agent past the records it never stored; started again, it resumes
-# from the stored positions.
+# Nothing escapes `take_in_records` but `FencedOut` (another process claimed the state) or
+# a bug of its own: then the worker stops rather than faust restarting the agent past the
+# records it never stored; started again, it resumes from the stored positions.
 @app.agent(source, concurrency=1, supervisor_strategy=CrashingSupervisor)
 async def take_in(stream) -> None:
     service = await running.get()
     async for records in record_batches(stream, size=SETTINGS.batch_size, within=SETTINGS.batch_seconds):
-        taken = await service.take_in_records([Record(r.position_key, r.offset, r.value) for r in records])
+        try:
+            taken = await service.take_in_records([Record(r.position_key, r.offset, r.value) for r in records])
+        except FencedOut as error:
+            await _deposed(error)
+            raise
         if taken.applied:
             running.wanted.set()  # the pusher sends; the agent goes back to polling
 
@@ -215,6 +230,9 @@ async def pusher() -> None:
                 if report.sent:
                     log.info("pushed", channel=name, sent=report.sent, accepted=report.accepted,
                              rejected=report.rejected, gave_up=report.gave_up)
+        except FencedOut as error:
+            await _deposed(error)
+            return
         except Exception as error:  # noqa: BLE001 - the database or a sink went away: next round
             log.warning("push_failed", error=redact(f"{type(error).__name__}: {error}".splitlines()[0]))
             await asyncio.sleep(1.0)

@@ -14,7 +14,9 @@ the database (the projection is then reloaded from it).
 
 A record that cannot be taken in is dead-lettered (`channel_sync_dead_letters`) with the
 reason, and no failure loses one: `take_in_records` tries a failing batch again, then its
-records one at a time, and dead-letters the one that keeps failing (`retrying.py`).
+records one at a time, and dead-letters the one that keeps failing (`retrying.py`). A
+process that writes claims the state first (`Store.claim`), so its writes stop the moment
+another process has claimed it (`FencedOut`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from backorder_events import InvalidEvent, SkuPositionChanged, parse_event_obj
 from pydantic import ValidationError
 from recalculator import logs
+from recalculator.adapters.repository import FencedOut
 
 from .adapters.store import Store, dead_letter_row
 from .channels.base import ACCEPTED, GAVE_UP, REJECTED, Batch
@@ -143,11 +146,14 @@ class ChannelSyncService:
         self.intake_attempts = intake_attempts
         self.retry_pause = retry_pause
 
-    async def start(self, *, with_sinks: bool = True) -> ChannelSyncService:
-        """Migrate, load the projection, and (with `with_sinks`, to push) take the channel
-        configuration into account: see `Store.sync_channels`. Without sinks nothing is
-        written, so a preview changes nothing."""
+    async def start(self, *, with_sinks: bool = True, claim: bool | None = None) -> ChannelSyncService:
+        """Migrate, claim the state (`claim`, by default when there are sinks: whoever
+        pushes writes), load the projection, and (with `with_sinks`, to push) take the
+        channel configuration into account: see `Store.sync_channels`. Without sinks nothing
+        is written, so a preview changes nothing."""
         await self.store.create_schema()
+        if with_sinks if claim is None else claim:
+            await self.store.claim()
         await self.store.load(self.projection)
         if with_sinks:
             await self.store.sync_channels(self.channel_states(), self.projection.skus())
@@ -218,7 +224,8 @@ class ChannelSyncService:
         batch is one transaction, tried again while the database is away; when it fails
         `intake_attempts` times for any other reason (a bug, an input nothing foresaw), its
         records are taken one at a time, and one that still fails that often is
-        dead-lettered with the traceback, its position passed, while the others go on."""
+        dead-lettered with the traceback, its position passed, while the others go on.
+        `FencedOut` is raised at once: this process must stop writing."""
         records = list(records)
         outcome = await self._attempt(lambda: self.take_in(records), len(records))
         if not isinstance(outcome, Failed):
@@ -233,7 +240,7 @@ class ChannelSyncService:
                 await until_done(
                     lambda r=record, why=reason: self.store.dead_letter(
                         r.source, r.position, r.raw, Refused(why), now=time.time()),
-                    on_error=_log_intake_error(1), pause=self.retry_pause)
+                    on_error=_log_intake_error(1), pause=self.retry_pause, fatal=(FencedOut,))
                 log.error("dead_letter", source=record.source, position=record.position,
                           reason=_first_line(one.error), attempts=one.attempts)
                 tally.records += 1
@@ -244,7 +251,7 @@ class ChannelSyncService:
 
     async def _attempt(self, work, records: int):
         return await attempt(work, attempts=self.intake_attempts, reachable=self.store.reachable,
-                             on_error=_log_intake_error(records), pause=self.retry_pause)
+                             on_error=_log_intake_error(records), pause=self.retry_pause, fatal=(FencedOut,))
 
     async def consume(
         self, source: str, records: Iterable[tuple[int, bytes | str]], *, batch_size: int = 1000
@@ -289,6 +296,7 @@ class ChannelSyncService:
             async with self._lock:
                 if self._stale:
                     await self._reload()
+                await self.store.check_owner()  # a process that lost the state sends nothing
                 if full:
                     await self.store.mark_pending(name, self.projection.skus())
                 versions = await self.store.pending(name)

@@ -6,18 +6,26 @@ Two kinds of transaction, each all-or-nothing:
   far each source was consumed;
 - a batch of rows a channel answered: the rows it accepted (and those pending cleared), the
   failures, and the channel's batch counter.
+
+Fencing: the process that writes (the worker, a push from the command line, the embedded
+run) first claims the state (`claim`: a fresh token in `channel_sync_meta.owner`, written
+before the projection is loaded); from then on every transaction it writes in first checks
+that the token is still the current one and writes nothing otherwise (`FencedOut`). A
+worker that lost its advisory lock without noticing (PostgreSQL restarted under it) while
+another took over can therefore never write again: the other claimed the state.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from recalculator.adapters.repository import dialect_insert, upsert
+from recalculator.adapters.repository import FencedOut, dialect_insert, upsert
 from sqlalchemy import and_, bindparam, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..channels.base import Outcome
 from ..domain.feeds import canonical
@@ -34,6 +42,7 @@ from . import migrate
 from . import tables as t
 
 SETTING_KEYS = {"use_containers": "use_shipping_containers_for_po", "magento_tags": "send_magento_backorder_tags"}
+OWNER_KEY = "owner"
 
 
 def _now() -> str:
@@ -60,9 +69,39 @@ class Store:
     def __init__(self, db: AsyncEngine, schema: str | None = None) -> None:
         self.db = db
         self.schema = schema
+        self.owner: str | None = None  # set by `claim`: then every write is fenced
 
     async def create_schema(self) -> None:
         await migrate.upgrade(self.db, self.schema)
+
+    # -- fencing -----------------------------------------------------------------------------
+
+    async def claim(self) -> str:
+        """Make this process the owner of the state: from now on the writes of any earlier
+        owner fail (`FencedOut`), even one that still believes it is the active worker.
+        Call it before loading the projection, so that what is loaded is what no one else
+        can change any more."""
+        owner = uuid.uuid4().hex
+        async with self.db.begin() as conn:
+            await upsert(conn, t.meta, [{"key": OWNER_KEY, "value": owner}], ["key"])
+        self.owner = owner
+        return owner
+
+    async def _fence(self, conn: AsyncConnection) -> None:
+        """First statement of a writing transaction: the state must still be ours. The
+        row lock it takes orders it with a `claim` of another process."""
+        if self.owner is None:
+            return
+        held = await conn.execute(
+            update(t.meta).where(t.meta.c.key == OWNER_KEY, t.meta.c.value == self.owner).values(value=self.owner)
+        )
+        if held.rowcount != 1:
+            raise FencedOut("another channel-sync process has claimed this state: this one writes nothing more")
+
+    async def check_owner(self) -> None:
+        """Raises FencedOut when another process has claimed the state since."""
+        async with self.db.begin() as conn:
+            await self._fence(conn)
 
     async def reachable(self) -> bool:
         """Whether the database answers (an outage is waited out, not counted as a failure)."""
@@ -113,6 +152,7 @@ class Store:
         """One batch of consumed records: projection rows, pending SKUs per channel, the
         dead letters and the sources' positions, in one transaction."""
         async with self.db.begin() as conn:
+            await self._fence(conn)
             await self._write_projection(conn, projection, changes)
             if dead_letters:
                 await conn.execute(t.dead_letters.insert(), list(dead_letters))
@@ -168,12 +208,14 @@ class Store:
 
     async def mark_pending(self, channel: str, skus: Iterable[str]) -> None:
         async with self.db.begin() as conn:
+            await self._fence(conn)
             await self._touch_pending(conn, {channel: list(skus)})
 
     async def dead_letter(self, source: str, position: int, raw: Any, refused: Refused, *, now: float) -> None:
         """Record one record as dead and pass its position, in one transaction (a record
         the intake failed on again and again)."""
         async with self.db.begin() as conn:
+            await self._fence(conn)
             stored = (await conn.execute(select(t.sources.c.position).where(t.sources.c.source == source))).scalar()
             if stored is not None and position <= stored:
                 return
@@ -212,6 +254,7 @@ class Store:
         destination or row-shaping configuration changed, gets every SKU pending; a new
         destination also forgets the rows the old one accepted. Returns their names."""
         async with self.db.begin() as conn:
+            await self._fence(conn)
             stored = {
                 name: (dest, print_)
                 for name, dest, print_ in await conn.execute(
@@ -284,6 +327,7 @@ class Store:
         if not versions:
             return
         async with self.db.begin() as conn:
+            await self._fence(conn)
             await self._clear_pending(conn, channel, versions)
 
     @staticmethod
@@ -319,6 +363,7 @@ class Store:
         accepted = [o for o in outcomes if o.kind == "accepted"]
         failed = [o for o in outcomes if o.kind != "accepted"]
         async with self.db.begin() as conn:
+            await self._fence(conn)
             await upsert(conn, t.accepted, [
                 {"channel": channel, "sku": o.sku, "row": canonical(rows[o.sku]), "batch": batch, "accepted_at": now}
                 for o in accepted

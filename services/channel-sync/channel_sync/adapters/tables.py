@@ -38,7 +38,8 @@ positions = Table(
     Column("backorder_qty", BigInteger, nullable=False),
 )
 
-# The two client settings that shape the feeds, and other small facts.
+# The two client settings that shape the feeds, and other small facts: `owner`, the token
+# of the process whose batches may be committed (see `Store.claim`).
 meta = Table(
     "channel_sync_meta",
     metadata,
