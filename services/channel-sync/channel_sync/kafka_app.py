@@ -234,7 +234,7 @@ async def pusher() -> None:
             await _deposed(error)
             return
         except Exception as error:  # noqa: BLE001 - the database or a sink went away: next round
-            log.warning("push_failed", error=redact(f"{type(error).__name__}: {error}".splitlines()[0]))
+            log.warning("push_failed", error=service.sinks.redactor(f"{type(error).__name__}: {error}".splitlines()[0]))
             await asyncio.sleep(1.0)
 
 

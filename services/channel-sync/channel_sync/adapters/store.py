@@ -38,6 +38,7 @@ from ..domain.projection import (
     Receipt,
 )
 from ..domain.screening import REASON_KEPT, Refused, raw_text, storable
+from ..redaction import redact
 from . import migrate
 from . import tables as t
 
@@ -377,7 +378,8 @@ class Store:
                 )
             if failed:
                 await conn.execute(t.failures.insert(), [
-                    {"channel": channel, "sku": o.sku, "kind": o.kind, "status": o.status, "body": o.body[:4000],
+                    {"channel": channel, "sku": o.sku, "kind": o.kind, "status": o.status,
+                     "body": storable(redact(o.body), 4000),
                      "row": canonical(rows[o.sku]), "attempts": o.attempts, "batch": batch, "failed_at": now,
                      "resolved": False}
                     for o in failed
