@@ -60,6 +60,7 @@ async def run_embedded(
         async for chunk in _outbox(db, await store.position(OUTBOX_SOURCE) or 0):
             intake.add(await service.take_in({OUTBOX_SOURCE: chunk}))
         delivered = await service.deliver_all(wait_for_retries=wait_for_retries)
+        await service.prune()
         counts = await store.counts()
     finally:
         await db.dispose()

@@ -22,10 +22,11 @@ notification is claimed by one instance only.
 
 Configuration from the environment: `BACKORDERS_DATABASE_URL` (or `DATABASE_URL`),
 `BACKORDERS_SCHEMA_NAME`, `BACKORDERS_NOTIFIER_CONFIG` (the TOML file; the built-in default
-writes `.eml` files under `BACKORDERS_DATA_DIR`/mail), `BACKORDERS_NOTIFIER_GROUP` (the
+writes `.eml` files under `BACKORDERS_DATA_DIR`/mail; its `[notifier]` section holds the
+retention windows), `BACKORDERS_NOTIFIER_GROUP` (the
 consumer group, default `backorders-notifier`), `BACKORDERS_NOTIFIER_INTAKE_ATTEMPTS`
-(default 3), `BACKORDERS_NOTIFIER_MAX_RECORD_BYTES` (default 1 MiB), `KAFKA_*` and
-`BACKORDERS_TOPIC_*`.
+(default 3), `BACKORDERS_NOTIFIER_MAX_RECORD_BYTES` (default 1 MiB),
+`BACKORDERS_NOTIFIER_PRUNE_EVERY_SECONDS` (default 600), `KAFKA_*` and `BACKORDERS_TOPIC_*`.
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ class NotifierWorkerConfig(BaseSettings):
     notifier_intake_attempts: int = 3
     # Records larger than this are dead-lettered unread: BACKORDERS_NOTIFIER_MAX_RECORD_BYTES.
     notifier_max_record_bytes: int = MAX_RECORD_BYTES
+    # How often old rows are pruned (the windows are in the configuration file):
+    # BACKORDERS_NOTIFIER_PRUNE_EVERY_SECONDS.
+    notifier_prune_every_seconds: float = 600.0
 
     def url(self) -> str:
         url = self.database_url or os.environ.get("DATABASE_URL")
@@ -167,3 +171,16 @@ async def deliver() -> None:
             await asyncio.wait_for(_wake.wait(), wait)
         except TimeoutError:
             pass
+
+
+@app.task
+async def prune() -> None:
+    """Every `BACKORDERS_NOTIFIER_PRUNE_EVERY_SECONDS` (and once at start), what the
+    retention windows no longer keep is deleted, in small transactions of its own."""
+    notifier = await service()
+    while True:
+        try:
+            await notifier.prune()
+        except Exception as error:  # noqa: BLE001 - tried again at the next period
+            log.error("prune_failed", kind=type(error).__name__, error=redact((str(error).splitlines() or [""])[0]))
+        await asyncio.sleep(settings.notifier_prune_every_seconds)

@@ -25,7 +25,7 @@ from backorder_events import BackorderChanged, InvalidEvent, parse_event_obj
 from pydantic import ValidationError
 from recalculator import logs
 
-from .adapters.store import Claimed, Store
+from .adapters.store import Claimed, Pruned, Store
 from .config import FileProfile, NotifierConfig
 from .delivery import Channel, DeliveryError, open_channel
 from .domain.facts import OrderFacts, resolve
@@ -225,6 +225,25 @@ class NotifierService:
             if round_.written:
                 await self.store.mark_sent_many(round_.written, self.owner, self.clock())
         return tally
+
+    # -- retention -----------------------------------------------------------------------------
+
+    async def prune(self) -> Pruned:
+        """Delete what the windows of the configuration no longer keep (`Store.prune`), in
+        small transactions: sent and suppressed notifications and closed orders older than
+        `retention_days` in business time (never less than the longest cool-down), dead
+        letters older than `dead_letter_retention_days`. Nothing pending, queued, sending or
+        failed is ever pruned."""
+        settings = self.config.settings
+        now = self.clock()
+        pruned = await self.store.prune(
+            now=now, keep_us=int(settings.retention_days * 86_400_000_000),
+            cooldown_us=int(self.config.longest_cooldown_minutes() * 60_000_000),
+            dead_letters_before=now - settings.dead_letter_retention_days * 86_400)
+        if pruned.total:
+            log.info("pruned", notifications=pruned.notifications, orders=pruned.orders,
+                     dead_letters=pruned.dead_letters, cutoff_us=pruned.cutoff_us)
+        return pruned
 
     async def requeue_expired_claims(self) -> int:
         """Put back the claims older than `sending_lease_seconds` (their process died, or

@@ -31,7 +31,11 @@ orders = Table(
     Column("order_date", String),
     Column("lines", Text, nullable=False),  # JSON {line_id: [sku, name]}
     Column("last_change", Text),  # JSON
+    # µs business time of the OrderStatusChanged that completed, cancelled or voided the
+    # order (None while it is open): a closed order is pruned after the retention window.
+    Column("closed_at", BigInteger),
     Index("ix_notifier_orders_parent", "parent_order_id"),
+    Index("ix_notifier_orders_closed", "closed_at"),
 )
 
 # One row per transition that calls for an email; the id derives from the BackorderChanged.
@@ -57,6 +61,7 @@ notifications = Table(
     Column("updated_at", Float),  # wall clock of the last status change
     Index("ix_notifier_notifications_status", "status", "next_attempt_at"),
     Index("ix_notifier_notifications_order", "order_id", "event_time"),
+    Index("ix_notifier_notifications_done", "status", "event_time"),  # pruning
 )
 
 # How far each source has been consumed: an input log, the outbox (seq), a topic partition.
@@ -81,4 +86,14 @@ dead_letters = Table(
     Column("raw", Text, nullable=False),  # UTF-8, errors replaced, cut at 64 KiB
     Column("recorded_at", Float, nullable=False),  # wall clock, seconds since epoch
     Index("ix_notifier_dead_letters_recorded", "recorded_at"),
+)
+
+# Small facts: `clock`, the latest business time taken in (µs), and `horizon`, the business
+# time before which notifications may have been pruned: a transition older than it is not
+# recorded again (it would be a repeat of a pruned one, or older than the retention window).
+meta = Table(
+    "notifier_meta",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", Text, nullable=False),
 )
