@@ -54,6 +54,7 @@ async def run_embedded(
             taken = await service.consume(INPUT_PREFIX + source, inputs, batch_size=BATCH)
             taken.add(await take_in_outbox(service))
             reports = await service.push_all()
+            await service.prune()
             counts = await service.store.counts()
         finally:
             await service.close()

@@ -37,7 +37,7 @@ Environment: `CHANNEL_SYNC_DATABASE_URL` (else `BACKORDERS_DATABASE_URL`, else
 `CHANNEL_SYNC_APP_ID` (the consumer group), `CHANNEL_SYNC_BATCH_SIZE`,
 `CHANNEL_SYNC_PUSH_EVERY_SECONDS`, `CHANNEL_SYNC_SESSION_TIMEOUT_SECONDS`,
 `CHANNEL_SYNC_INTAKE_ATTEMPTS` (default 3), `CHANNEL_SYNC_MAX_RECORD_BYTES` (default 1 MiB),
-`KAFKA_*` and `BACKORDERS_TOPIC_*`.
+`CHANNEL_SYNC_PRUNE_EVERY_SECONDS` (default 600), `KAFKA_*` and `BACKORDERS_TOPIC_*`.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class WorkerConfig(BaseSettings):
     # split up (then dead-lettered).
     intake_attempts: int = 3
     max_record_bytes: int = MAX_RECORD_BYTES  # larger records are dead-lettered unread
+    prune_every_seconds: float = 600.0  # the windows are the configuration's [retention]
 
     def url(self) -> str:
         url = self.database_url or os.environ.get("BACKORDERS_DATABASE_URL") or os.environ.get("DATABASE_URL")
@@ -236,6 +237,22 @@ async def pusher() -> None:
         except Exception as error:  # noqa: BLE001 - the database or a sink went away: next round
             log.warning("push_failed", error=service.sinks.redactor(f"{type(error).__name__}: {error}".splitlines()[0]))
             await asyncio.sleep(1.0)
+
+
+@app.task
+async def pruner() -> None:
+    """Every `CHANNEL_SYNC_PRUNE_EVERY_SECONDS` (and once at start), what the `[retention]`
+    windows no longer keep is deleted, in small transactions of its own."""
+    service = await running.get()
+    while True:
+        try:
+            await service.prune()
+        except FencedOut as error:
+            await _deposed(error)
+            return
+        except Exception as error:  # noqa: BLE001 - tried again at the next period
+            log.error("prune_failed", kind=type(error).__name__, error=redact((str(error).splitlines() or [""])[0]))
+        await asyncio.sleep(SETTINGS.prune_every_seconds)
 
 
 @app.on_before_shutdown.connect

@@ -22,9 +22,9 @@ another process has claimed it (`FencedOut`).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from backorder_events import InvalidEvent, SkuPositionChanged, parse_event_obj
 from pydantic import ValidationError
@@ -118,6 +118,20 @@ class TakenIn:
 
 
 @dataclass(slots=True)
+class Pruning:
+    purchase_orders: int = 0
+    containers: int = 0
+    receipts: int = 0
+    failures: int = 0
+    dead_letters: int = 0
+    files: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(asdict(self).values())
+
+
+@dataclass(slots=True)
 class PushReport:
     channel: str
     pending: int = 0  # SKUs looked at
@@ -187,7 +201,7 @@ class ChannelSyncService:
         every = False
         sources: dict[str, int] = {}
         dead: list[dict] = []
-        now = time.time()
+        now = self.store.clock()
         for record in records:
             tally.records += 1
             last = stored.get(record.source)
@@ -239,7 +253,7 @@ class ChannelSyncService:
                 reason = redact(one.reason())
                 await until_done(
                     lambda r=record, why=reason: self.store.dead_letter(
-                        r.source, r.position, r.raw, Refused(why), now=time.time()),
+                        r.source, r.position, r.raw, Refused(why), now=self.store.clock()),
                     on_error=_log_intake_error(1), pause=self.retry_pause, fatal=(FencedOut,))
                 log.error("dead_letter", source=record.source, position=record.position,
                           reason=_first_line(one.error), attempts=one.attempts)
@@ -333,6 +347,59 @@ class ChannelSyncService:
             if any(outcome.kind == GAVE_UP for outcome in outcomes):
                 break  # the channel is unwell: the rest waits for the next push
         return report
+
+    # -- retention -----------------------------------------------------------------------------
+
+    async def prune(self, *, files: bool = True) -> Pruning:
+        """Delete what the `[retention]` windows no longer keep, in small transactions:
+        closed purchase orders and containers and old receipts (business time: the latest
+        time taken in, never later than the wall clock), resolved or superseded failures
+        and dead letters (wall clock), and with `files` the feed files of file sinks."""
+        settings = self.config.retention
+        now = self.store.clock()
+        report = Pruning()
+        async with self._lock:
+            if self._stale:
+                await self._reload()
+            clock = self.projection.clock
+            if clock is not None:
+                wall = datetime.fromtimestamp(now, UTC)
+                cutoff = min(clock, wall) - timedelta(days=settings.closed_supply_days)
+                if self.projection.horizon is None or cutoff > self.projection.horizon:
+                    try:
+                        pruned = self.projection.prune(cutoff)
+                        receipts = await self.store.prune_projection(pruned, self.projection.horizon)
+                    except BaseException:
+                        self._stale = True  # memory and database may differ: reloaded before use
+                        raise
+                    self.projection.forget_receipts(receipts)
+                    report.purchase_orders, report.containers = len(pruned.purchase_orders), len(pruned.containers)
+                    report.receipts = len(set(receipts) | set(pruned.receipts))
+        records = await self.store.prune_records(failures_before=now - settings.failure_days * 86_400,
+                                                 dead_letters_before=now - settings.dead_letter_days * 86_400)
+        report.failures, report.dead_letters = records.failures, records.dead_letters
+        if files:
+            report.files = self._prune_files(now - settings.feed_file_days * 86_400)
+        if report.total:
+            log.info("pruned", **{k: v for k, v in asdict(report).items() if v})
+        return report
+
+    def _prune_files(self, before: float) -> int:
+        """The batch files file sinks wrote before `before` (mtime)."""
+        removed = 0
+        for name, channel in self.config.enabled().items():
+            folder = self.config.feeds_dir / name if self.config.feeds_dir else None
+            if channel.sink != "file" or folder is None or not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                if path.suffix in (".json", ".csv", ".jsonl") and path.stem.isdigit():
+                    try:
+                        if path.stat().st_mtime < before:
+                            path.unlink()
+                            removed += 1
+                    except FileNotFoundError:
+                        pass
+        return removed
 
     async def push_all(self) -> dict[str, PushReport]:
         return {name: await self.push(name) for name in self.config.enabled()}

@@ -17,14 +17,16 @@ another took over can therefore never write again: the other claimed the state.
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 from recalculator.adapters.repository import FencedOut, dialect_insert, upsert
-from sqlalchemy import and_, bindparam, func, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..channels.base import Outcome
@@ -35,6 +37,7 @@ from ..domain.projection import (
     Position,
     Projection,
     ProjectionChanges,
+    Pruned,
     Receipt,
 )
 from ..domain.screening import REASON_KEPT, Refused, raw_text, storable
@@ -44,10 +47,12 @@ from . import tables as t
 
 SETTING_KEYS = {"use_containers": "use_shipping_containers_for_po", "magento_tags": "send_magento_backorder_tags"}
 OWNER_KEY = "owner"
+CLOCK_KEY, HORIZON_KEY = "clock", "horizon"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _stamp(seconds: float) -> str:
+    """A wall-clock time as stored in `failed_at` (sorts as it reads)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _iso(value: date | None) -> str | None:
@@ -67,10 +72,12 @@ def _date(value: str | None) -> date | None:
 
 
 class Store:
-    def __init__(self, db: AsyncEngine, schema: str | None = None) -> None:
+    def __init__(self, db: AsyncEngine, schema: str | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.schema = schema
         self.owner: str | None = None  # set by `claim`: then every write is fenced
+        self.clock = clock  # the wall clock: when failures and dead letters were recorded
 
     async def create_schema(self) -> None:
         await migrate.upgrade(self.db, self.schema)
@@ -125,7 +132,8 @@ class Store:
                 ]
                 projection.load_purchase_order(row.po_id, lines, _time(row.updated_at))
             for row in await conn.execute(select(t.containers)):
-                projection.load_container(row.container_id, Container(_date(row.eta), orjson.loads(row.lines)))
+                projection.load_container(row.container_id, Container(_date(row.eta), orjson.loads(row.lines)),
+                                          _time(row.updated_at))
             for row in await conn.execute(select(t.products)):
                 projection.names[row.sku] = row.name
             for row in await conn.execute(select(t.positions)):
@@ -134,6 +142,7 @@ class Store:
             for attribute, key in SETTING_KEYS.items():
                 if key in meta:
                     setattr(projection, attribute, meta[key] == "true")
+            projection.clock, projection.horizon = _time(meta.get(CLOCK_KEY)), _time(meta.get(HORIZON_KEY))
             for row in await conn.execute(select(t.receipts)):
                 if row.po_id is None or row.at is None:
                     projection.receipts_seen.add(row.event_id)  # stored before times were kept
@@ -174,8 +183,9 @@ class Store:
         ], ["po_id"])
         await upsert(conn, t.containers, [
             {"container_id": c, "eta": _iso(projection.containers[c].eta),
-             "lines": orjson.dumps(projection.containers[c].lines).decode()}
-            for c in sorted(changes.containers)
+             "lines": orjson.dumps(projection.containers[c].lines).decode(),
+             "updated_at": _iso_time(projection.container_times.get(c))}
+            for c in sorted(changes.containers) if c in projection.containers
         ], ["container_id"])
         await upsert(conn, t.products, [
             {"sku": sku, "name": projection.names.get(sku)} for sku in sorted(changes.names)
@@ -190,6 +200,8 @@ class Store:
                 {"key": key, "value": "true" if getattr(projection, attribute) else "false"}
                 for attribute, key in SETTING_KEYS.items()
             ], ["key"])
+        if changes.clock and projection.clock is not None:
+            await upsert(conn, t.meta, [{"key": CLOCK_KEY, "value": _iso_time(projection.clock)}], ["key"])
         if changes.receipts:
             await conn.execute(t.receipts.insert(), [
                 {"event_id": r.event_id, "po_id": r.po_id, "at": _iso_time(r.at),
@@ -360,7 +372,7 @@ class Store:
         stored (their pending cleared, their open failures resolved), refused rows recorded
         as failed (pending cleared: sent again only once the row changes), rows given up on
         recorded and left pending for the next push."""
-        now = _now()
+        now = _stamp(self.clock())
         accepted = [o for o in outcomes if o.kind == "accepted"]
         failed = [o for o in outcomes if o.kind != "accepted"]
         async with self.db.begin() as conn:
@@ -387,6 +399,71 @@ class Store:
             settled = {o.sku: versions[o.sku] for o in outcomes if o.kind != "gave_up" and o.sku in versions}
             await self._clear_pending(conn, channel, settled)
             await conn.execute(update(t.channels).where(t.channels.c.channel == channel).values(batches=batch))
+
+    # -- retention -----------------------------------------------------------------------------
+
+    async def prune_projection(self, pruned: Pruned, horizon: datetime | None, *, chunk: int = 500) -> list[str]:
+        """Delete what `Projection.prune` forgot, and every stored receipt older than the
+        horizon, after storing the horizon: in transactions of at most `chunk` rows, each
+        fenced. Returns the event ids of the receipts deleted."""
+        if horizon is not None:
+            async with self.db.begin() as conn:
+                await self._fence(conn)
+                await upsert(conn, t.meta, [{"key": HORIZON_KEY, "value": _iso_time(horizon)}], ["key"])
+        for table, key, ids in ((t.purchase_orders, t.purchase_orders.c.po_id, pruned.purchase_orders),
+                                (t.containers, t.containers.c.container_id, pruned.containers)):
+            for start in range(0, len(ids), chunk):
+                async with self.db.begin() as conn:
+                    await self._fence(conn)
+                    await conn.execute(table.delete().where(key.in_(ids[start:start + chunk])))
+        deleted: list[str] = []
+        if horizon is None:
+            return deleted
+        old = select(t.receipts.c.event_id).where(t.receipts.c.at < _iso_time(horizon)).order_by(
+            t.receipts.c.event_id).limit(chunk)
+        while True:
+            async with self.db.begin() as conn:
+                await self._fence(conn)
+                ids = [row.event_id for row in await conn.execute(old)]
+                if ids:
+                    await conn.execute(t.receipts.delete().where(t.receipts.c.event_id.in_(ids)))
+            deleted += ids
+            if len(ids) < chunk:
+                return deleted
+
+    async def prune_records(self, *, failures_before: float, dead_letters_before: float,
+                            chunk: int = 500) -> PrunedRecords:
+        """Failures recorded before `failures_before` (wall clock) that are resolved, or
+        superseded by a later failure of the same channel and SKU (the latest open one of
+        a SKU stays: it keeps a refused row from being sent again unchanged), and dead
+        letters recorded before `dead_letters_before`; `chunk` rows per transaction."""
+        f, later = t.failures, t.failures.alias("later")
+        superseded = select(later.c.seq).where(
+            later.c.channel == f.c.channel, later.c.sku == f.c.sku, later.c.seq > f.c.seq).exists()
+        old_failures = select(f.c.seq).where(
+            f.c.failed_at < _stamp(failures_before), or_(f.c.resolved.is_(True), superseded))
+        d = t.dead_letters
+        old_dead = select(d.c.seq).where(d.c.recorded_at < dead_letters_before)
+        return PrunedRecords(await self._delete_chunks(f, f.c.seq, old_failures, chunk),
+                             await self._delete_chunks(d, d.c.seq, old_dead, chunk))
+
+    async def _delete_chunks(self, table, key, chosen, chunk: int) -> int:
+        deleted = 0
+        while True:
+            async with self.db.begin() as conn:
+                await self._fence(conn)
+                keys = [row[0] for row in await conn.execute(chosen.order_by(key).limit(chunk))]
+                if keys:
+                    await conn.execute(table.delete().where(key.in_(keys)))
+            deleted += len(keys)
+            if len(keys) < chunk:
+                return deleted
+
+    async def counts_by_table(self) -> dict[str, int]:
+        """Rows per table (for operators and the retention tests)."""
+        async with self.db.connect() as conn:
+            return {table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+                    for table in t.metadata.sorted_tables}
 
     # -- reading for operators and summaries --------------------------------------------------
 
@@ -416,6 +493,12 @@ class Store:
                 for channel, count in await conn.execute(query):
                     result.setdefault(channel, {"accepted": 0, "batches": 0, "failures": 0, "pending": 0})[key] = count
         return result
+
+
+@dataclass(frozen=True, slots=True)
+class PrunedRecords:
+    failures: int = 0
+    dead_letters: int = 0
 
 
 def dead_letter_row(source: str, position: int, raw: Any, refused: Refused, now: float) -> dict:

@@ -21,6 +21,7 @@ containers = Table(
     Column("container_id", String, primary_key=True),
     Column("eta", String),  # ISO date
     Column("lines", Text, nullable=False),  # {sku: qty on the way}
+    Column("updated_at", String),  # ISO time of the ContainerUpdated held
 )
 
 products = Table(
@@ -39,7 +40,8 @@ positions = Table(
 )
 
 # The two client settings that shape the feeds, and other small facts: `owner`, the token
-# of the process whose batches may be committed (see `Store.claim`).
+# of the process whose batches may be committed (see `Store.claim`); `clock`, the latest
+# business time taken in, and `horizon`, the time before which closed supply was pruned.
 meta = Table(
     "channel_sync_meta",
     metadata,
@@ -103,6 +105,7 @@ failures = Table(
     Column("failed_at", String, nullable=False),
     Column("resolved", Boolean, nullable=False),  # a later row for the SKU was accepted
     Index("ix_channel_sync_failures_open", "channel", "resolved"),
+    Index("ix_channel_sync_failures_sku", "channel", "sku", "seq"),  # the latest per SKU; pruning
 )
 
 # Per channel: where its rows go, the fingerprint of its row-shaping configuration, and its
