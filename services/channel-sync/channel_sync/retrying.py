@@ -47,7 +47,9 @@ def looks_like_outage(error: BaseException) -> bool:
             return True
         if isinstance(current, sqlite3.OperationalError) and "locked" in str(current):
             return True
-        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+        # What it was raised from (SQLAlchemy wraps the driver's error): not what happened
+        # to be handled when it was raised, which says nothing about this failure.
+        current = getattr(current, "orig", None) or current.__cause__
     return False
 
 

@@ -250,10 +250,10 @@ class ChannelSyncService:
         for record in records:
             one = await self._attempt(lambda r=record: self.take_in([r]), 1)
             if isinstance(one, Failed):
-                reason = redact(one.reason())
+                refused = Refused(redact(one.reason()), *_identity(record.raw))
                 await until_done(
-                    lambda r=record, why=reason: self.store.dead_letter(
-                        r.source, r.position, r.raw, Refused(why), now=self.store.clock()),
+                    lambda r=record, why=refused: self.store.dead_letter(
+                        r.source, r.position, r.raw, why, now=self.store.clock()),
                     on_error=_log_intake_error(1), pause=self.retry_pause, fatal=(FencedOut,))
                 log.error("dead_letter", source=record.source, position=record.position,
                           reason=_first_line(one.error), attempts=one.attempts)
@@ -422,6 +422,12 @@ class ChannelSyncService:
         report = PushReport(name, pending=len(skus), unchanged=len(skus) - len(send))
         report.rows = list(send.items())
         return report
+
+
+def _identity(raw: bytes | str | None) -> tuple[str | None, str | None]:
+    """The id and type of the event a raw record carries, when they can be read."""
+    obj = read_object(raw) if raw is not None else None
+    return identity(obj) if isinstance(obj, dict) else (None, None)
 
 
 def _first_line(error: BaseException) -> str:

@@ -12,13 +12,12 @@ Message-ID and bytes (docs/notifier.md).
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from backorder_events import BackorderChanged, InvalidEvent, parse_event_obj
@@ -90,6 +89,12 @@ def _validation_reason(error: ValidationError) -> str:
         parts.append(f"{where}: {item['msg']}")
     more = error.error_count() - len(parts)
     return "invalid event: " + "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _identity(raw: bytes | str | None) -> tuple[str | None, str | None]:
+    """The id and type of the event a raw record carries, when they can be read."""
+    obj = read_object(raw) if raw is not None else None
+    return identity(obj) if isinstance(obj, dict) else (None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,10 +183,10 @@ class NotifierService:
         for record in records:
             one = await self._attempt(lambda r=record: self.take_in({r.source: [(r.position, r.raw)]}), 1)
             if isinstance(one, Failed):
-                reason = redact(one.reason())
+                refused = Refused(redact(one.reason()), *_identity(record.raw))
                 await until_done(
-                    lambda r=record, why=reason: self.store.dead_letter(
-                        r.source, r.position, r.raw, Refused(why), now=self.clock()),
+                    lambda r=record, why=refused: self.store.dead_letter(
+                        r.source, r.position, r.raw, why, now=self.clock()),
                     on_error=self._log_intake_error(1), pause=self.retry_pause)
                 log.error("dead_letter", source=record.source, position=record.position,
                           reason=self._first_line(one.error), attempts=one.attempts)

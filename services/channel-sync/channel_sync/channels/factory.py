@@ -46,8 +46,10 @@ class Sinks:
                 sink: Sink = WayfairSink(name, channel, self.session, tokens)
             elif isinstance(channel, OverstockChannel):
                 sink = OverstockSink(name, channel, self.session, secret["api_key_env"])
-            else:
+            elif isinstance(channel, MagentoChannel):
                 sink = MagentoSink(name, channel, self.session, secret["token_env"])
+            else:  # pragma: no cover - the configuration knows these three kinds only
+                raise ValueError(f"no HTTP sink for channel kind {channel.kind!r}")
             self.by_channel[name] = Redacting(sink, self.redactor)
         return self
 
