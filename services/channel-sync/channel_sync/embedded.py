@@ -97,5 +97,7 @@ def summarise(config, taken: TakenIn, reports: dict[str, PushReport], counts: di
             rows.append((f"{name}: failed rows (open)", now.get("failures", 0)))
         rows.append((f"{name}: to", where))
     rows.append(("events taken in (feed-related)", taken.applied))
+    if taken.dead_letters:
+        rows.append(("dead letters (this run)", taken.dead_letters))
     return EmbeddedSummary("Channel feeds", rows)
 

@@ -81,6 +81,8 @@ def summarise(config: NotifierConfig, intake: IntakeTally, delivered: DeliveryTa
         ("suppressed by the cool-down (all time)", counts.get(SUPPRESSED, 0)),
         ("no template assigned (this run)", intake.unassigned),
     ]
+    if intake.dead_letters:
+        rows.append(("dead letters (this run)", intake.dead_letters))
     if folders:
         rows.append(("mail folder", ", ".join(folders)))
     rows.append(("configuration", config.source))
