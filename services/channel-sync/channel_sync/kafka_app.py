@@ -148,7 +148,7 @@ class _Running:
                 service = ChannelSyncService(Store(db, SETTINGS.schema()), CHANNELS,
                                              intake_attempts=SETTINGS.intake_attempts,
                                              max_record_bytes=SETTINGS.max_record_bytes)
-                await until_done(service.start, on_error=_log_start_error)
+                await until_done(service.start, on_error=_log_start_error, fatal=(FencedOut,))
                 self.service = service
                 log.info("channel_sync_started", channels=list(CHANNELS.enabled()), owner=service.store.owner)
         return self.service

@@ -168,7 +168,9 @@ class ChannelSyncService:
         await self.store.create_schema()
         if with_sinks if claim is None else claim:
             await self.store.claim()
-        await self.store.load(self.projection)
+        projection = Projection()  # loaded aside: a start tried again never loads twice
+        await self.store.load(projection)
+        self.projection, self._stale = projection, False
         if with_sinks:
             await self.store.sync_channels(self.channel_states(), self.projection.skus())
             await self.sinks.start()
