@@ -7,7 +7,9 @@ container switch."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from channel_sync import config as config_module
 from channel_sync.adapters.store import Store
 from channel_sync.service import ChannelSyncService
 from integration.test_channel_http import DAY, channel_sync
+from recalculator import logs
 from recalculator.adapters.repository import make_engine
 
 
@@ -139,3 +142,37 @@ async def test_wayfair_gets_the_container_quantity_and_arrival_date_with_the_swi
     assert (hammock["quantityOnOrder"], hammock["itemNextAvailabilityDate"]) == (48, "05-20-2025 00:00:00")
     assert (items["DOG-BED"]["quantityOnOrder"], items["DOG-BED"]["itemNextAvailabilityDate"]) == (0, None)
     print("\nWayfair item with the container switch:", json.dumps(hammock, sort_keys=True))
+
+
+async def test_credentials_echoed_by_a_channel_are_in_no_stored_failure_and_no_log(database, standin, monkeypatch):
+    """A token endpoint that echoes the client secret it was sent, a GraphQL API that quotes
+    the bearer token of the request it refuses, an Overstock API that repeats the key."""
+    secret, key = StandIn.CLIENT_SECRET, StandIn.OVERSTOCK_KEY
+    standin.script("wayfair-token", Answer(400, json.dumps(
+        {"error": "invalid_request", "received": {"client_id": "wf-client", "client_secret": secret},
+         "detail": f"secret {secret} is expired"})))
+    log_lines = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log_lines)
+    logs.configure("debug")
+    try:
+        async with channel_sync(database, standin, magento=None, wayfair={"batch_size": 10}) as sync:
+            await sync.consume("day", records(DAY))
+            assert (await sync.push("wayfair")).gave_up == 3
+            standin.script("wayfair", Answer(400, json.dumps({"errors": [
+                {"message": "token tok-1 may not write supplier 4242",
+                 "request": {"headers": {"Authorization": "Bearer tok-1"}}}]})))
+            assert (await sync.push("wayfair")).rejected == 3
+            standin.script("overstock", Answer(422, f"key {key} has no access to these SKUs; Authorization: Bearer {key}"))
+            assert (await sync.push("overstock")).rejected == 3
+            failures = await sync.store.failures(include_resolved=True)
+    finally:
+        monkeypatch.undo()
+        logs.configure()
+    assert len(failures) == 9
+    token_failure, graphql_failure, overstock_failure = failures[0], failures[3], failures[6]
+    assert token_failure.body.startswith("token endpoint: {")
+    assert '"error": "invalid_request"' in token_failure.body and "wf-client" in token_failure.body
+    assert "token [redacted] may not write supplier 4242" in graphql_failure.body
+    assert overstock_failure.body == "key [redacted] has no access to these SKUs; Authorization: [redacted]"
+    for text in [*(f.body for f in failures), log_lines.getvalue()]:
+        assert secret not in text and "tok-1" not in text and key not in text

@@ -41,6 +41,6 @@ async def test_migrations_match_the_tables_and_coexist_with_the_recalculator(dat
         assert ours == [] and theirs == []
         assert {t.name for t in channel_tables.metadata.sorted_tables} <= names
         assert {"alembic_version", VERSION_TABLE} <= names
-        assert revision == "c0003_sequences"
+        assert revision == "c0005"
     finally:
         await db.dispose()

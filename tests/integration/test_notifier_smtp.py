@@ -6,6 +6,7 @@ filled and escaped; STARTTLS and implicit TLS with a certificate made here; AUTH
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import email.policy
 import io
@@ -455,8 +456,8 @@ async def test_a_claim_left_by_a_dead_process_is_sent_again_with_the_same_messag
             await channel.close()
             assert await statuses(service) == {"o1": "sending"}
             # A young claim is left alone; once the lease is over it is put back and sent again.
-            assert await service.store.requeue_claimed(claimed_before=-1) == 0
-            assert await service.store.requeue_claimed(claimed_before=1) == 1
+            assert await service.store.requeue_claimed(older_than=3600) == 0
+            assert await service.store.requeue_claimed(older_than=0) == 1
             assert await statuses(service) == {"o1": QUEUED}
             await service.deliver_all()
             assert await statuses(service) == {"o1": SENT}
@@ -587,3 +588,41 @@ async def test_a_reply_slower_than_the_timeout_is_retried_and_the_repeat_has_the
     first, second = handler.received
     assert first.data == second.data
     assert first.message["Message-ID"] == second.message["Message-ID"] == row.message_id
+
+
+class EchoingAuthenticator:
+    """A server that refuses the login and echoes what it was given in its reply, as some
+    do (the base64 of the AUTH PLAIN exchange, the password itself)."""
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        login, password = auth_data.login.decode(), auth_data.password.decode()
+        plain = base64.b64encode(f"\0{login}\0{password}".encode()).decode()
+        return AuthResult(success=False, handled=False,
+                          message=f"535 5.7.8 refused {login}/{password} (AUTH PLAIN {plain}) password={password}")
+
+
+async def test_a_server_echoing_the_credentials_leaves_them_in_no_error_and_no_log(database, tmp_path, tls,
+                                                                                  monkeypatch):
+    handler = Recorder()
+    secret = "S3cret-Echoed-0815"
+    monkeypatch.setenv("NOTIFIER_SMTP_PASSWORD", secret)
+    log_lines = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log_lines)
+    logs.configure("debug")
+    try:
+        with smtp_server(handler, tls_context=tls.server_context, auth_required=True,
+                         authenticator=EchoingAuthenticator()) as server:
+            profile = {"security": "starttls", "ca_file": str(tls.ca_file), "username": "mailer",
+                       "password_env": "NOTIFIER_SMTP_PASSWORD", "max_attempts": 2}
+            async with notifier(database, config_for(server.port, tmp_path, profile=profile)) as service:
+                await take_in_and_deliver(service, [order_created("o1")], [backorder_changed("o1")])
+                [row] = await service.store.notifications(status=FAILED)
+    finally:
+        monkeypatch.undo()
+        logs.configure()
+    encoded = base64.b64encode(f"\0mailer\0{secret}".encode()).decode()
+    assert row.last_error.startswith("authentication refused: 535 5.7.8 refused mailer/[redacted]")
+    output = log_lines.getvalue()
+    assert "notification_failed" in output
+    for stored in (row.last_error, output):
+        assert secret not in stored and encoded not in stored

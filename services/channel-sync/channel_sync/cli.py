@@ -1,8 +1,9 @@
-"""`backorders channels preview|push|failures`, and `backorders worker channel-sync`.
+"""`backorders channels preview|push|failures|dead-letters`, and `backorders worker channel-sync`.
 
     backorders channels preview CHANNEL [--full] [--limit N] [--json]
     backorders channels push [CHANNEL ...] [--full]
     backorders channels failures [--channel C] [--all] [--limit N] [--json]
+    backorders channels dead-letters [--limit N] [--json]
 
 Each reads channel-sync's state in the database (`--db`, `--schema`; by default the
 embedded database) and the channel configuration (`--config`, `$CHANNEL_SYNC_CONFIG`, `$BACKORDERS_CHANNELS_CONFIG`,
@@ -17,7 +18,7 @@ from recalculator.cli.common import add_db_option
 
 
 def register(commands) -> None:
-    channels = commands.add_parser("channels", help="channel feeds: preview, push now, failures")
+    channels = commands.add_parser("channels", help="channel feeds: preview, push now, failures, dead letters")
     actions = channels.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     preview = actions.add_parser("preview", help="the rows the next push would send to a channel")
@@ -42,6 +43,11 @@ def register(commands) -> None:
     _common(failures)
     failures.set_defaults(handler=_lazy("handle_failures"))
 
+    dead = actions.add_parser("dead-letters", help="records channel-sync could not take in, with why")
+    dead.add_argument("--limit", type=int, default=None, help="only the latest N")
+    dead.add_argument("--json", action="store_true", help="one JSON object per line")
+    _common(dead)
+    dead.set_defaults(handler=_lazy("handle_dead_letters"))
 
 
 def _common(parser) -> None:

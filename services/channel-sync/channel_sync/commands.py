@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 
 from recalculator.adapters.repository import make_engine
 from recalculator.cli.common import CommandError, database_url
@@ -121,6 +122,30 @@ def handle_failures(args) -> int:
         table.add_row(row.failed_at, row.channel, row.sku, row.kind, str(row.status or "-"), str(row.attempts),
                       row.body[:160].replace("\n", " "))
     # Piped into a file or a pager, a table as wide as its content.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return 0
+
+
+def handle_dead_letters(args) -> int:
+    async def work(service, config):
+        return await service.store.dead_letters(args.limit)
+
+    _, rows = asyncio.run(_with_service(args, work, with_sinks=False))
+    if args.json:
+        for row in rows:
+            record = dict(row._mapping)
+            record["recorded_at"] = datetime.fromtimestamp(row.recorded_at, UTC).isoformat(timespec="seconds")
+            print(json.dumps(record, sort_keys=True))
+        return 0
+    table = Table(title=f"Channel-sync dead letters ({len(rows)})")
+    for column in ("when", "source", "position", "event"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("reason")
+    table.add_column("raw")
+    for row in rows:
+        event = " ".join(part for part in (row.event_type, row.event_id) if part)
+        table.add_row(datetime.fromtimestamp(row.recorded_at, UTC).strftime("%Y-%m-%d %H:%M:%S"), row.source,
+                      str(row.position), event, (row.reason.splitlines() or [""])[0][:300], row.raw[:120])
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 

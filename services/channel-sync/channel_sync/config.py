@@ -179,9 +179,23 @@ class MagentoChannel(_Channel):
 Channel = Annotated[Union[WayfairChannel, OverstockChannel, MagentoChannel], Field(discriminator="kind")]
 
 
+class RetentionSettings(_Strict):
+    """How long what grows is kept (`[retention]`); see docs/channel-sync.md."""
+
+    # Purchase orders fully received and containers with nothing left on the way, and
+    # receipts, once their last update is older than this, in business time.
+    closed_supply_days: float = Field(30.0, gt=0)
+    # Failures resolved by a later accepted row, or superseded by a later failure of the
+    # same SKU, once recorded longer ago than this (wall clock).
+    failure_days: float = Field(30.0, gt=0)
+    dead_letter_days: float = Field(30.0, gt=0)  # dead letters (wall clock)
+    feed_file_days: float = Field(30.0, gt=0)  # the files file sinks wrote (wall clock)
+
+
 class ChannelsConfig(_Strict):
     feeds_dir: Path | None = None  # where file sinks write (default: <data dir>/feeds)
     channels: dict[str, Channel] = Field(default_factory=dict)
+    retention: RetentionSettings = RetentionSettings()
 
     def enabled(self) -> dict[str, Channel]:
         return {name: channel for name, channel in sorted(self.channels.items()) if channel.enabled}

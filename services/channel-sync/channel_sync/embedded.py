@@ -54,6 +54,7 @@ async def run_embedded(
             taken = await service.consume(INPUT_PREFIX + source, inputs, batch_size=BATCH)
             taken.add(await take_in_outbox(service))
             reports = await service.push_all()
+            await service.prune()
             counts = await service.store.counts()
         finally:
             await service.close()
@@ -96,5 +97,7 @@ def summarise(config, taken: TakenIn, reports: dict[str, PushReport], counts: di
             rows.append((f"{name}: failed rows (open)", now.get("failures", 0)))
         rows.append((f"{name}: to", where))
     rows.append(("events taken in (feed-related)", taken.applied))
+    if taken.dead_letters:
+        rows.append(("dead letters (this run)", taken.dead_letters))
     return EmbeddedSummary("Channel feeds", rows)
 

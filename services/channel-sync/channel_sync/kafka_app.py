@@ -8,6 +8,11 @@ product names and settings (reference). Each batch of records goes through
 record of each partition in one transaction and passes over records at or before the
 stored offset; after partitions are assigned every one is sought to the offset after the
 stored one (`faust_support.seek_from_stored`). faust's own offset commits decide nothing.
+No failure loses a record (`ChannelSyncService.take_in_records`): a record that cannot be
+read is dead-lettered in the batch's transaction; a batch that fails because the database
+went away is tried again until it commits; one that fails for any other reason is tried
+`CHANNEL_SYNC_INTAKE_ATTEMPTS` times, then its records one at a time, and a record that
+still fails is dead-lettered with the traceback while the others go on.
 After each batch is committed a background task is woken to push the changed rows; it
 also pushes every `CHANNEL_SYNC_PUSH_EVERY_SECONDS` what is still pending (a channel that
 was down). The agent never waits for a channel: a push retrying a channel that is down for
@@ -17,7 +22,11 @@ and records go on being taken in meanwhile.
 One active instance: the projection covers every partition. Before its Kafka consumer
 starts, the worker takes a PostgreSQL session advisory lock named after its schema
 (`adapters/lock.py`) and holds it for its life; a second worker waits for it as a standby,
-outside the consumer group, and takes over when the first one goes away.
+outside the consumer group, and takes over when the first one goes away. The lock can be
+lost unnoticed (PostgreSQL restarted under the worker): so the worker also claims the state
+before loading it, and every transaction it writes in is fenced by that claim
+(`Store.claim`). A worker whose claim was taken by another stops (it would only be
+refused): started again, it waits for the lock as a standby.
 
 Start it with `--without-web` (faust's web server is not used; without the flag it
 listens on 127.0.0.1:`CHANNEL_SYNC_WEB_PORT`, default 6067).
@@ -26,7 +35,9 @@ Environment: `CHANNEL_SYNC_DATABASE_URL` (else `BACKORDERS_DATABASE_URL`, else
 `DATABASE_URL`), `CHANNEL_SYNC_SCHEMA`, `CHANNEL_SYNC_CONFIG` (else
 `BACKORDERS_CHANNELS_CONFIG`; none: the built-in file sinks under `BACKORDERS_DATA_DIR`),
 `CHANNEL_SYNC_APP_ID` (the consumer group), `CHANNEL_SYNC_BATCH_SIZE`,
-`CHANNEL_SYNC_PUSH_EVERY_SECONDS`, `CHANNEL_SYNC_SESSION_TIMEOUT_SECONDS`, `KAFKA_*` and `BACKORDERS_TOPIC_*`.
+`CHANNEL_SYNC_PUSH_EVERY_SECONDS`, `CHANNEL_SYNC_SESSION_TIMEOUT_SECONDS`,
+`CHANNEL_SYNC_INTAKE_ATTEMPTS` (default 3), `CHANNEL_SYNC_MAX_RECORD_BYTES` (default 1 MiB),
+`CHANNEL_SYNC_PRUNE_EVERY_SECONDS` (default 600), `KAFKA_*` and `BACKORDERS_TOPIC_*`.
 """
 
 from __future__ import annotations
@@ -38,7 +49,7 @@ from pathlib import Path
 from mode import CrashingSupervisor
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from recalculator import logs
-from recalculator.adapters.repository import make_engine
+from recalculator.adapters.repository import FencedOut, make_engine
 from recalculator.config import RecalculatorConfig
 from recalculator.kafka.faust_support import make_app, raw_topic, record_batches, seek_from_stored
 from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
@@ -46,6 +57,9 @@ from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
 from . import config as config_module
 from .adapters import lock
 from .adapters.store import Store
+from .domain.screening import MAX_RECORD_BYTES
+from .redaction import redact
+from .retrying import until_done
 from .service import ChannelSyncService, Record
 
 log = logs.get("channel_sync.worker")
@@ -63,6 +77,11 @@ class WorkerConfig(BaseSettings):
     push_every_seconds: float = 30.0
     web_port: int = 6067
     session_timeout_seconds: float = 10.0
+    # A batch (then a record) whose intake fails this often while the database answers is
+    # split up (then dead-lettered).
+    intake_attempts: int = 3
+    max_record_bytes: int = MAX_RECORD_BYTES  # larger records are dead-lettered unread
+    prune_every_seconds: float = 600.0  # the windows are the configuration's [retention]
 
     def url(self) -> str:
         url = self.database_url or os.environ.get("BACKORDERS_DATABASE_URL") or os.environ.get("DATABASE_URL")
@@ -121,11 +140,17 @@ class _Running:
         log.info("lock_acquired", schema=SETTINGS.schema())
 
     async def get(self) -> ChannelSyncService:
+        """Started once: the state claimed, then the projection loaded (a database that
+        does not answer yet is waited for)."""
         async with self._starting:
             if self.service is None:
                 db = self.engine()
-                self.service = await ChannelSyncService(Store(db, SETTINGS.schema()), CHANNELS).start()
-                log.info("channel_sync_started", channels=list(CHANNELS.enabled()))
+                service = ChannelSyncService(Store(db, SETTINGS.schema()), CHANNELS,
+                                             intake_attempts=SETTINGS.intake_attempts,
+                                             max_record_bytes=SETTINGS.max_record_bytes)
+                await until_done(service.start, on_error=_log_start_error, fatal=(FencedOut,))
+                self.service = service
+                log.info("channel_sync_started", channels=list(CHANNELS.enabled()), owner=service.store.owner)
         return self.service
 
     async def stop(self) -> None:
@@ -140,6 +165,18 @@ class _Running:
 
 
 running = _Running()
+
+
+def _log_start_error(error: BaseException, outage: bool, failures: int, retry_in: float) -> None:
+    log.error("channel_sync_start_failed", kind=type(error).__name__,
+              error=redact((str(error).splitlines() or [""])[0]), retry_in=retry_in)
+
+
+async def _deposed(error: FencedOut) -> None:
+    """Another process claimed the state: this worker stops (it could only be refused);
+    started again it waits for the lock as a standby."""
+    log.error("fenced_out", error=str(error))
+    await app.crash(error)
 
 # The lock before anything joins the consumer group: the app's first start runs before its
 # services (the consumer among them) are started.
@@ -161,14 +198,18 @@ async def _stored_positions() -> dict[str, int]:
 seek_from_stored(app, _stored_positions)
 
 
-# A batch that cannot be committed (the database went away) stops the worker rather than
-# the agent being restarted past records it never stored: started again (by the process
-# supervisor), the worker resumes from the stored positions.
+# Nothing escapes `take_in_records` but `FencedOut` (another process claimed the state) or
+# a bug of its own: then the worker stops rather than faust restarting the agent past the
+# records it never stored; started again, it resumes from the stored positions.
 @app.agent(source, concurrency=1, supervisor_strategy=CrashingSupervisor)
 async def take_in(stream) -> None:
     service = await running.get()
     async for records in record_batches(stream, size=SETTINGS.batch_size, within=SETTINGS.batch_seconds):
-        taken = await service.take_in(Record(r.position_key, r.offset, r.value) for r in records)
+        try:
+            taken = await service.take_in_records([Record(r.position_key, r.offset, r.value) for r in records])
+        except FencedOut as error:
+            await _deposed(error)
+            raise
         if taken.applied:
             running.wanted.set()  # the pusher sends; the agent goes back to polling
 
@@ -190,9 +231,28 @@ async def pusher() -> None:
                 if report.sent:
                     log.info("pushed", channel=name, sent=report.sent, accepted=report.accepted,
                              rejected=report.rejected, gave_up=report.gave_up)
+        except FencedOut as error:
+            await _deposed(error)
+            return
         except Exception as error:  # noqa: BLE001 - the database or a sink went away: next round
-            log.warning("push_failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
+            log.warning("push_failed", error=service.sinks.redactor(f"{type(error).__name__}: {error}".splitlines()[0]))
             await asyncio.sleep(1.0)
+
+
+@app.task
+async def pruner() -> None:
+    """Every `CHANNEL_SYNC_PRUNE_EVERY_SECONDS` (and once at start), what the `[retention]`
+    windows no longer keep is deleted, in small transactions of its own."""
+    service = await running.get()
+    while True:
+        try:
+            await service.prune()
+        except FencedOut as error:
+            await _deposed(error)
+            return
+        except Exception as error:  # noqa: BLE001 - tried again at the next period
+            log.error("prune_failed", kind=type(error).__name__, error=redact((str(error).splitlines() or [""])[0]))
+        await asyncio.sleep(SETTINGS.prune_every_seconds)
 
 
 @app.on_before_shutdown.connect

@@ -11,24 +11,37 @@ the `backorders channels` commands.
 
 One lock serialises both, so a push never reads a projection a failed commit left ahead of
 the database (the projection is then reloaded from it).
+
+A record that cannot be taken in is dead-lettered (`channel_sync_dead_letters`) with the
+reason, and no failure loses one: `take_in_records` tries a failing batch again, then its
+records one at a time, and dead-letters the one that keeps failing (`retrying.py`). A
+process that writes claims the state first (`Store.claim`), so its writes stop the moment
+another process has claimed it (`FencedOut`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 
-import orjson
 from backorder_events import InvalidEvent, SkuPositionChanged, parse_event_obj
 from pydantic import ValidationError
+from recalculator import logs
+from recalculator.adapters.repository import FencedOut
 
-from .adapters.store import Store
+from .adapters.store import Store, dead_letter_row
 from .channels.base import ACCEPTED, GAVE_UP, REJECTED, Batch
 from .channels.factory import Sinks
 from .config import ChannelsConfig
 from .domain import feeds
 from .domain.projection import EVERY_SKU, Projection
+from .domain.screening import MAX_RECORD_BYTES, Refused, identity, problem, read_object
+from .redaction import redact
+from .retrying import Failed, attempt, until_done
+
+log = logs.get("channel_sync")
 
 INPUT_TYPES = frozenset(
     {"PurchaseOrderUpdated", "ContainerUpdated", "POReceived", "ProductUpserted", "SettingsChanged"}
@@ -36,25 +49,51 @@ INPUT_TYPES = frozenset(
 POSITION_TYPE = "SkuPositionChanged"
 
 
-def parse(raw: bytes | str):
-    """The event a raw record carries when it concerns the feeds, else None. What the
-    recalculator refuses (invalid events) is simply passed over here: its dead letters
-    already tell."""
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+def parse(raw: bytes | str | None):
+    """The event a raw record carries when it concerns the feeds, else None (also when it
+    cannot be read: see `read_record`)."""
+    event = read_record(raw)
+    return None if isinstance(event, Refused) else event
+
+
+def read_record(raw: bytes | str | None, max_bytes: int = MAX_RECORD_BYTES):
+    """The event a raw record carries when it concerns the feeds; None when it does not
+    (another event type, or no record); `Refused` with the reason when it cannot be taken
+    in (`domain/screening.py`): too large, not UTF-8 or JSON, no event type, refused by the
+    contract whatever its parser raises, or values the database cannot hold."""
+    if raw is None:
         return None
-    if not isinstance(obj, dict):
-        return None
+    obj = read_object(raw, max_bytes)
+    if isinstance(obj, Refused):
+        return obj
+    event_id, shown_type = identity(obj)
     kind = obj.get("type")
+    if not isinstance(kind, str):
+        return Refused("not an event: no type", event_id)
+    if kind != POSITION_TYPE and kind not in INPUT_TYPES:
+        return None
+    found = problem(obj)
+    if found:
+        return Refused(found, event_id, shown_type)
     try:
         if kind == POSITION_TYPE:
             return SkuPositionChanged.model_validate(obj)
-        if kind in INPUT_TYPES:
-            return parse_event_obj(obj)
-    except (InvalidEvent, ValidationError):
-        return None
-    return None
+        return parse_event_obj(obj)
+    except InvalidEvent as error:
+        return Refused(error.reason, event_id, shown_type)
+    except ValidationError as error:
+        return Refused(_validation_reason(error), event_id, shown_type)
+    except Exception as error:  # noqa: BLE001 - a parser that fails otherwise (OverflowError...)
+        return Refused(f"the event cannot be read: {type(error).__name__}: {error}", event_id, shown_type)
+
+
+def _validation_reason(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False, include_input=False)[:3]:
+        where = ".".join(str(part) for part in item["loc"]) or "the event"
+        parts.append(f"{where}: {item['msg']}")
+    more = error.error_count() - len(parts)
+    return "invalid event: " + "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +108,27 @@ class TakenIn:
     records: int = 0  # records looked at
     applied: int = 0  # events that concern the feeds
     skipped: int = 0  # at or before the stored position
+    dead_letters: int = 0  # records that could not be taken in
 
     def add(self, other: TakenIn) -> None:
         self.records += other.records
         self.applied += other.applied
         self.skipped += other.skipped
+        self.dead_letters += other.dead_letters
+
+
+@dataclass(slots=True)
+class Pruning:
+    purchase_orders: int = 0
+    containers: int = 0
+    receipts: int = 0
+    failures: int = 0
+    dead_letters: int = 0
+    files: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(asdict(self).values())
 
 
 @dataclass(slots=True)
@@ -90,20 +145,32 @@ class PushReport:
 
 
 class ChannelSyncService:
-    def __init__(self, store: Store, config: ChannelsConfig, *, env=None) -> None:
+    def __init__(self, store: Store, config: ChannelsConfig, *, env=None, max_record_bytes: int = MAX_RECORD_BYTES,
+                 intake_attempts: int = 3, retry_pause: float = 0.5) -> None:
         self.store = store
         self.config = config
         self.projection = Projection()
         self.sinks = Sinks(config, env)
         self._lock = asyncio.Lock()  # taking in, and making a push's rows
         self._push_locks: dict[str, asyncio.Lock] = {}
+        self._stale = False  # the projection may be ahead of the database: reload first
+        self.max_record_bytes = max_record_bytes
+        # A batch whose intake fails this often (the database answering) is taken one record
+        # at a time, and a record that fails this often alone is dead-lettered.
+        self.intake_attempts = intake_attempts
+        self.retry_pause = retry_pause
 
-    async def start(self, *, with_sinks: bool = True) -> ChannelSyncService:
-        """Migrate, load the projection, and (with `with_sinks`, to push) take the channel
-        configuration into account: see `Store.sync_channels`. Without sinks nothing is
-        written, so a preview changes nothing."""
+    async def start(self, *, with_sinks: bool = True, claim: bool | None = None) -> ChannelSyncService:
+        """Migrate, claim the state (`claim`, by default when there are sinks: whoever
+        pushes writes), load the projection, and (with `with_sinks`, to push) take the
+        channel configuration into account: see `Store.sync_channels`. Without sinks nothing
+        is written, so a preview changes nothing."""
         await self.store.create_schema()
-        await self.store.load(self.projection)
+        if with_sinks if claim is None else claim:
+            await self.store.claim()
+        projection = Projection()  # loaded aside: a start tried again never loads twice
+        await self.store.load(projection)
+        self.projection, self._stale = projection, False
         if with_sinks:
             await self.store.sync_channels(self.channel_states(), self.projection.skus())
             await self.sinks.start()
@@ -120,11 +187,14 @@ class ChannelSyncService:
     async def take_in(self, records: Iterable[Record]) -> TakenIn:
         """Apply records (in order) and commit what they changed in one transaction."""
         async with self._lock:
+            if self._stale:
+                await self._reload()
             stored = await self.store.positions()
             try:
                 return await self._take_in(records, stored)
             except BaseException:
-                await self._reload()  # the projection may be ahead of what was committed
+                self._stale = True  # the projection may be ahead of what was committed
+                await self._reload_quietly()
                 raise
 
     async def _take_in(self, records: Iterable[Record], stored: dict[str, int]) -> TakenIn:
@@ -132,6 +202,8 @@ class ChannelSyncService:
         touched: set[str] = set()
         every = False
         sources: dict[str, int] = {}
+        dead: list[dict] = []
+        now = self.store.clock()
         for record in records:
             tally.records += 1
             last = stored.get(record.source)
@@ -139,8 +211,11 @@ class ChannelSyncService:
                 tally.skipped += 1
                 continue
             sources[record.source] = record.position
-            event = parse(record.raw)
+            event = read_record(record.raw, self.max_record_bytes)
             if event is None:
+                continue
+            if isinstance(event, Refused):
+                dead.append(dead_letter_row(record.source, record.position, record.raw, event, now))
                 continue
             tally.applied += 1
             changed = self.projection.apply(event)
@@ -153,8 +228,46 @@ class ChannelSyncService:
         if every:
             touched |= set(self.projection.skus())
         pending = {name: touched for name in self.config.enabled()} if touched else {}
-        await self.store.commit_consumed(self.projection, self.projection.take_changes(), pending, sources)
+        await self.store.commit_consumed(self.projection, self.projection.take_changes(), pending, sources, dead)
+        for row in dead:
+            log.warning("dead_letter", source=row["source"], position=row["position"], event_id=row["event_id"],
+                        event_type=row["event_type"], reason=row["reason"])
+        tally.dead_letters = len(dead)
         return tally
+
+    async def take_in_records(self, records: Sequence[Record]) -> TakenIn:
+        """Take in consumed records (in consumption order) so that no failure loses one: the
+        batch is one transaction, tried again while the database is away; when it fails
+        `intake_attempts` times for any other reason (a bug, an input nothing foresaw), its
+        records are taken one at a time, and one that still fails that often is
+        dead-lettered with the traceback, its position passed, while the others go on.
+        `FencedOut` is raised at once: this process must stop writing."""
+        records = list(records)
+        outcome = await self._attempt(lambda: self.take_in(records), len(records))
+        if not isinstance(outcome, Failed):
+            return outcome
+        log.error("intake_batch_failed", records=len(records), attempts=outcome.attempts,
+                  error=_first_line(outcome.error), then="taking its records one at a time")
+        tally = TakenIn()
+        for record in records:
+            one = await self._attempt(lambda r=record: self.take_in([r]), 1)
+            if isinstance(one, Failed):
+                refused = Refused(redact(one.reason()), *_identity(record.raw))
+                await until_done(
+                    lambda r=record, why=refused: self.store.dead_letter(
+                        r.source, r.position, r.raw, why, now=self.store.clock()),
+                    on_error=_log_intake_error(1), pause=self.retry_pause, fatal=(FencedOut,))
+                log.error("dead_letter", source=record.source, position=record.position,
+                          reason=_first_line(one.error), attempts=one.attempts)
+                tally.records += 1
+                tally.dead_letters += 1
+            else:
+                tally.add(one)
+        return tally
+
+    async def _attempt(self, work, records: int):
+        return await attempt(work, attempts=self.intake_attempts, reachable=self.store.reachable,
+                             on_error=_log_intake_error(records), pause=self.retry_pause, fatal=(FencedOut,))
 
     async def consume(
         self, source: str, records: Iterable[tuple[int, bytes | str]], *, batch_size: int = 1000
@@ -172,8 +285,17 @@ class ChannelSyncService:
         return tally
 
     async def _reload(self) -> None:
-        self.projection = Projection()
-        await self.store.load(self.projection)
+        """The projection as committed (loaded aside, so a failed load leaves it stale, to
+        be loaded again before it is used, never half-loaded)."""
+        projection = Projection()
+        await self.store.load(projection)
+        self.projection, self._stale = projection, False
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self._reload()
+        except Exception as error:  # noqa: BLE001 - the database is away: loaded before next use
+            log.warning("reload_deferred", error=_first_line(error))
 
     # -- pushing ------------------------------------------------------------------------------
 
@@ -188,6 +310,9 @@ class ChannelSyncService:
         channel = self.config.channels[name]
         async with self._push_locks.setdefault(name, asyncio.Lock()):
             async with self._lock:
+                if self._stale:
+                    await self._reload()
+                await self.store.check_owner()  # a process that lost the state sends nothing
                 if full:
                     await self.store.mark_pending(name, self.projection.skus())
                 versions = await self.store.pending(name)
@@ -225,6 +350,59 @@ class ChannelSyncService:
                 break  # the channel is unwell: the rest waits for the next push
         return report
 
+    # -- retention -----------------------------------------------------------------------------
+
+    async def prune(self, *, files: bool = True) -> Pruning:
+        """Delete what the `[retention]` windows no longer keep, in small transactions:
+        closed purchase orders and containers and old receipts (business time: the latest
+        time taken in, never later than the wall clock), resolved or superseded failures
+        and dead letters (wall clock), and with `files` the feed files of file sinks."""
+        settings = self.config.retention
+        now = self.store.clock()
+        report = Pruning()
+        async with self._lock:
+            if self._stale:
+                await self._reload()
+            clock = self.projection.clock
+            if clock is not None:
+                wall = datetime.fromtimestamp(now, UTC)
+                cutoff = min(clock, wall) - timedelta(days=settings.closed_supply_days)
+                if self.projection.horizon is None or cutoff > self.projection.horizon:
+                    try:
+                        pruned = self.projection.prune(cutoff)
+                        receipts = await self.store.prune_projection(pruned, self.projection.horizon)
+                    except BaseException:
+                        self._stale = True  # memory and database may differ: reloaded before use
+                        raise
+                    self.projection.forget_receipts(receipts)
+                    report.purchase_orders, report.containers = len(pruned.purchase_orders), len(pruned.containers)
+                    report.receipts = len(set(receipts) | set(pruned.receipts))
+        records = await self.store.prune_records(failures_before=now - settings.failure_days * 86_400,
+                                                 dead_letters_before=now - settings.dead_letter_days * 86_400)
+        report.failures, report.dead_letters = records.failures, records.dead_letters
+        if files:
+            report.files = self._prune_files(now - settings.feed_file_days * 86_400)
+        if report.total:
+            log.info("pruned", **{k: v for k, v in asdict(report).items() if v})
+        return report
+
+    def _prune_files(self, before: float) -> int:
+        """The batch files file sinks wrote before `before` (mtime)."""
+        removed = 0
+        for name, channel in self.config.enabled().items():
+            folder = self.config.feeds_dir / name if self.config.feeds_dir else None
+            if channel.sink != "file" or folder is None or not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                if path.suffix in (".json", ".csv", ".jsonl") and path.stem.isdigit():
+                    try:
+                        if path.stat().st_mtime < before:
+                            path.unlink()
+                            removed += 1
+                    except FileNotFoundError:
+                        pass
+        return removed
+
     async def push_all(self) -> dict[str, PushReport]:
         return {name: await self.push(name) for name in self.config.enabled()}
 
@@ -246,3 +424,20 @@ class ChannelSyncService:
         report = PushReport(name, pending=len(skus), unchanged=len(skus) - len(send))
         report.rows = list(send.items())
         return report
+
+
+def _identity(raw: bytes | str | None) -> tuple[str | None, str | None]:
+    """The id and type of the event a raw record carries, when they can be read."""
+    obj = read_object(raw) if raw is not None else None
+    return identity(obj) if isinstance(obj, dict) else (None, None)
+
+
+def _first_line(error: BaseException) -> str:
+    return redact((str(error).splitlines() or [""])[0])[:500]
+
+
+def _log_intake_error(records: int):
+    def on_error(error: BaseException, outage: bool, failures: int, retry_in: float) -> None:
+        log.error("intake_failed", records=records, outage=outage, failures=failures, retry_in=retry_in,
+                  kind=type(error).__name__, error=_first_line(error))
+    return on_error

@@ -19,7 +19,7 @@ def _lazy(name: str):
 
 
 def register(commands) -> None:
-    parser = commands.add_parser("notifier", help="backorder emails: check the configuration, preview, failed, resend")
+    parser = commands.add_parser("notifier", help="backorder emails: check the configuration, preview, failed, dead letters, resend")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     validate = actions.add_parser("validate", help="check the configuration file")
@@ -44,6 +44,12 @@ def register(commands) -> None:
     _db_options(failed)
     failed.add_argument("--jsonl", action="store_true", help="one JSON record per line")
     failed.set_defaults(handler=_lazy("handle_failed"))
+
+    dead = actions.add_parser("dead-letters", help="list the records the notifier could not take in, with why")
+    _db_options(dead)
+    dead.add_argument("--jsonl", action="store_true", help="one JSON record per line")
+    dead.add_argument("--limit", type=int, default=None, help="only the latest N")
+    dead.set_defaults(handler=_lazy("handle_dead_letters"))
 
     resend = actions.add_parser("resend", help="send failed notifications again")
     resend.add_argument("notification_ids", nargs="*", metavar="NOTIFICATION_ID")

@@ -164,6 +164,31 @@ def handle_failed(args) -> int:
     return 0
 
 
+def handle_dead_letters(args) -> int:
+    async def work(store: Store):
+        return await store.dead_letters(args.limit)
+
+    rows = asyncio.run(_with_store(args, work))
+    if args.jsonl:
+        for row in rows:
+            print(json.dumps({
+                "seq": row.seq, "source": row.source, "position": row.position, "event_id": row.event_id,
+                "event_type": row.event_type, "reason": row.reason, "raw": row.raw,
+                "recorded_at": datetime.fromtimestamp(row.recorded_at, UTC).isoformat(timespec="seconds"),
+            }))
+        return 0
+    table = Table(title=f"Dead letters ({len(rows)})")
+    for column in ("when", "source", "position", "event", "reason", "raw"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        event = " ".join(part for part in (row.event_type, row.event_id) if part)
+        table.add_row(datetime.fromtimestamp(row.recorded_at, UTC).strftime("%Y-%m-%d %H:%M:%S"), row.source,
+                      str(row.position), event, row.reason.splitlines()[0][:300] if row.reason else "",
+                      row.raw[:120])
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return 0
+
+
 def handle_resend(args) -> int:
     if not (args.notification_ids or args.order or args.all):
         raise CommandError("name the notifications to resend, or --order ORDER_ID, or --all")

@@ -201,6 +201,11 @@ class NotifierSettings(_Strict):
     cooldown_minutes: float = Field(default=0.0, ge=0)
     # A notification claimed for sending by a process that then died is sent again after this.
     sending_lease_seconds: float = Field(default=600.0, gt=0)
+    # Sent and suppressed notifications, and closed orders, are pruned once their change is
+    # older than this, in business time (at least the longest cool-down is kept).
+    retention_days: float = Field(default=30.0, gt=0)
+    # Dead letters are pruned this long after they were recorded (wall clock).
+    dead_letter_retention_days: float = Field(default=30.0, gt=0)
 
     @field_validator("message_id_domain")
     @classmethod
@@ -258,6 +263,12 @@ class NotifierConfig:
         if self.settings.message_id_domain:
             return self.settings.message_id_domain
         return template.sender_email.rpartition("@")[2] or "localhost"
+
+    def longest_cooldown_minutes(self) -> float:
+        """The longest cool-down any company has: the emails within it must be kept."""
+        minutes = [self.settings.cooldown_minutes]
+        minutes += [c.cooldown_minutes for c in self.companies.values() if c.cooldown_minutes is not None]
+        return max(minutes)
 
     def warnings(self) -> list[str]:
         """What loads but will make notifications fail (the seed's documented failure)."""

@@ -60,6 +60,7 @@ async def run_embedded(
         async for chunk in _outbox(db, await store.position(OUTBOX_SOURCE) or 0):
             intake.add(await service.take_in({OUTBOX_SOURCE: chunk}))
         delivered = await service.deliver_all(wait_for_retries=wait_for_retries)
+        await service.prune()
         counts = await store.counts()
     finally:
         await db.dispose()
@@ -80,6 +81,8 @@ def summarise(config: NotifierConfig, intake: IntakeTally, delivered: DeliveryTa
         ("suppressed by the cool-down (all time)", counts.get(SUPPRESSED, 0)),
         ("no template assigned (this run)", intake.unassigned),
     ]
+    if intake.dead_letters:
+        rows.append(("dead letters (this run)", intake.dead_letters))
     if folders:
         rows.append(("mail folder", ", ".join(folders)))
     rows.append(("configuration", config.source))
@@ -94,7 +97,8 @@ def _batches(records: Iterable[tuple[int, bytes | str]], size: int) -> Iterator[
 
 async def _outbox(db, after: int):
     """`BackorderChanged` rows of the recalculator's outbox after `after`, by `seq`, in
-    chunks; the other rows are taken too (positions only), so the position moves past them."""
+    chunks; the other rows are taken too (as no record: positions only), so the position
+    moves past them."""
     async with db.connect() as conn:
         exists = await conn.run_sync(lambda sync: inspect(sync).has_table(recalculator_tables.outbox.name))
     if not exists:
@@ -110,5 +114,5 @@ async def _outbox(db, after: int):
             ).all()
         if not rows:
             return
-        yield [(row.seq, row.payload if row.event_type == "BackorderChanged" else b"{}") for row in rows]
+        yield [(row.seq, row.payload if row.event_type == "BackorderChanged" else None) for row in rows]
         after = rows[-1].seq

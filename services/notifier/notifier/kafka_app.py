@@ -4,19 +4,29 @@ One agent (concurrency 1) consumes `backorders.backorder-changed` and `backorder
 raw bytes, in batches; each batch is taken in in one database transaction together with
 the offset of its last record per partition. faust's offsets are not trusted: assigned
 partitions are sought to the offsets after the stored ones (`faust_support`), and records
-at or below them are passed over. A batch whose transaction fails (the database went away)
-is tried again until it commits, so no record is skipped.
+at or below them are passed over. No failure skips a record: a batch whose transaction
+fails because the database went away is tried again until it commits; one that fails for
+any other reason is tried `BACKORDERS_NOTIFIER_INTAKE_ATTEMPTS` times, then its records one
+at a time, and a record that still fails is dead-lettered with the traceback while the
+others go on (`NotifierService.take_in_records`). A record that cannot be read (not JSON,
+refused by the contract, values the database cannot hold, larger than
+`BACKORDERS_NOTIFIER_MAX_RECORD_BYTES`) is dead-lettered at once. Should anything still
+escape the agent, the worker stops (faust's crashing supervisor) rather than have the agent
+restarted past records it never stored.
 
 A task delivers the queued notifications: it claims a few at a time, and puts back claims
-older than `sending_lease_seconds` (left by a process that died, possibly after the server
-accepted the message: sent again with the same Message-ID). Several instances may run in
+older than `sending_lease_seconds` by the database's clock (left by a process that died,
+possibly after the server accepted the message: sent again with the same Message-ID). Several instances may run in
 one consumer group: intake batches are serialised by a PostgreSQL advisory lock and a
 notification is claimed by one instance only.
 
 Configuration from the environment: `BACKORDERS_DATABASE_URL` (or `DATABASE_URL`),
 `BACKORDERS_SCHEMA_NAME`, `BACKORDERS_NOTIFIER_CONFIG` (the TOML file; the built-in default
-writes `.eml` files under `BACKORDERS_DATA_DIR`/mail), `BACKORDERS_NOTIFIER_GROUP` (the
-consumer group, default `backorders-notifier`), `KAFKA_*` and `BACKORDERS_TOPIC_*`.
+writes `.eml` files under `BACKORDERS_DATA_DIR`/mail; its `[notifier]` section holds the
+retention windows), `BACKORDERS_NOTIFIER_GROUP` (the
+consumer group, default `backorders-notifier`), `BACKORDERS_NOTIFIER_INTAKE_ATTEMPTS`
+(default 3), `BACKORDERS_NOTIFIER_MAX_RECORD_BYTES` (default 1 MiB),
+`BACKORDERS_NOTIFIER_PRUNE_EVERY_SECONDS` (default 600), `KAFKA_*` and `BACKORDERS_TOPIC_*`.
 """
 
 from __future__ import annotations
@@ -24,9 +34,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections import defaultdict
 from pathlib import Path
 
+from mode import CrashingSupervisor
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from recalculator import logs
 from recalculator.adapters.repository import make_engine
@@ -37,12 +47,14 @@ from recalculator.kafka.faust_support import (
     seek_from_stored,
 )
 from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
-from sqlalchemy.exc import SQLAlchemyError
 
 from .adapters.store import Store
 from .config import NotifierConfig, load
 from .defaults import default_config
-from .service import NotifierService
+from .domain.screening import MAX_RECORD_BYTES
+from .redaction import redact
+from .retrying import until_done
+from .service import Consumed, NotifierService
 
 log = logs.get("notifier.kafka")
 
@@ -58,6 +70,14 @@ class NotifierWorkerConfig(BaseSettings):
     batch_size: int = 500
     # Notifications claimed per delivery round: few, so that a claim is short-lived.
     delivery_round: int = 10
+    # A batch (then a record) whose intake fails this often while the database answers is
+    # split up (then dead-lettered): BACKORDERS_NOTIFIER_INTAKE_ATTEMPTS.
+    notifier_intake_attempts: int = 3
+    # Records larger than this are dead-lettered unread: BACKORDERS_NOTIFIER_MAX_RECORD_BYTES.
+    notifier_max_record_bytes: int = MAX_RECORD_BYTES
+    # How often old rows are pruned (the windows are in the configuration file):
+    # BACKORDERS_NOTIFIER_PRUNE_EVERY_SECONDS.
+    notifier_prune_every_seconds: float = 600.0
 
     def url(self) -> str:
         url = self.database_url or os.environ.get("DATABASE_URL")
@@ -83,7 +103,8 @@ _wake = asyncio.Event()
 
 
 async def service() -> NotifierService:
-    """The service, built once in the worker's event loop (schema migrated on the way)."""
+    """The service, built once in the worker's event loop (schema migrated on the way; a
+    database that does not answer yet is waited for)."""
     global _service
     async with _ready:
         if _service is None:
@@ -92,10 +113,16 @@ async def service() -> NotifierService:
             for warning in config.warnings():
                 log.warning("configuration_warning", warning=warning)
             store = Store(make_engine(settings.url(), settings.schema_name), settings.schema_name)
-            await store.create_schema()
-            _service = NotifierService(store, config)
+            await until_done(store.create_schema, on_error=_log_start_error)
+            _service = NotifierService(store, config, intake_attempts=settings.notifier_intake_attempts,
+                                       max_record_bytes=settings.notifier_max_record_bytes)
             log.info("notifier_ready", config=config.source, owner=_service.owner)
     return _service
+
+
+def _log_start_error(error: BaseException, outage: bool, failures: int, retry_in: float) -> None:
+    log.error("notifier_start_failed", kind=type(error).__name__, error=(str(error).splitlines() or [""])[0],
+              retry_in=retry_in)
 
 
 async def stored_positions() -> dict[str, int]:
@@ -105,23 +132,15 @@ async def stored_positions() -> dict[str, int]:
 seek_from_stored(app, stored_positions)
 
 
-@app.agent(topic, concurrency=1)
+# Nothing escapes `take_in_records` but a bug of its own; should one, the worker stops
+# (started again, it resumes from the stored positions) instead of faust restarting the
+# agent past the batch it was holding.
+@app.agent(topic, concurrency=1, supervisor_strategy=CrashingSupervisor)
 async def take_in(stream):
+    notifier = await service()
     async for records in record_batches(stream, size=settings.batch_size, within=0.2):
-        sources: dict[str, list[tuple[int, bytes]]] = defaultdict(list)
-        for record in records:
-            sources[record.position_key].append((record.offset, record.value))
-        notifier = await service()
-        pause = 0.5
-        while True:
-            try:
-                tally = await notifier.take_in(dict(sources))
-                break
-            except (SQLAlchemyError, OSError) as error:
-                # Nothing of the batch was committed: the same records are tried again.
-                log.error("intake_failed", error=str(error).splitlines()[0], retry_in=pause)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 10.0)
+        tally = await notifier.take_in_records(
+            [Consumed(record.position_key, record.offset, record.value) for record in records])
         if tally.recorded:
             _wake.set()
 
@@ -133,11 +152,9 @@ async def deliver() -> None:
     next_sweep = 0.0
     while True:
         try:
-            if time.time() >= next_sweep:
-                requeued = await notifier.store.requeue_claimed(claimed_before=time.time() - lease)
-                if requeued:
-                    log.warning("claims_requeued", count=requeued, lease_seconds=lease)
-                next_sweep = time.time() + min(lease / 2, 5.0)
+            if time.monotonic() >= next_sweep:
+                await notifier.requeue_expired_claims()
+                next_sweep = time.monotonic() + min(lease / 2, 5.0)
             tally = await notifier.deliver_due(settings.delivery_round)
             if tally.delivered or tally.failed or tally.retried:
                 continue
@@ -146,11 +163,24 @@ async def deliver() -> None:
             # The database went away, or something unforeseen: logged, and the next round
             # tried after the pause (a claim this round left is put back after its lease).
             log.error("delivery_round_failed", kind=type(error).__name__,
-                      error=(str(error).splitlines() or [""])[0])
+                      error=redact((str(error).splitlines() or [""])[0]))
             due = None
-        wait = 1.0 if due is None else min(max(due - time.time(), 0.05), 1.0)
+        wait = 1.0 if due is None else min(max(due - notifier.clock(), 0.05), 1.0)
         _wake.clear()
         try:
             await asyncio.wait_for(_wake.wait(), wait)
         except TimeoutError:
             pass
+
+
+@app.task
+async def prune() -> None:
+    """Every `BACKORDERS_NOTIFIER_PRUNE_EVERY_SECONDS` (and once at start), what the
+    retention windows no longer keep is deleted, in small transactions of its own."""
+    notifier = await service()
+    while True:
+        try:
+            await notifier.prune()
+        except Exception as error:  # noqa: BLE001 - tried again at the next period
+            log.error("prune_failed", kind=type(error).__name__, error=redact((str(error).splitlines() or [""])[0]))
+        await asyncio.sleep(settings.notifier_prune_every_seconds)

@@ -12,19 +12,19 @@ Message-ID and bytes (docs/notifier.md).
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from backorder_events import BackorderChanged, InvalidEvent, parse_event_obj
 from pydantic import ValidationError
 from recalculator import logs
 
-from .adapters.store import Claimed, Store
+from .adapters.store import Claimed, Pruned, Store
 from .config import FileProfile, NotifierConfig
 from .delivery import Channel, DeliveryError, open_channel
 from .domain.facts import OrderFacts, resolve
@@ -40,30 +40,70 @@ from .domain.message import Composed, MessageError, MessageTemplate, compose
 from .domain.placeholders import ItemLine, MessageFacts
 from .domain.projection import ORDER_EVENT_TYPES
 from .domain.rules import message_id
+from .domain.screening import MAX_RECORD_BYTES, Refused, identity, problem, read_object
+from .redaction import redact
+from .retrying import Failed, attempt, until_done
 
 log = logs.get("notifier")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def decode(raw: str | bytes) -> Any | None:
-    """An order event or a BackorderChanged, parsed; None for anything else (other event
-    types, or what cannot be read: the recalculator dead-letters bad inputs)."""
-    try:
-        obj = json.loads(raw)
-    except (ValueError, RecursionError):
+INTAKE_TYPES = frozenset({"BackorderChanged"}) | ORDER_EVENT_TYPES
+
+
+def decode(raw: str | bytes | None, max_bytes: int = MAX_RECORD_BYTES) -> Any | Refused | None:
+    """An order event or a BackorderChanged, parsed; None for what is of no interest (other
+    event types, or no record at all); `Refused` with the reason for a record that cannot be
+    taken in (`domain/screening.py`): it is dead-lettered. Whatever the contract's parser
+    raises is a refusal, never an error of the intake."""
+    if raw is None:
         return None
-    if not isinstance(obj, dict):
-        return None
+    obj = read_object(raw, max_bytes)
+    if isinstance(obj, Refused):
+        return obj
+    event_id, shown_type = identity(obj)
     kind = obj.get("type")
+    if not isinstance(kind, str):
+        return Refused("not an event: no type", event_id)
+    if kind not in INTAKE_TYPES:
+        return None
+    found = problem(obj, surrogates="ids")
+    if found:
+        return Refused(found, event_id, shown_type)
     try:
         if kind == "BackorderChanged":
             return BackorderChanged.model_validate(obj)
-        if kind in ORDER_EVENT_TYPES:
-            return parse_event_obj(obj)
-    except (InvalidEvent, ValidationError) as error:
-        reason = error.reason if isinstance(error, InvalidEvent) else str(error).splitlines()[0]
-        log.info("unreadable_event", event_id=obj.get("id"), event_type=kind, reason=reason)
-    return None
+        return parse_event_obj(obj)
+    except InvalidEvent as error:
+        return Refused(error.reason, event_id, shown_type)
+    except ValidationError as error:
+        return Refused(_validation_reason(error), event_id, shown_type)
+    except Exception as error:  # noqa: BLE001 - a parser that fails otherwise (OverflowError...)
+        return Refused(f"the event cannot be read: {type(error).__name__}: {error}", event_id, shown_type)
+
+
+def _validation_reason(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False, include_input=False)[:3]:
+        where = ".".join(str(part) for part in item["loc"]) or "the event"
+        parts.append(f"{where}: {item['msg']}")
+    more = error.error_count() - len(parts)
+    return "invalid event: " + "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _identity(raw: bytes | str | None) -> tuple[str | None, str | None]:
+    """The id and type of the event a raw record carries, when they can be read."""
+    obj = read_object(raw) if raw is not None else None
+    return identity(obj) if isinstance(obj, dict) else (None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """One consumed record: where it was read (a source and a position in it) and its bytes."""
+
+    source: str
+    position: int
+    raw: bytes | str | None
 
 
 @dataclass(slots=True)
@@ -91,27 +131,83 @@ class NotifierService:
         *,
         clock: Callable[[], float] = time.time,
         owner: str | None = None,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+        intake_attempts: int = 3,
+        retry_pause: float = 0.5,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
+        self.max_record_bytes = max_record_bytes
+        # A batch whose intake fails this often (the database answering) is taken one record
+        # at a time, and a record that fails this often alone is dead-lettered.
+        self.intake_attempts = intake_attempts
+        self.retry_pause = retry_pause
         # Who holds a claim: a process id of this run, so a claim outliving it is recognisable.
         self.owner = owner or uuid.uuid4().hex
 
     # -- intake ----------------------------------------------------------------------------
 
-    async def take_in(self, sources: dict[str, Iterable[tuple[int, str | bytes]]]) -> IntakeTally:
+    async def take_in(self, sources: dict[str, Iterable[tuple[int, str | bytes | None]]]) -> IntakeTally:
         """Consume raw records, `{source: [(position, raw), ...]}`, each source in order,
-        in one transaction with each source's last position."""
-        result = await self.store.intake(sources, decode=decode, decide=self._decide, named=_named,
-                                         now=self.clock())
+        in one transaction with each source's last position and the dead letters of the
+        records that cannot be taken in."""
+        result = await self.store.intake(sources, decode=partial(decode, max_bytes=self.max_record_bytes),
+                                         decide=self._decide, named=_named, now=self.clock())
         if result is None:
             return IntakeTally()
         tally = result.tally
+        for dead in result.dead:
+            log.warning("dead_letter", source=dead["source"], position=dead["position"],
+                        event_id=dead["event_id"], event_type=dead["event_type"], reason=dead["reason"])
         if tally.recorded or tally.duplicates:
             log.info("intake", sources=sorted(sources), recorded=tally.recorded, duplicates=tally.duplicates,
                      unassigned=tally.unassigned, order_events=tally.order_events)
         return tally
+
+    async def take_in_records(self, records: Sequence[Consumed]) -> IntakeTally:
+        """Take in consumed records (in consumption order) so that no failure loses one: the
+        batch is one transaction, tried again while the database is away; when it fails
+        `intake_attempts` times for any other reason (a bug, an input nothing foresaw), its
+        records are taken one at a time, and one that still fails that often is
+        dead-lettered with the traceback, its position passed, while the others go on."""
+        sources: dict[str, list[tuple[int, bytes | str | None]]] = {}
+        for record in records:
+            sources.setdefault(record.source, []).append((record.position, record.raw))
+        outcome = await self._attempt(lambda: self.take_in(sources), len(records))
+        if not isinstance(outcome, Failed):
+            return outcome
+        log.error("intake_batch_failed", records=len(records), attempts=outcome.attempts,
+                  error=self._first_line(outcome.error), then="taking its records one at a time")
+        tally = IntakeTally()
+        for record in records:
+            one = await self._attempt(lambda r=record: self.take_in({r.source: [(r.position, r.raw)]}), 1)
+            if isinstance(one, Failed):
+                refused = Refused(redact(one.reason()), *_identity(record.raw))
+                await until_done(
+                    lambda r=record, why=refused: self.store.dead_letter(
+                        r.source, r.position, r.raw, why, now=self.clock()),
+                    on_error=self._log_intake_error(1), pause=self.retry_pause)
+                log.error("dead_letter", source=record.source, position=record.position,
+                          reason=self._first_line(one.error), attempts=one.attempts)
+                tally.dead_letters += 1
+            else:
+                tally.add(one)
+        return tally
+
+    async def _attempt(self, work, records: int):
+        return await attempt(work, attempts=self.intake_attempts, reachable=self.store.reachable,
+                             on_error=self._log_intake_error(records), pause=self.retry_pause)
+
+    def _log_intake_error(self, records: int):
+        def on_error(error: BaseException, outage: bool, failures: int, retry_in: float) -> None:
+            log.error("intake_failed", records=records, outage=outage, failures=failures, retry_in=retry_in,
+                      kind=type(error).__name__, error=self._first_line(error))
+        return on_error
+
+    @staticmethod
+    def _first_line(error: BaseException) -> str:
+        return redact((str(error).splitlines() or [""])[0])[:500]
 
     def _decide(self, events: list[Any], loaded: Loaded, ignored: int) -> IntakeResult:
         return take_in(events, loaded, self.config.assignment, ignored=ignored)
@@ -134,6 +230,34 @@ class NotifierService:
             if round_.written:
                 await self.store.mark_sent_many(round_.written, self.owner, self.clock())
         return tally
+
+    # -- retention -----------------------------------------------------------------------------
+
+    async def prune(self) -> Pruned:
+        """Delete what the windows of the configuration no longer keep (`Store.prune`), in
+        small transactions: sent and suppressed notifications and closed orders older than
+        `retention_days` in business time (never less than the longest cool-down), dead
+        letters older than `dead_letter_retention_days`. Nothing pending, queued, sending or
+        failed is ever pruned."""
+        settings = self.config.settings
+        now = self.clock()
+        pruned = await self.store.prune(
+            now=now, keep_us=int(settings.retention_days * 86_400_000_000),
+            cooldown_us=int(self.config.longest_cooldown_minutes() * 60_000_000),
+            dead_letters_before=now - settings.dead_letter_retention_days * 86_400)
+        if pruned.total:
+            log.info("pruned", notifications=pruned.notifications, orders=pruned.orders,
+                     dead_letters=pruned.dead_letters, cutoff_us=pruned.cutoff_us)
+        return pruned
+
+    async def requeue_expired_claims(self) -> int:
+        """Put back the claims older than `sending_lease_seconds` (their process died, or
+        lost its connection to the database for longer than that)."""
+        lease = self.config.settings.sending_lease_seconds
+        requeued = await self.store.requeue_claimed(older_than=lease)
+        if requeued:
+            log.warning("claims_requeued", count=requeued, lease_seconds=lease)
+        return requeued
 
     async def deliver_all(self, *, wait_for_retries: float = 0.0, limit: int = 100) -> DeliveryTally:
         """Deliver until nothing is due; retries falling due within `wait_for_retries`
@@ -186,24 +310,26 @@ class NotifierService:
                 at = self.clock() + delay
                 if error.unreachable:
                     round_.down[template.profile] = at
+                reason = redact(error.reason)
                 await self.store.mark_retry(n.notification_id, self.owner, attempts=attempts,
-                                            at=at, error=error.reason, now=self.clock())
+                                            at=at, error=reason, now=self.clock())
                 tally.retried += 1
                 log.warning("delivery_retry", notification_id=n.notification_id, order_id=n.order_id,
-                            attempt=attempts, retry_in=delay, reason=error.reason)
+                            attempt=attempts, retry_in=delay, reason=reason)
                 return None
             reason = error.reason if not error.transient else f"gave up after {attempts} attempts: {error.reason}"
             return await self._fail(n, attempts, reason, tally, message)
+        note = redact(accepted.note) or None
         if isinstance(profile, FileProfile):
             # Writing the file again gives the same file: these are recorded together at
             # the end of the round.
-            round_.written.append((n.notification_id, attempts, message.message_id, message.to, accepted.note))
+            round_.written.append((n.notification_id, attempts, message.message_id, message.to, note))
             kind = "file"
         else:
             # The server has the message: record it before anything else happens.
             kept = await self.store.mark_sent(n.notification_id, self.owner, attempts=attempts,
                                               message_id=message.message_id, recipient=message.to,
-                                              note=accepted.note, now=self.clock())
+                                              note=note, now=self.clock())
             if not kept:
                 log.warning("claim_lost", notification_id=n.notification_id, order_id=n.order_id)
             kind = "smtp"
@@ -214,7 +340,7 @@ class NotifierService:
 
     async def _fail(self, n: Claimed, attempts: int, reason: str, tally: DeliveryTally,
                     message: Composed | None = None) -> None:
-        reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")  # storable, printable
+        reason = redact(reason).encode("utf-8", "backslashreplace").decode("utf-8")  # storable, printable
         await self.store.mark_failed(
             n.notification_id, self.owner, attempts=attempts, error=reason, now=self.clock(),
             message_id=message.message_id if message else None, recipient=message.to if message else None,

@@ -2,20 +2,32 @@
 
 Two kinds of transaction, each all-or-nothing:
 - a batch of consumed records: the projection rows it changed, the SKUs it made pending
-  for each channel, and how far each source was consumed;
+  for each channel, the dead letters of the records that could not be taken in, and how
+  far each source was consumed;
 - a batch of rows a channel answered: the rows it accepted (and those pending cleared), the
   failures, and the channel's batch counter.
+
+Fencing: the process that writes (the worker, a push from the command line, the embedded
+run) first claims the state (`claim`: a fresh token in `channel_sync_meta.owner`, written
+before the projection is loaded); from then on every transaction it writes in first checks
+that the token is still the current one and writes nothing otherwise (`FencedOut`). A
+worker that lost its advisory lock without noticing (PostgreSQL restarted under it) while
+another took over can therefore never write again: the other claimed the state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 import orjson
-from recalculator.adapters.repository import dialect_insert, upsert
-from sqlalchemy import and_, bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from recalculator.adapters.repository import FencedOut, dialect_insert, upsert
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..channels.base import Outcome
 from ..domain.feeds import canonical
@@ -25,16 +37,22 @@ from ..domain.projection import (
     Position,
     Projection,
     ProjectionChanges,
+    Pruned,
     Receipt,
 )
+from ..domain.screening import REASON_KEPT, Refused, raw_text, storable
+from ..redaction import redact
 from . import migrate
 from . import tables as t
 
 SETTING_KEYS = {"use_containers": "use_shipping_containers_for_po", "magento_tags": "send_magento_backorder_tags"}
+OWNER_KEY = "owner"
+CLOCK_KEY, HORIZON_KEY = "clock", "horizon"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _stamp(seconds: float) -> str:
+    """A wall-clock time as stored in `failed_at` (sorts as it reads)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _iso(value: date | None) -> str | None:
@@ -54,12 +72,53 @@ def _date(value: str | None) -> date | None:
 
 
 class Store:
-    def __init__(self, db: AsyncEngine, schema: str | None = None) -> None:
+    def __init__(self, db: AsyncEngine, schema: str | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.schema = schema
+        self.owner: str | None = None  # set by `claim`: then every write is fenced
+        self.clock = clock  # the wall clock: when failures and dead letters were recorded
 
     async def create_schema(self) -> None:
         await migrate.upgrade(self.db, self.schema)
+
+    # -- fencing -----------------------------------------------------------------------------
+
+    async def claim(self) -> str:
+        """Make this process the owner of the state: from now on the writes of any earlier
+        owner fail (`FencedOut`), even one that still believes it is the active worker.
+        Call it before loading the projection, so that what is loaded is what no one else
+        can change any more."""
+        owner = uuid.uuid4().hex
+        async with self.db.begin() as conn:
+            await upsert(conn, t.meta, [{"key": OWNER_KEY, "value": owner}], ["key"])
+        self.owner = owner
+        return owner
+
+    async def _fence(self, conn: AsyncConnection) -> None:
+        """First statement of a writing transaction: the state must still be ours. The
+        row lock it takes orders it with a `claim` of another process."""
+        if self.owner is None:
+            return
+        held = await conn.execute(
+            update(t.meta).where(t.meta.c.key == OWNER_KEY, t.meta.c.value == self.owner).values(value=self.owner)
+        )
+        if held.rowcount != 1:
+            raise FencedOut("another channel-sync process has claimed this state: this one writes nothing more")
+
+    async def check_owner(self) -> None:
+        """Raises FencedOut when another process has claimed the state since."""
+        async with self.db.begin() as conn:
+            await self._fence(conn)
+
+    async def reachable(self) -> bool:
+        """Whether the database answers (an outage is waited out, not counted as a failure)."""
+        try:
+            async with self.db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - not answering is the answer
+            return False
 
     # -- the projection ------------------------------------------------------------------
 
@@ -73,7 +132,8 @@ class Store:
                 ]
                 projection.load_purchase_order(row.po_id, lines, _time(row.updated_at))
             for row in await conn.execute(select(t.containers)):
-                projection.load_container(row.container_id, Container(_date(row.eta), orjson.loads(row.lines)))
+                projection.load_container(row.container_id, Container(_date(row.eta), orjson.loads(row.lines)),
+                                          _time(row.updated_at))
             for row in await conn.execute(select(t.products)):
                 projection.names[row.sku] = row.name
             for row in await conn.execute(select(t.positions)):
@@ -82,6 +142,7 @@ class Store:
             for attribute, key in SETTING_KEYS.items():
                 if key in meta:
                     setattr(projection, attribute, meta[key] == "true")
+            projection.clock, projection.horizon = _time(meta.get(CLOCK_KEY)), _time(meta.get(HORIZON_KEY))
             for row in await conn.execute(select(t.receipts)):
                 if row.po_id is None or row.at is None:
                     projection.receipts_seen.add(row.event_id)  # stored before times were kept
@@ -96,11 +157,15 @@ class Store:
         changes: ProjectionChanges,
         pending: Mapping[str, Iterable[str]],
         sources: Mapping[str, int],
+        dead_letters: Sequence[dict] = (),
     ) -> None:
-        """One batch of consumed records: projection rows, pending SKUs per channel and the
-        sources' positions, in one transaction."""
+        """One batch of consumed records: projection rows, pending SKUs per channel, the
+        dead letters and the sources' positions, in one transaction."""
         async with self.db.begin() as conn:
+            await self._fence(conn)
             await self._write_projection(conn, projection, changes)
+            if dead_letters:
+                await conn.execute(t.dead_letters.insert(), list(dead_letters))
             await self._touch_pending(conn, pending)
             positions = [{"source": k, "position": v} for k, v in sorted(sources.items())]
             await upsert(conn, t.sources, positions, ["source"])
@@ -118,8 +183,9 @@ class Store:
         ], ["po_id"])
         await upsert(conn, t.containers, [
             {"container_id": c, "eta": _iso(projection.containers[c].eta),
-             "lines": orjson.dumps(projection.containers[c].lines).decode()}
-            for c in sorted(changes.containers)
+             "lines": orjson.dumps(projection.containers[c].lines).decode(),
+             "updated_at": _iso_time(projection.container_times.get(c))}
+            for c in sorted(changes.containers) if c in projection.containers
         ], ["container_id"])
         await upsert(conn, t.products, [
             {"sku": sku, "name": projection.names.get(sku)} for sku in sorted(changes.names)
@@ -134,6 +200,8 @@ class Store:
                 {"key": key, "value": "true" if getattr(projection, attribute) else "false"}
                 for attribute, key in SETTING_KEYS.items()
             ], ["key"])
+        if changes.clock and projection.clock is not None:
+            await upsert(conn, t.meta, [{"key": CLOCK_KEY, "value": _iso_time(projection.clock)}], ["key"])
         if changes.receipts:
             await conn.execute(t.receipts.insert(), [
                 {"event_id": r.event_id, "po_id": r.po_id, "at": _iso_time(r.at),
@@ -153,7 +221,27 @@ class Store:
 
     async def mark_pending(self, channel: str, skus: Iterable[str]) -> None:
         async with self.db.begin() as conn:
+            await self._fence(conn)
             await self._touch_pending(conn, {channel: list(skus)})
+
+    async def dead_letter(self, source: str, position: int, raw: Any, refused: Refused, *, now: float) -> None:
+        """Record one record as dead and pass its position, in one transaction (a record
+        the intake failed on again and again)."""
+        async with self.db.begin() as conn:
+            await self._fence(conn)
+            stored = (await conn.execute(select(t.sources.c.position).where(t.sources.c.source == source))).scalar()
+            if stored is not None and position <= stored:
+                return
+            await conn.execute(t.dead_letters.insert(), [dead_letter_row(source, position, raw, refused, now)])
+            await upsert(conn, t.sources, [{"source": source, "position": position}], ["source"])
+
+    async def dead_letters(self, limit: int | None = None) -> list:
+        """Dead letters, oldest first (the latest `limit` when given)."""
+        query = select(t.dead_letters).order_by(t.dead_letters.c.seq.desc())
+        if limit:
+            query = query.limit(limit)
+        async with self.db.connect() as conn:
+            return list(reversed((await conn.execute(query)).all()))
 
     async def positions(self, prefix: str = "") -> dict[str, int]:
         query = select(t.sources.c.source, t.sources.c.position)
@@ -179,6 +267,7 @@ class Store:
         destination or row-shaping configuration changed, gets every SKU pending; a new
         destination also forgets the rows the old one accepted. Returns their names."""
         async with self.db.begin() as conn:
+            await self._fence(conn)
             stored = {
                 name: (dest, print_)
                 for name, dest, print_ in await conn.execute(
@@ -251,6 +340,7 @@ class Store:
         if not versions:
             return
         async with self.db.begin() as conn:
+            await self._fence(conn)
             await self._clear_pending(conn, channel, versions)
 
     @staticmethod
@@ -282,10 +372,11 @@ class Store:
         stored (their pending cleared, their open failures resolved), refused rows recorded
         as failed (pending cleared: sent again only once the row changes), rows given up on
         recorded and left pending for the next push."""
-        now = _now()
+        now = _stamp(self.clock())
         accepted = [o for o in outcomes if o.kind == "accepted"]
         failed = [o for o in outcomes if o.kind != "accepted"]
         async with self.db.begin() as conn:
+            await self._fence(conn)
             await upsert(conn, t.accepted, [
                 {"channel": channel, "sku": o.sku, "row": canonical(rows[o.sku]), "batch": batch, "accepted_at": now}
                 for o in accepted
@@ -299,7 +390,8 @@ class Store:
                 )
             if failed:
                 await conn.execute(t.failures.insert(), [
-                    {"channel": channel, "sku": o.sku, "kind": o.kind, "status": o.status, "body": o.body[:4000],
+                    {"channel": channel, "sku": o.sku, "kind": o.kind, "status": o.status,
+                     "body": storable(redact(o.body), 4000),
                      "row": canonical(rows[o.sku]), "attempts": o.attempts, "batch": batch, "failed_at": now,
                      "resolved": False}
                     for o in failed
@@ -307,6 +399,71 @@ class Store:
             settled = {o.sku: versions[o.sku] for o in outcomes if o.kind != "gave_up" and o.sku in versions}
             await self._clear_pending(conn, channel, settled)
             await conn.execute(update(t.channels).where(t.channels.c.channel == channel).values(batches=batch))
+
+    # -- retention -----------------------------------------------------------------------------
+
+    async def prune_projection(self, pruned: Pruned, horizon: datetime | None, *, chunk: int = 500) -> list[str]:
+        """Delete what `Projection.prune` forgot, and every stored receipt older than the
+        horizon, after storing the horizon: in transactions of at most `chunk` rows, each
+        fenced. Returns the event ids of the receipts deleted."""
+        if horizon is not None:
+            async with self.db.begin() as conn:
+                await self._fence(conn)
+                await upsert(conn, t.meta, [{"key": HORIZON_KEY, "value": _iso_time(horizon)}], ["key"])
+        for table, key, ids in ((t.purchase_orders, t.purchase_orders.c.po_id, pruned.purchase_orders),
+                                (t.containers, t.containers.c.container_id, pruned.containers)):
+            for start in range(0, len(ids), chunk):
+                async with self.db.begin() as conn:
+                    await self._fence(conn)
+                    await conn.execute(table.delete().where(key.in_(ids[start:start + chunk])))
+        deleted: list[str] = []
+        if horizon is None:
+            return deleted
+        old = select(t.receipts.c.event_id).where(t.receipts.c.at < _iso_time(horizon)).order_by(
+            t.receipts.c.event_id).limit(chunk)
+        while True:
+            async with self.db.begin() as conn:
+                await self._fence(conn)
+                ids = [row.event_id for row in await conn.execute(old)]
+                if ids:
+                    await conn.execute(t.receipts.delete().where(t.receipts.c.event_id.in_(ids)))
+            deleted += ids
+            if len(ids) < chunk:
+                return deleted
+
+    async def prune_records(self, *, failures_before: float, dead_letters_before: float,
+                            chunk: int = 500) -> PrunedRecords:
+        """Failures recorded before `failures_before` (wall clock) that are resolved, or
+        superseded by a later failure of the same channel and SKU (the latest open one of
+        a SKU stays: it keeps a refused row from being sent again unchanged), and dead
+        letters recorded before `dead_letters_before`; `chunk` rows per transaction."""
+        f, later = t.failures, t.failures.alias("later")
+        superseded = select(later.c.seq).where(
+            later.c.channel == f.c.channel, later.c.sku == f.c.sku, later.c.seq > f.c.seq).exists()
+        old_failures = select(f.c.seq).where(
+            f.c.failed_at < _stamp(failures_before), or_(f.c.resolved.is_(True), superseded))
+        d = t.dead_letters
+        old_dead = select(d.c.seq).where(d.c.recorded_at < dead_letters_before)
+        return PrunedRecords(await self._delete_chunks(f, f.c.seq, old_failures, chunk),
+                             await self._delete_chunks(d, d.c.seq, old_dead, chunk))
+
+    async def _delete_chunks(self, table, key, chosen, chunk: int) -> int:
+        deleted = 0
+        while True:
+            async with self.db.begin() as conn:
+                await self._fence(conn)
+                keys = [row[0] for row in await conn.execute(chosen.order_by(key).limit(chunk))]
+                if keys:
+                    await conn.execute(table.delete().where(key.in_(keys)))
+            deleted += len(keys)
+            if len(keys) < chunk:
+                return deleted
+
+    async def counts_by_table(self) -> dict[str, int]:
+        """Rows per table (for operators and the retention tests)."""
+        async with self.db.connect() as conn:
+            return {table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+                    for table in t.metadata.sorted_tables}
 
     # -- reading for operators and summaries --------------------------------------------------
 
@@ -336,3 +493,18 @@ class Store:
                 for channel, count in await conn.execute(query):
                     result.setdefault(channel, {"accepted": 0, "batches": 0, "failures": 0, "pending": 0})[key] = count
         return result
+
+
+@dataclass(frozen=True, slots=True)
+class PrunedRecords:
+    failures: int = 0
+    dead_letters: int = 0
+
+
+def dead_letter_row(source: str, position: int, raw: Any, refused: Refused, now: float) -> dict:
+    return {
+        "source": storable(source, 500), "position": position,
+        "event_id": storable(refused.event_id, 500) if refused.event_id else None,
+        "event_type": storable(refused.event_type, 200) if refused.event_type else None,
+        "reason": storable(refused.reason, REASON_KEPT), "raw": raw_text(raw), "recorded_at": now,
+    }

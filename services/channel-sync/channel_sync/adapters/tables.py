@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -25,6 +25,7 @@ containers = Table(
     Column("container_id", String, primary_key=True),
     Column("eta", String),  # ISO date
     Column("lines", Text, nullable=False),  # {sku: qty on the way}
+    Column("updated_at", String),  # ISO time of the ContainerUpdated held
 )
 
 products = Table(
@@ -42,7 +43,9 @@ positions = Table(
     Column("backorder_qty", BigInteger, nullable=False),
 )
 
-# The two client settings that shape the feeds, and other small facts.
+# The two client settings that shape the feeds, and other small facts: `owner`, the token
+# of the process whose batches may be committed (see `Store.claim`); `clock`, the latest
+# business time taken in, and `horizon`, the time before which closed supply was pruned.
 meta = Table(
     "channel_sync_meta",
     metadata,
@@ -106,6 +109,7 @@ failures = Table(
     Column("failed_at", String, nullable=False),
     Column("resolved", Boolean, nullable=False),  # a later row for the SKU was accepted
     Index("ix_channel_sync_failures_open", "channel", "resolved"),
+    Index("ix_channel_sync_failures_sku", "channel", "sku", "seq"),  # the latest per SKU; pruning
 )
 
 # Per channel: where its rows go, the fingerprint of its row-shaping configuration, and its
@@ -117,4 +121,20 @@ channels = Table(
     Column("destination", String, nullable=False),
     Column("fingerprint", String, nullable=False),
     Column("batches", Integer, nullable=False),
+)
+
+# Records that could not be taken in (not JSON, refused by the contract, values the database
+# cannot hold, or failing again and again): what was read, where, and why.
+dead_letters = Table(
+    "channel_sync_dead_letters",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("source", String, nullable=False),  # topic:partition, input:<file>, outbox
+    Column("position", BigInteger, nullable=False),  # offset, line, seq
+    Column("event_id", String),
+    Column("event_type", String),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),  # UTF-8, errors replaced, cut at 64 KiB
+    Column("recorded_at", Float, nullable=False),  # wall clock, seconds since epoch
+    Index("ix_channel_sync_dead_letters_recorded", "recorded_at"),
 )

@@ -66,12 +66,14 @@ class TokenProvider:
         client_secret: str,
         *,
         clock: Callable[[], float] = time.monotonic,
+        on_token: Callable[[str], object] | None = None,
     ) -> None:
         self.session = session
         self.channel = channel
         self.client_id = client_id
         self.client_secret = client_secret
         self.clock = clock
+        self.on_token = on_token  # told of each token fetched (to keep it out of errors)
         self._token: str | None = None
         self._refresh_at = 0.0
         self.fetched = 0  # how many tokens were fetched (for operators and tests)
@@ -104,6 +106,8 @@ class TokenProvider:
         except (ValueError, KeyError, TypeError):
             raise TokenError(attempted.status, f"no access_token in the answer: {attempted.body[:200]}") from None
         # Refreshed a little before it expires, so a request never carries a stale token.
+        if self.on_token is not None and isinstance(token, str):
+            self.on_token(token)
         self._token = token
         self._refresh_at = self.clock() + lifetime - min(60.0, lifetime / 10)
         self.fetched += 1

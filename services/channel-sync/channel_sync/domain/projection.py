@@ -15,6 +15,12 @@
 `Projection.apply(event)` takes a validated event and returns the SKUs whose feed rows may
 have changed (`EVERY_SKU` when a setting changed). Pure: no I/O, no clock. The changed keys
 are collected in `changes` for the adapter to persist.
+
+Retention: the projection keeps its business clock (the latest `time` taken in), and
+`prune(cutoff)` forgets the purchase orders fully received and the containers with nothing
+left on the way whose last update is older than `cutoff`, and the receipts older than it.
+From then on the cut-off is a horizon: a purchase-order update, receipt or container update
+older than it is ignored (it could only undo what was pruned, being that late).
 """
 
 from __future__ import annotations
@@ -66,6 +72,15 @@ class Position:
 
 
 @dataclass(slots=True)
+class Pruned:
+    """What `Projection.prune` forgot, for the adapter to delete."""
+
+    purchase_orders: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
+    receipts: list[str] = field(default_factory=list)  # event ids of receipts held in memory
+
+
+@dataclass(slots=True)
 class ProjectionChanges:
     """Keys changed since the last `take_changes()`."""
 
@@ -75,6 +90,7 @@ class ProjectionChanges:
     positions: set[str] = field(default_factory=set)
     settings: bool = False
     receipts: list[Receipt] = field(default_factory=list)  # POReceived events taken in
+    clock: bool = False  # the business clock moved
 
 
 def as_date(moment: datetime | None) -> date | None:
@@ -94,6 +110,9 @@ class Projection:
         self.po_receipts: dict[str, list[Receipt]] = defaultdict(list)  # later than it, or waiting
         self.pos_by_sku: dict[str, set[str]] = defaultdict(set)
         self.containers_by_sku: dict[str, set[str]] = defaultdict(set)
+        self.container_times: dict[str, datetime] = {}  # the time of the update each container holds
+        self.clock: datetime | None = None  # the latest business time taken in
+        self.horizon: datetime | None = None  # supply events older than this are ignored
         self.changes = ProjectionChanges()
 
     # -- the one entry point ---------------------------------------------------------------
@@ -104,12 +123,21 @@ class Projection:
         handler = getattr(self, f"_{event.type}", None)
         if handler is None:
             return NOTHING
+        if self.clock is None or event.time > self.clock:
+            self.clock = event.time
+            self.changes.clock = True
         return handler(event)
+
+    def _too_late(self, event) -> bool:
+        """Older than what was pruned: it could only bring back a closed PO or container."""
+        return self.horizon is not None and event.time < self.horizon
 
     # -- handlers ----------------------------------------------------------------------------
 
     def _PurchaseOrderUpdated(self, event) -> frozenset[str]:
         data = event.data
+        if self._too_late(event):
+            return NOTHING
         held = self.po_times.get(data.po_id)
         if held is not None and event.time < held:
             return NOTHING  # older than the state held: came late from another partition
@@ -134,8 +162,8 @@ class Projection:
 
     def _POReceived(self, event) -> frozenset[str]:
         data = event.data
-        if event.id in self.receipts_seen:
-            return NOTHING  # a receipt already counted
+        if event.id in self.receipts_seen or self._too_late(event):
+            return NOTHING  # a receipt already counted, or older than what was pruned
         receipt = Receipt(event.id, data.po_id, event.time, tuple((item.sku, item.qty) for item in data.lines))
         self.receipts_seen.add(event.id)
         self.changes.receipts.append(receipt)
@@ -170,6 +198,8 @@ class Projection:
 
     def _ContainerUpdated(self, event) -> frozenset[str]:
         data = event.data
+        if self._too_late(event):
+            return NOTHING
         touched = set()
         old = self.containers.get(data.container_id)
         if old is not None:
@@ -180,6 +210,7 @@ class Projection:
         for line in data.lines:
             lines[line.sku] = lines.get(line.sku, 0) + line.qty
         self.containers[data.container_id] = Container(as_date(data.estimated_arrival_date), lines)
+        self.container_times[data.container_id] = event.time
         for sku in lines:
             self.containers_by_sku[sku].add(data.container_id)
             touched.add(sku)
@@ -231,6 +262,49 @@ class Projection:
             touched.add(line.sku)
         return touched
 
+    # -- retention -----------------------------------------------------------------------------
+
+    def prune(self, cutoff: datetime) -> Pruned:
+        """Forget what no feed needs any more and what no later event can change: purchase
+        orders with nothing left open and containers with nothing left on the way, whose
+        update held is older than `cutoff`, and the receipts held in memory older than it
+        (a receipt that old is in its update's `qty_received` or can no longer be applied:
+        an update older than the horizon is ignored). `cutoff` becomes the horizon."""
+        pruned = Pruned()
+        for po_id, lines in list(self.purchase_orders.items()):
+            held = self.po_times.get(po_id)
+            if held is not None and held < cutoff and not any(line.open_qty for line in lines):
+                self._forget_po(po_id)
+                self.po_times.pop(po_id, None)
+                pruned.purchase_orders.append(po_id)
+        for container_id, container in list(self.containers.items()):
+            held = self.container_times.get(container_id)
+            if held is not None and held < cutoff and not any(qty > 0 for qty in container.lines.values()):
+                for sku in container.lines:
+                    self.containers_by_sku[sku].discard(container_id)
+                del self.containers[container_id]
+                del self.container_times[container_id]
+                pruned.containers.append(container_id)
+        for po_id, receipts in list(self.po_receipts.items()):
+            kept = [r for r in receipts if r.at >= cutoff]
+            pruned.receipts += [r.event_id for r in receipts if r.at < cutoff]
+            if kept:
+                self.po_receipts[po_id] = kept
+            else:
+                del self.po_receipts[po_id]
+        self.receipts_seen.difference_update(pruned.receipts)
+        for sku in [s for s, ids in self.pos_by_sku.items() if not ids]:
+            del self.pos_by_sku[sku]
+        for sku in [s for s, ids in self.containers_by_sku.items() if not ids]:
+            del self.containers_by_sku[sku]
+        if self.horizon is None or cutoff > self.horizon:
+            self.horizon = cutoff
+        return pruned
+
+    def forget_receipts(self, event_ids) -> None:
+        """Receipts deleted from storage (older than the horizon): no longer remembered."""
+        self.receipts_seen.difference_update(event_ids)
+
     def skus(self) -> list[str]:
         """Every SKU a feed row can be made for (those with a published position)."""
         return sorted(self.positions)
@@ -255,8 +329,10 @@ class Projection:
         if receipt.po_id not in self.purchase_orders or held is None or receipt.at > held:
             self.po_receipts[receipt.po_id].append(receipt)
 
-    def load_container(self, container_id: str, container: Container) -> None:
+    def load_container(self, container_id: str, container: Container, updated_at: datetime | None = None) -> None:
         self.containers[container_id] = container
+        if updated_at is not None:
+            self.container_times[container_id] = updated_at
         for sku in container.lines:
             self.containers_by_sku[sku].add(container_id)
 

@@ -7,7 +7,10 @@ PostgreSQL the transaction first takes an advisory lock named after the schema, 
 notification cannot be missed by the order data arriving in a parallel batch.
 
 Delivery: a notification is claimed (`sending`, with the claimant and the time) in one
-short transaction, then marked `sent` in another right after the server accepted it.
+short transaction, then marked `sent` in another right after the server accepted it. The
+time of a claim is the database's, and so is the time its lease is measured against: the
+instances claiming and the one putting back an expired claim may run on hosts whose clocks
+disagree, the database has one clock.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from recalculator.adapters import locks
-from recalculator.adapters.repository import dialect_insert
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from recalculator.adapters.repository import dialect_insert, upsert
+from sqlalchemy import Float, and_, bindparam, cast, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain.facts import LineFacts, OrderFacts
@@ -30,14 +34,18 @@ from ..domain.intake import (
     QUEUED,
     SENDING,
     SENT,
+    SUPPRESSED,
     IntakeResult,
     Loaded,
     Notification,
 )
+from ..domain.screening import REASON_KEPT, Refused, raw_text, storable
 from . import migrate
 from . import tables as t
 
 _CHUNK = 500  # ids per IN (...) list
+CLOCK, HORIZON = "clock", "horizon"  # notifier_meta keys (µs business time)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SPLIT_DEPTH = 4  # levels of split-off orders followed when loading
 
 
@@ -45,6 +53,13 @@ def intake_lock_id(schema: str | None) -> int:
     """The advisory lock serialising intake batches: one per schema, so notifiers keeping
     their state in different schemas of one database never wait for each other."""
     return locks.key("notifier-intake", schema)
+
+
+def database_now(dialect: str):
+    """The database's clock, in seconds since the epoch (SQL)."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.clock_timestamp()), Float)
+    return (func.julianday("now") - 2440587.5) * 86400.0
 
 
 def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
@@ -96,6 +111,7 @@ class Store:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": self.intake_lock})
             stored = await self._positions(conn, sources.keys())
             events: list[Any] = []
+            dead: list[dict] = []
             last: dict[str, int] = {}
             ignored = 0
             for source, records in sources.items():
@@ -107,16 +123,129 @@ class Store:
                     event = decode(raw)
                     if event is None:
                         ignored += 1
+                    elif isinstance(event, Refused):
+                        dead.append(dead_letter_row(source, position, raw, event, now))
                     else:
                         events.append(event)
             if not last:
                 return None
             order_ids, notification_ids = named(events)
             loaded = await self._load(conn, order_ids, notification_ids)
+            meta = await self._meta(conn)
+            loaded.horizon = meta.get(HORIZON)
             result = decide(events, loaded, ignored)
             await self._write(conn, result, now)
+            latest = max((_us(event.time) for event in events), default=None)
+            if latest is not None and (meta.get(CLOCK) is None or latest > meta[CLOCK]):
+                await upsert(conn, t.meta, [{"key": CLOCK, "value": str(latest)}], ["key"])
+            if dead:
+                await conn.execute(t.dead_letters.insert(), dead)
             await self._save_positions(conn, last)
+            result.dead = dead
+            result.tally.dead_letters = len(dead)
             return result
+
+    async def dead_letter(self, source: str, position: int, raw: Any, refused: Refused, *, now: float) -> None:
+        """Record one record as dead and pass its position, in one transaction (a record
+        the intake failed on again and again)."""
+        async with self.db.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": self.intake_lock})
+            stored = (await self._positions(conn, [source])).get(source)
+            if stored is not None and position <= stored:
+                return  # taken in meanwhile (another instance, or a retry that did commit)
+            await conn.execute(t.dead_letters.insert(), [dead_letter_row(source, position, raw, refused, now)])
+            await self._save_positions(conn, {source: position})
+
+    async def _meta(self, conn: AsyncConnection) -> dict[str, int]:
+        rows = await conn.execute(select(t.meta.c.key, t.meta.c.value).where(t.meta.c.key.in_([CLOCK, HORIZON])))
+        return {key: int(value) for key, value in rows}
+
+    async def meta(self) -> dict[str, int]:
+        """The business clock and the pruning horizon (µs), when known."""
+        async with self.db.connect() as conn:
+            return await self._meta(conn)
+
+    # -- retention -----------------------------------------------------------------------------
+
+    async def prune(self, *, now: float, keep_us: int, cooldown_us: int, dead_letters_before: float,
+                    chunk: int = 500) -> Pruned:
+        """Delete what no longer serves, `chunk` rows per transaction (each taking the intake
+        lock, so no intake batch sees half of it):
+
+        - sent and suppressed notifications whose change is older than the window, in
+          business time: the latest change taken in (bounded by the wall clock `now`, so an
+          event dated in the future cannot empty the table) minus `keep_us`, or the longest
+          cool-down if that is longer (the cool-down must see the emails within it). Pending,
+          queued, sending and failed ones are never pruned. The horizon — the cut-off plus
+          the cool-down — is stored first: a transition older than it is not recorded again
+          (a repeat of a pruned one, or a change older than the window);
+        - orders closed (completed, cancelled, voided) before the cut-off that no remaining
+          notification names and no remaining order was split from;
+        - dead letters recorded before `dead_letters_before` (wall clock)."""
+        pruned = Pruned()
+        clock = (await self.meta()).get(CLOCK)
+        if clock is not None:
+            cutoff = min(clock, int(now * 1_000_000)) - max(keep_us, cooldown_us)
+            pruned.cutoff_us = cutoff
+            async with self._locked() as conn:
+                stored = (await self._meta(conn)).get(HORIZON)
+                if stored is None or cutoff + cooldown_us > stored:
+                    await upsert(conn, t.meta, [{"key": HORIZON, "value": str(cutoff + cooldown_us)}], ["key"])
+            n, o = t.notifications, t.orders
+            pruned.notifications = await self._delete_chunks(
+                n, n.c.notification_id,
+                select(n.c.notification_id).where(n.c.status.in_([SENT, SUPPRESSED]), n.c.event_time < cutoff),
+                chunk)
+            child = o.alias("child")
+            pruned.orders = await self._delete_chunks(
+                o, o.c.order_id,
+                select(o.c.order_id).where(
+                    o.c.closed_at < cutoff,
+                    ~select(n.c.notification_id).where(n.c.order_id == o.c.order_id).exists(),
+                    ~select(child.c.order_id).where(child.c.parent_order_id == o.c.order_id).exists()),
+                chunk)
+        d = t.dead_letters
+        pruned.dead_letters = await self._delete_chunks(
+            d, d.c.seq, select(d.c.seq).where(d.c.recorded_at < dead_letters_before), chunk)
+        return pruned
+
+    async def _delete_chunks(self, table, key, chosen, chunk: int) -> int:
+        deleted = 0
+        while True:
+            async with self._locked() as conn:
+                keys = [row[0] for row in await conn.execute(chosen.order_by(key).limit(chunk))]
+                if keys:
+                    await conn.execute(table.delete().where(key.in_(keys)))
+            deleted += len(keys)
+            if len(keys) < chunk:
+                return deleted
+
+    def _locked(self):
+        return _Locked(self)
+
+    async def counts_by_table(self) -> dict[str, int]:
+        """Rows per table (for operators and the retention tests)."""
+        async with self.db.connect() as conn:
+            return {table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+                    for table in t.metadata.sorted_tables}
+
+    async def reachable(self) -> bool:
+        """Whether the database answers (an outage is waited out, not counted as a failure)."""
+        try:
+            async with self.db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - not answering is the answer
+            return False
+
+    async def dead_letters(self, limit: int | None = None) -> list:
+        """Dead letters, oldest first (the latest `limit` when given)."""
+        query = select(t.dead_letters).order_by(t.dead_letters.c.seq.desc())
+        if limit:
+            query = query.limit(limit)
+        async with self.db.connect() as conn:
+            return list(reversed((await conn.execute(query)).all()))
 
     async def _positions(self, conn: AsyncConnection, sources: Iterable[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -214,7 +343,8 @@ class Store:
     # -- delivery ----------------------------------------------------------------------------
 
     async def claim_due(self, owner: str, now: float, limit: int) -> list[Claimed]:
-        """Take up to `limit` queued notifications that are due, oldest change first."""
+        """Take up to `limit` queued notifications that are due at `now`, oldest change
+        first; the claim's time is the database's (see `requeue_claimed`)."""
         due = and_(
             t.notifications.c.status == QUEUED,
             or_(t.notifications.c.next_attempt_at.is_(None), t.notifications.c.next_attempt_at <= now),
@@ -229,7 +359,8 @@ class Store:
             # Only rows still queued are taken: another process may have claimed some meanwhile.
             rows = (await conn.execute(
                 update(n).where(n.c.notification_id.in_(ids), n.c.status == QUEUED)
-                .values(status=SENDING, claimed_by=owner, claimed_at=now, updated_at=now)
+                .values(status=SENDING, claimed_by=owner, claimed_at=database_now(conn.dialect.name),
+                        updated_at=now)
                 .returning(n.c.notification_id, n.c.order_id, n.c.company_id, n.c.template,
                            n.c.event_time, n.c.change, n.c.attempts)
             )).all()
@@ -304,14 +435,17 @@ class Store:
                                   last_error=error, next_attempt_at=None, updated_at=now,
                                   message_id=message_id, recipient=recipient)
 
-    async def requeue_claimed(self, *, claimed_before: float | None = None) -> int:
+    async def requeue_claimed(self, *, older_than: float | None = None) -> int:
         """Put back claims of processes that died (a crash between the server's acceptance
-        and the `sent` commit leaves one; it is sent again, with the same Message-ID).
-        Without `claimed_before`, every claim: only when no other process can be delivering."""
+        and the `sent` commit leaves one; it is sent again, with the same Message-ID): those
+        taken at least `older_than` seconds ago by the database's clock, which also timed
+        the claims, so no two hosts' clocks are compared. Without `older_than`, every claim:
+        only when no other process can be delivering."""
         condition = t.notifications.c.status == SENDING
-        if claimed_before is not None:
-            condition = and_(condition, t.notifications.c.claimed_at < claimed_before)
         async with self.db.begin() as conn:
+            if older_than is not None:
+                expired = t.notifications.c.claimed_at <= database_now(conn.dialect.name) - older_than
+                condition = and_(condition, expired)
             result = await conn.execute(
                 update(t.notifications).where(condition)
                 .values(status=QUEUED, claimed_by=None, claimed_at=None, next_attempt_at=None)
@@ -372,6 +506,49 @@ class Store:
             return dict((await conn.execute(query)).all())
 
 
+@dataclass(slots=True)
+class Pruned:
+    notifications: int = 0
+    orders: int = 0
+    dead_letters: int = 0
+    cutoff_us: int | None = None  # business time before which changes were pruned
+
+    @property
+    def total(self) -> int:
+        return self.notifications + self.orders + self.dead_letters
+
+
+class _Locked:
+    """A transaction holding the intake lock (PostgreSQL)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.transaction = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        self.transaction = self.store.db.begin()
+        conn = await self.transaction.__aenter__()
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": self.store.intake_lock})
+        return conn
+
+    async def __aexit__(self, *exc) -> None:
+        await self.transaction.__aexit__(*exc)
+
+
+def _us(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def dead_letter_row(source: str, position: int, raw: Any, refused: Refused, now: float) -> dict:
+    return {
+        "source": storable(source, 500), "position": position,
+        "event_id": storable(refused.event_id, 500) if refused.event_id else None,
+        "event_type": storable(refused.event_type, 200) if refused.event_type else None,
+        "reason": storable(refused.reason, REASON_KEPT), "raw": raw_text(raw), "recorded_at": now,
+    }
+
+
 def _sent(attempts: int, message_id: str, recipient: str, note: str | None, now: float) -> dict:
     return {"status": SENT, "attempts": attempts, "message_id": message_id, "recipient": recipient,
             "last_error": note, "next_attempt_at": None, "updated_at": now}
@@ -387,6 +564,7 @@ def _facts_of(row) -> OrderFacts:
         parent_order_id=row.parent_order_id,
         lines={k: LineFacts(v[0], v[1]) for k, v in json.loads(row.lines).items()},
         last_change=json.loads(row.last_change) if row.last_change else None,
+        closed_at=row.closed_at,
     )
 
 
@@ -400,6 +578,7 @@ def _facts_row(facts: OrderFacts) -> dict:
         "order_date": facts.order_date,
         "lines": json.dumps({k: [v.sku, v.name] for k, v in facts.lines.items()}, sort_keys=True),
         "last_change": json.dumps(facts.last_change, sort_keys=True) if facts.last_change else None,
+        "closed_at": facts.closed_at,
     }
 
 

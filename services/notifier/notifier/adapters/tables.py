@@ -31,7 +31,11 @@ orders = Table(
     Column("order_date", String),
     Column("lines", Text, nullable=False),  # JSON {line_id: [sku, name]}
     Column("last_change", Text),  # JSON
+    # µs business time of the OrderStatusChanged that completed, cancelled or voided the
+    # order (None while it is open): a closed order is pruned after the retention window.
+    Column("closed_at", BigInteger),
     Index("ix_notifier_orders_parent", "parent_order_id"),
+    Index("ix_notifier_orders_closed", "closed_at"),
 )
 
 # One row per transition that calls for an email; the id derives from the BackorderChanged.
@@ -57,6 +61,7 @@ notifications = Table(
     Column("updated_at", Float),  # wall clock of the last status change
     Index("ix_notifier_notifications_status", "status", "next_attempt_at"),
     Index("ix_notifier_notifications_order", "order_id", "event_time"),
+    Index("ix_notifier_notifications_done", "status", "event_time"),  # pruning
 )
 
 # How far each source has been consumed: an input log, the outbox (seq), a topic partition.
@@ -65,4 +70,30 @@ positions = Table(
     metadata,
     Column("source", String, primary_key=True),
     Column("position", BigInteger, nullable=False),
+)
+
+# Records that could not be taken in (not JSON, refused by the contract, values the database
+# cannot hold, or failing again and again): what was read, where, and why.
+dead_letters = Table(
+    "notifier_dead_letters",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("source", String, nullable=False),  # topic:partition, an input file, outbox
+    Column("position", BigInteger, nullable=False),  # offset, line, seq
+    Column("event_id", String),
+    Column("event_type", String),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),  # UTF-8, errors replaced, cut at 64 KiB
+    Column("recorded_at", Float, nullable=False),  # wall clock, seconds since epoch
+    Index("ix_notifier_dead_letters_recorded", "recorded_at"),
+)
+
+# Small facts: `clock`, the latest business time taken in (µs), and `horizon`, the business
+# time before which notifications may have been pruned: a transition older than it is not
+# recorded again (it would be a repeat of a pruned one, or older than the retention window).
+meta = Table(
+    "notifier_meta",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", Text, nullable=False),
 )

@@ -11,7 +11,9 @@ Security `none` never upgrades the connection, `starttls` requires STARTTLS (a s
 does not offer it is a permanent failure, not a connection problem), `tls` speaks
 TLS from the first byte; certificates are verified unless the profile says otherwise (an
 extra CA file may be given). The password is read from its environment variable or file when
-the connection is opened and is never part of an error or a log line.
+the connection is opened and is never part of an error or a log line: every error is
+redacted of it (and of its AUTH PLAIN / LOGIN encodings, which a server may echo in its
+reply) and of anything shaped like a credential (`redaction.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import aiosmtplib
 
 from ..config import ProfileError, SmtpProfile
 from ..domain.message import Composed
+from ..redaction import encodings, redact
 from .base import Accepted, DeliveryError
 
 
@@ -29,6 +32,7 @@ class SmtpChannel:
     def __init__(self, profile: SmtpProfile) -> None:
         self.profile = profile
         self.client: aiosmtplib.SMTP | None = None
+        self.secrets: list[str] = []  # the password as it may come back in a server's reply
 
     def _tls_context(self) -> ssl.SSLContext | None:
         profile = self.profile
@@ -46,6 +50,7 @@ class SmtpChannel:
         profile = self.profile
         try:
             password = profile.password()
+            self.secrets = encodings(profile.username, password)
             context = self._tls_context()
         except ProfileError as error:
             raise DeliveryError(str(error), transient=False) from None
@@ -87,10 +92,15 @@ class SmtpChannel:
         except DeliveryError as error:
             if not error.keep_connection:
                 await self.close()
-            raise
+            raise self._redacted(error) from None
         except Exception as error:  # noqa: BLE001 - every failure is classified below
             await self.close()
-            raise classify(error) from None
+            raise self._redacted(classify(error)) from None
+
+    def _redacted(self, error: DeliveryError) -> DeliveryError:
+        error.reason = redact(error.reason, self.secrets)
+        error.args = (error.reason,)
+        return error
 
     async def _transaction(self, client: aiosmtplib.SMTP, message: Composed) -> Accepted:
         """MAIL, RCPT for each recipient, then DATA only if the customer's address was

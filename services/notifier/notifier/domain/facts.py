@@ -33,6 +33,7 @@ class OrderFacts:
     parent_order_id: str | None = None  # the order this one was split from
     lines: dict[str, LineFacts] = field(default_factory=dict)
     last_change: dict[str, Any] | None = None  # the last BackorderChanged seen (CloudEvent)
+    closed_at: int | None = None  # µs business time it was completed, cancelled or voided
 
 
 @dataclass(frozen=True, slots=True)

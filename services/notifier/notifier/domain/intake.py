@@ -61,6 +61,8 @@ class Loaded:
     existing: set[str] = field(default_factory=set)
     last_emailed: dict[str, int] = field(default_factory=dict)
     pending: list[Notification] = field(default_factory=list)
+    # µs business time before which notifications may have been pruned (None: never)
+    horizon: int | None = None
 
 
 @dataclass(slots=True)
@@ -69,9 +71,11 @@ class IntakeTally:
     changes: int = 0  # BackorderChanged consumed
     transitions: int = 0  # of which marked an order as a backorder
     duplicates: int = 0  # transitions already recorded
+    stale: int = 0  # transitions older than the pruning horizon: not recorded again
     unassigned: int = 0  # transitions of companies with no template assigned
     recorded: int = 0  # notifications recorded
-    ignored: int = 0  # unreadable or of no interest
+    ignored: int = 0  # of no interest
+    dead_letters: int = 0  # records that cannot be taken in (dead-lettered with the reason)
 
     def add(self, other: IntakeTally) -> None:
         for name in self.__slots__:
@@ -84,6 +88,7 @@ class IntakeResult:
     new: list[Notification]
     decided: list[Notification]  # pending ones loaded from the store, now decided
     tally: IntakeTally
+    dead: list[dict] = field(default_factory=list)  # dead-letter rows the store wrote
 
 
 def take_in(
@@ -101,7 +106,7 @@ def take_in(
     for event in events:
         if isinstance(event, BackorderChanged):
             tally.changes += 1
-            _change(event, facts, loaded.existing, new, policy_of, tally, touched)
+            _change(event, facts, loaded.existing, new, policy_of, tally, touched, loaded.horizon)
         else:
             tally.order_events += 1
             touched |= projection.apply(facts, event)
@@ -139,7 +144,7 @@ def take_in(
     return IntakeResult(written, list(new.values()), decided, tally)
 
 
-def _change(event: BackorderChanged, facts, existing, new, policy_of, tally, touched) -> None:
+def _change(event: BackorderChanged, facts, existing, new, policy_of, tally, touched, horizon=None) -> None:
     data = event.data
     order = facts.get(data.order_id)
     if order is None:
@@ -154,6 +159,11 @@ def _change(event: BackorderChanged, facts, existing, new, policy_of, tally, tou
     nid = notification_id(event.id)
     if nid in existing or nid in new:
         tally.duplicates += 1
+        return
+    if horizon is not None and _us(event.time) < horizon:
+        # Its notification may have been pruned (a replay after a rebuild), or the change is
+        # older than the retention window: no email for it either way.
+        tally.stale += 1
         return
     policy = policy_of(data.company_id)
     if policy is None:

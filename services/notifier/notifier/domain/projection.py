@@ -2,16 +2,22 @@
 from the order events (pure; the store loads and saves the rows a batch touches).
 
 Like the recalculator, the first `OrderCreated` of an order wins: a second one for the same
-id is refused there, so it changes nothing here either.
+id is refused there, so it changes nothing here either. `OrderStatusChanged` only tells
+when an order was closed (completed, cancelled, voided) or reopened: a closed order's row
+is pruned once the retention window has passed.
 """
 
 from __future__ import annotations
 
-from backorder_events import ItemAdded, ItemReplaced, OrderCreated, OrderSplit
+from datetime import UTC, datetime, timedelta
+
+from backorder_events import ItemAdded, ItemReplaced, OrderCreated, OrderSplit, OrderStatusChanged
 
 from .facts import LineFacts, OrderFacts
 
-ORDER_EVENT_TYPES = frozenset({"OrderCreated", "OrderSplit", "ItemAdded", "ItemReplaced"})
+ORDER_EVENT_TYPES = frozenset({"OrderCreated", "OrderSplit", "ItemAdded", "ItemReplaced", "OrderStatusChanged"})
+CLOSED_STATUSES = frozenset({"Completed", "Cancelled", "Void"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _row(facts: dict[str, OrderFacts], order_id: str) -> OrderFacts:
@@ -69,6 +75,20 @@ def apply(facts: dict[str, OrderFacts], event) -> set[str]:
         order = _row(facts, data.order_id)
         # Another product now: the old line's name no longer applies.
         order.lines[data.line_id] = LineFacts(data.new_sku, None)
+        return {order.order_id}
+    if isinstance(event, OrderStatusChanged):
+        data = event.data
+        if "order_status" not in data.model_fields_set:
+            return set()
+        order = _row(facts, data.order_id)
+        closed = data.order_status.value in CLOSED_STATUSES
+        at = (event.time - _EPOCH) // timedelta(microseconds=1)
+        if closed and (order.closed_at is None or at > order.closed_at):
+            order.closed_at = at
+        elif not closed and order.closed_at is not None and at >= order.closed_at:
+            order.closed_at = None  # reopened
+        else:
+            return set()  # no change, or older than the closing it would undo
         return {order.order_id}
     return set()
 

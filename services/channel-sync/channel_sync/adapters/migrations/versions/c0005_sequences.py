@@ -1,8 +1,8 @@
 """The failures' sequence numbers become 64-bit (BIGINT, and its sequence `AS bigint`) on
 PostgreSQL; on SQLite the column is the rowid, 64-bit already.
 
-Revision ID: c0003_sequences
-Revises: c0002
+Revision ID: c0005
+Revises: c0004
 Create Date: 2026-11-29
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "c0003_sequences"
-down_revision = "c0002"
+revision = "c0005"
+down_revision = "c0004"
 branch_labels = None
 depends_on = None
 

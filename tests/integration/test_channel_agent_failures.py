@@ -1,0 +1,138 @@
+"""Channel-sync's faust agent (`channel_sync.kafka_app.take_in`) when its intake fails, on
+SQLite and PostgreSQL, fed by a stand-in for faust's stream: no exception loses a record or
+stops the worker. A batch that fails for an unforeseen reason is tried again; a record that
+keeps failing is dead-lettered alone, with the traceback, and the others are taken in; an
+outage is waited out however long it lasts; unreadable records are dead-lettered at once."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import channel_sync.kafka_app as kafka_app
+import pytest
+from channel_support import position, product, purchase_order
+from channel_sync.adapters.store import Store
+from channel_sync.config import default_config
+from channel_sync.domain.projection import Projection
+from channel_sync.service import ChannelSyncService
+from integration.test_notifier_agent_failures import Stream
+from recalculator.adapters.repository import make_engine
+
+POSITIONS, REFERENCE = "cs.positions", "cs.reference"
+
+
+@asynccontextmanager
+async def worker_service(database, tmp_path: Path):
+    db = make_engine(database.url, database.schema)
+    service = ChannelSyncService(Store(db, database.schema), default_config(tmp_path), retry_pause=0.01)
+    try:
+        yield await service.start()
+    finally:
+        await service.close()
+        await db.dispose()
+
+
+@pytest.fixture
+async def agent_service(database, tmp_path, monkeypatch):
+    async with worker_service(database, tmp_path) as service:
+        monkeypatch.setattr(kafka_app.running, "service", service)
+        yield service
+
+
+def _workload() -> list[tuple[str, int, str]]:
+    return [
+        (REFERENCE, 0, json.dumps(product("CAT-HAMMOCK", "Cat Hammock"))),
+        (REFERENCE, 0, json.dumps(purchase_order("PO-BUG", ("BUG", 5, 0, "2025-05-05")))),
+        (REFERENCE, 0, json.dumps(purchase_order("PO-1", ("CAT-HAMMOCK", 5, 0, "2025-05-05")))),
+        (POSITIONS, 0, json.dumps(position("CAT-HAMMOCK", 0, 2))),
+        (POSITIONS, 0, json.dumps(position("BUG", 1, 0))),
+    ]
+
+
+async def test_a_record_that_keeps_failing_is_dead_lettered_alone_and_the_others_go_on(agent_service, monkeypatch):
+    real_apply = Projection.apply
+    tries = []
+
+    def apply(self, event):
+        if event.type == "PurchaseOrderUpdated" and event.data.po_id == "PO-BUG":
+            tries.append(event.id)
+            raise RuntimeError("an input nothing foresaw")
+        return real_apply(self, event)
+
+    monkeypatch.setattr(Projection, "apply", apply)
+    await kafka_app.take_in.fun(Stream(_workload()))
+
+    service = agent_service
+    assert set(service.projection.purchase_orders) == {"PO-1"}
+    assert set(service.projection.positions) == {"CAT-HAMMOCK", "BUG"}
+    [dead] = await service.store.dead_letters()
+    assert (dead.source, dead.position) == (f"{REFERENCE}:0", 1)
+    assert dead.reason.startswith("failed 3 times: RuntimeError: an input nothing foresaw\nTraceback")
+    assert '"po_id": "PO-BUG"' in dead.raw
+    assert await service.store.positions() == {f"{REFERENCE}:0": 2, f"{POSITIONS}:0": 1}
+    assert len(tries) == 3 + 3
+    # What was committed is what the service holds.
+    stored = Projection()
+    await service.store.load(stored)
+    assert set(stored.purchase_orders) == {"PO-1"} and set(stored.positions) == {"CAT-HAMMOCK", "BUG"}
+
+
+async def test_a_failure_that_goes_away_is_tried_again_and_nothing_is_dead_lettered(agent_service, monkeypatch):
+    real_apply = Projection.apply
+    failures = []
+
+    def apply(self, event):
+        if len(failures) < 2:
+            failures.append(event.id)
+            raise KeyError("a passing fault")
+        return real_apply(self, event)
+
+    monkeypatch.setattr(Projection, "apply", apply)
+    await kafka_app.take_in.fun(Stream(_workload()))
+    service = agent_service
+    assert set(service.projection.purchase_orders) == {"PO-1", "PO-BUG"}
+    assert await service.store.dead_letters() == []
+    assert await service.store.positions() == {f"{REFERENCE}:0": 2, f"{POSITIONS}:0": 1}
+
+
+async def test_an_outage_is_waited_out_without_counting_as_a_failure(agent_service, monkeypatch):
+    store = agent_service.store
+    real_commit, real_reachable = store.commit_consumed, store.reachable
+    down = {"commits": 0}
+
+    async def commit_consumed(*args, **kwargs):
+        if down["commits"] < 8:  # far more than the 3 attempts a failure gets
+            down["commits"] += 1
+            raise ConnectionResetError("the database went away")
+        return await real_commit(*args, **kwargs)
+
+    async def reachable():
+        return down["commits"] >= 8 and await real_reachable()
+
+    monkeypatch.setattr(store, "commit_consumed", commit_consumed)
+    monkeypatch.setattr(store, "reachable", reachable)
+    await kafka_app.take_in.fun(Stream(_workload()))
+    assert down["commits"] == 8
+    assert set(agent_service.projection.purchase_orders) == {"PO-1", "PO-BUG"}
+    assert await store.dead_letters() == []
+
+
+async def test_unreadable_records_are_dead_lettered_and_the_partition_goes_on(agent_service):
+    poison = [
+        (POSITIONS, 0, '{"type": "SkuPositionChanged", "id": "p-1"'),
+        (POSITIONS, 0, json.dumps({**position("CAT-HAMMOCK", 1, 0), "time": "0001-01-01T00:00:00+01:00"})),
+        (POSITIONS, 0, json.dumps(position("CAT-HAMMOCK", 2**70, 0))),
+        (POSITIONS, 0, json.dumps(position("CAT\x00HAMMOCK", 1, 0))),
+        (POSITIONS, 0, json.dumps(position("S" * 1_000_000, 1, 0))),
+        (POSITIONS, 0, json.dumps(position("CAT-HAMMOCK", 7, 1))),
+    ]
+    await kafka_app.take_in.fun(Stream(poison))
+    service = agent_service
+    reasons = [row.reason for row in await service.store.dead_letters()]
+    assert [r.split(":")[0] for r in reasons] == [
+        "not JSON", "the event cannot be read", "number out of range at data.available_qty (1.1805916207174113e+21)",
+        "NUL character at data.sku", "identifier too long (1,000,000 characters; at most 500) at data.sku"]
+    assert service.projection.positions["CAT-HAMMOCK"].available == 7
+    assert await service.store.positions() == {f"{POSITIONS}:0": 5}
