@@ -18,7 +18,7 @@ from channel_sync.service import parse, read_record
     (b'"SkuPositionChanged"', "not a JSON object but a string"),
     (b'{"id": "x", "data": {}}', "not an event: no type"),
     (json.dumps({**purchase_order("PO-1", ("A", 1, 0, None)), "time": "0001-01-01T00:00:00+01:00"}).encode(),
-     "the event cannot be read: OverflowError: date value out of range"),
+     "time: must be at or after 1900-01-01T00:00:00Z and before 2200-01-01T00:00:00Z"),
     (json.dumps(purchase_order("PO-1", ("A", 10**30, 0, None))).encode(), "number out of range at data.lines[0].qty_ordered"),
     (json.dumps(position("A", -(2**70), 0)).encode(), "number out of range at data.available_qty"),
     (json.dumps(container("C\x00", None, {"A": 1})).encode(), "NUL character at data.container_id"),
