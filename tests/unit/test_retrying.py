@@ -1,4 +1,4 @@
-"""Telling an outage from a failure that counts, in the notifier and channel-sync (pure, no
+"""Telling an outage from a failure that counts, for the notifier's and channel-sync's intake (no
 database): a connection error, or any error while the database does not answer, is waited
 out without counting; anything else counts, and after the attempts the work is given up as
 Failed, with its traceback; a fatal error is raised at once."""
@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-import channel_sync.retrying as channel_retrying
-import notifier.retrying as notifier_retrying
 import pytest
+import recalculator.retrying as retrying
 from sqlalchemy.exc import DBAPIError
 
 
@@ -37,39 +36,35 @@ async def _silent() -> bool:
     return False
 
 
-@pytest.mark.parametrize("module", [notifier_retrying, channel_retrying])
-def test_outages_are_waited_out_and_failures_counted(module):
+def test_outages_are_waited_out_and_failures_counted():
     lost = DBAPIError("select 1", {}, ConnectionResetError("gone"), connection_invalidated=True)
     work = Work(ConnectionRefusedError("refused"), lost, OSError("unreachable"), *[KeyError("bug")] * 2)
     seen = []
-    result = asyncio.run(module.attempt(work, attempts=3, reachable=_answers, sleep=_no_sleep,
+    result = asyncio.run(retrying.attempt(work, attempts=3, reachable=_answers, sleep=_no_sleep,
                                         on_error=lambda e, outage, failures, wait: seen.append((outage, failures))))
     assert result == "done" and work.calls == 6
     assert seen == [(True, 0), (True, 0), (True, 0), (False, 1), (False, 2)]
 
 
-@pytest.mark.parametrize("module", [notifier_retrying, channel_retrying])
-def test_a_failure_that_persists_is_given_up_with_its_traceback(module):
+def test_a_failure_that_persists_is_given_up_with_its_traceback():
     work = Work(*[ValueError("an input nothing foresaw")] * 5)
-    result = asyncio.run(module.attempt(work, attempts=3, reachable=_answers, sleep=_no_sleep))
-    assert isinstance(result, module.Failed) and work.calls == 3
+    result = asyncio.run(retrying.attempt(work, attempts=3, reachable=_answers, sleep=_no_sleep))
+    assert isinstance(result, retrying.Failed) and work.calls == 3
     assert result.reason().startswith("failed 3 times: ValueError: an input nothing foresaw\nTraceback")
 
 
-@pytest.mark.parametrize("module", [notifier_retrying, channel_retrying])
-def test_any_error_while_the_database_does_not_answer_is_an_outage(module):
+def test_any_error_while_the_database_does_not_answer_is_an_outage():
     work = Work(*[ValueError("odd")] * 10)
-    result = asyncio.run(module.attempt(work, attempts=3, reachable=_silent, sleep=_no_sleep))
+    result = asyncio.run(retrying.attempt(work, attempts=3, reachable=_silent, sleep=_no_sleep))
     assert result == "done" and work.calls == 11
 
 
-@pytest.mark.parametrize("module", [notifier_retrying, channel_retrying])
-def test_a_fatal_error_is_raised_at_once_and_a_handled_one_is_not_its_cause(module):
+def test_a_fatal_error_is_raised_at_once_and_a_handled_one_is_not_its_cause():
     class Deposed(Exception):
         pass
 
     with pytest.raises(Deposed):
-        asyncio.run(module.attempt(Work(Deposed()), attempts=3, reachable=_answers, sleep=_no_sleep,
+        asyncio.run(retrying.attempt(Work(Deposed()), attempts=3, reachable=_answers, sleep=_no_sleep,
                                    fatal=(Deposed,)))
     try:
         try:
@@ -77,4 +72,4 @@ def test_a_fatal_error_is_raised_at_once_and_a_handled_one_is_not_its_cause(modu
         except OSError:
             raise ValueError("a bug in the handler") from None
     except ValueError as error:
-        assert not module.looks_like_outage(error)
+        assert not retrying.looks_like_outage(error)

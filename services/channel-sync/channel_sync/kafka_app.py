@@ -59,7 +59,7 @@ from .adapters import lock
 from .adapters.store import Store
 from .domain.screening import MAX_RECORD_BYTES
 from .redaction import redact
-from .retrying import until_done
+from recalculator.retrying import until_done
 from .service import ChannelSyncService, Record
 
 log = logs.get("channel_sync.worker")

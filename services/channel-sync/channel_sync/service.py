@@ -39,7 +39,7 @@ from .domain import feeds
 from .domain.projection import EVERY_SKU, Projection
 from .domain.screening import MAX_RECORD_BYTES, Refused, identity, problem, read_object
 from .redaction import redact
-from .retrying import Failed, attempt, until_done
+from recalculator.retrying import Failed, attempt, until_done
 
 log = logs.get("channel_sync")
 

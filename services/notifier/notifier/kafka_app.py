@@ -53,7 +53,7 @@ from .config import NotifierConfig, load
 from .defaults import default_config
 from .domain.screening import MAX_RECORD_BYTES
 from .redaction import redact
-from .retrying import until_done
+from recalculator.retrying import until_done
 from .service import Consumed, NotifierService
 
 log = logs.get("notifier.kafka")

@@ -42,7 +42,7 @@ from .domain.projection import ORDER_EVENT_TYPES
 from .domain.rules import message_id
 from .domain.screening import MAX_RECORD_BYTES, Refused, identity, problem, read_object
 from .redaction import redact
-from .retrying import Failed, attempt, until_done
+from recalculator.retrying import Failed, attempt, until_done
 
 log = logs.get("notifier")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,4 +1,5 @@
-"""Trying a unit of work again, telling an outage from a failure that counts.
+"""Trying a unit of work again, telling an outage from a failure that counts (the notifier's
+and channel-sync's intake; tenacity does the trying and the pauses).
 
 The database or the network going away is an outage: the work is tried again for as long as
 it takes, and it never counts against the work. Any other failure (a bug, an input nothing
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
+from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
 T = TypeVar("T")
 
@@ -79,42 +81,52 @@ async def attempt(
     """`work()`'s result, or Failed once it failed `attempts` times outside an outage.
     `on_error(error, outage, failures, retry_in)` is told of each failure (to log it);
     errors of the `fatal` types are raised at once."""
-    failures = 0
-    wait = pause
-    while True:
-        try:
-            return await work()
-        except fatal:
-            raise
-        except Exception as error:  # noqa: BLE001 - every failure is classified here
-            outage = looks_like_outage(error) or not await _answers(reachable)
-            if not outage:
-                failures += 1
-            if not outage and failures >= attempts:
-                if on_error is not None:
-                    on_error(error, outage, failures, 0.0)
-                return Failed(error, failures)
-            if on_error is not None:
-                on_error(error, outage, failures, wait)
-            await sleep(wait)
-            wait = min(wait * 2, max_pause)
+    counted = 0
+    outage = False
+
+    async def again(state: RetryCallState) -> bool:
+        nonlocal counted, outage
+        error = state.outcome.exception() if state.outcome is not None else None
+        if error is None or isinstance(error, fatal):
+            return False
+        outage = looks_like_outage(error) or not await _answers(reachable)
+        if not outage:
+            counted += 1
+        return True
+
+    def told(state: RetryCallState) -> None:
+        if on_error is not None:
+            on_error(state.outcome.exception(), outage, counted, state.next_action.sleep)
+
+    retrying = AsyncRetrying(
+        retry=again, stop=lambda _state: not outage and counted >= attempts,
+        wait=wait_exponential(multiplier=pause, max=max_pause), sleep=sleep, before_sleep=told,
+        reraise=True,
+    )
+    try:
+        return await retrying(work)
+    except fatal:
+        raise
+    except Exception as error:  # noqa: BLE001 - given up: the caller decides
+        if on_error is not None:
+            on_error(error, False, counted, 0.0)
+        return Failed(error, counted)
 
 
 async def until_done(work: Callable[[], Awaitable[T]], *, on_error=None, pause: float = 0.5,
                      max_pause: float = 10.0, fatal: tuple[type[BaseException], ...] = ()) -> T:
     """`work()` tried until it succeeds (for writes that must happen, e.g. a dead letter);
     errors of the `fatal` types are raised at once."""
-    wait = pause
-    while True:
-        try:
-            return await work()
-        except fatal:
-            raise
-        except Exception as error:  # noqa: BLE001
-            if on_error is not None:
-                on_error(error, True, 0, wait)
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, max_pause)
+
+    def told(state: RetryCallState) -> None:
+        if on_error is not None:
+            on_error(state.outcome.exception(), True, 0, state.next_action.sleep)
+
+    retrying = AsyncRetrying(
+        retry=lambda state: state.outcome.failed and not isinstance(state.outcome.exception(), fatal),
+        wait=wait_exponential(multiplier=pause, max=max_pause), before_sleep=told, reraise=True,
+    )
+    return await retrying(work)
 
 
 async def _answers(reachable: Callable[[], Awaitable[bool]]) -> bool:
