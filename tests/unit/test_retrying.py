@@ -73,3 +73,9 @@ def test_a_fatal_error_is_raised_at_once_and_a_handled_one_is_not_its_cause():
             raise ValueError("a bug in the handler") from None
     except ValueError as error:
         assert not retrying.looks_like_outage(error)
+
+
+def test_work_given_as_a_lambda_returning_a_coroutine_is_awaited():
+    work = Work(ConnectionRefusedError("refused"))
+    assert asyncio.run(retrying.attempt(lambda: work(), attempts=3, reachable=_answers, sleep=_no_sleep)) == "done"
+    assert asyncio.run(retrying.until_done(lambda: Work()(), pause=0)) == "done"
