@@ -51,7 +51,12 @@ def test_sigkill_at_random_points_loses_nothing_and_applies_nothing_twice(tmp_pa
         attempts += 1
         before = committed_position(db)
         process = start(log, db, env)
-        time.sleep(rng.uniform(0.8, 1.5))  # start-up, loading the state, then some batches
+        # Start-up (loading the state, reading and ordering the log) takes longer on a busy
+        # machine: killed at a random moment once it has committed something of its own.
+        deadline = time.monotonic() + 60
+        while committed_position(db) == before and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.05, 0.5))
         if process.poll() is not None:
             break  # it finished before the kill: the log is done
         process.send_signal(signal.SIGKILL)
