@@ -122,6 +122,11 @@ async def _append(conn: AsyncConnection, table, rows: Sequence[dict]) -> None:
     )
 
 
+def _chunks(items: Sequence, size: int = 1000):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def outbox_row(event: dict) -> dict:
     """An output CloudEvent as a row of the outbox."""
     return {"event_id": event["id"], "event_type": event["type"], "subject": event["subject"],
@@ -147,6 +152,9 @@ class BatchRows:
     extra: list = field(default_factory=list)
     deleted_stock: list[tuple[str, str]] = field(default_factory=list)
     deleted_positions: list[str] = field(default_factory=list)
+    deleted_orders: list[str] = field(default_factory=list)
+    # Processed ids applied before this business time are deleted (the dedupe window).
+    forget_before: int | None = None
 
 
 class FencedOut(Exception):
@@ -185,19 +193,28 @@ class Repository:
                 engine.stock.setdefault(item.sku, {})[item.warehouse_id] = item.qty
             for position in await conn.execute(select(t.sku_positions)):
                 engine.positions[position.sku] = (position.available_qty, position.backorder_qty)
-            result = await conn.stream(select(t.orders.c.order_id, t.orders.c.doc))
+            result = await conn.stream(select(t.orders.c.order_id, t.orders.c.doc, t.orders.c.closed_at))
             async for order in result:
-                load_order(engine, order.order_id, order.doc)
+                load_order(engine, order.order_id, order.doc, order.closed_at)
             meta = dict((await conn.execute(select(t.meta.c.key, t.meta.c.value))).all())
             engine.last_time = int(meta["last_time"]) if "last_time" in meta else None
+            # The business clock: the newest applied event time (before it was stored, the
+            # last applied event's time).
+            clock = meta.get("clock", meta.get("last_time"))
+            engine.clock = int(clock) if clock is not None else None
             if "held" in meta:
                 held = json.loads(meta["held"])
                 engine.held_orders = {k: (v[0], v[1]) for k, v in held["orders"].items()}
                 engine.held_totals = held["totals"]
-            result = await conn.stream(select(t.processed_events.c.event_id))
+            result = await conn.stream(
+                select(t.processed_events.c.source, t.processed_events.c.event_id,
+                       t.processed_events.c.applied_at)
+                .order_by(t.processed_events.c.applied_at)
+            )
             async for processed in result:
-                engine.processed.add(processed.event_id)
+                engine.remember(processed.source, processed.event_id, processed.applied_at)
         engine.rebuild()
+        engine.index_closed()
         engine.take_changes()
 
     async def position(self, source: str) -> int | None:
@@ -222,7 +239,9 @@ class Repository:
         may go on with the next batch while these rows are being written."""
         orders, stock = engine.orders, engine.stock
         rows = BatchRows()
-        rows.orders = [order_row(orders[o]) for o in sorted(changes.orders)]
+        rows.orders = [order_row(orders[o]) for o in sorted(changes.orders) if o in orders]
+        # An order changed but gone was evicted (a closed order past its retention).
+        rows.deleted_orders = [o for o in sorted(changes.orders) if o not in orders]
         # A key changed but gone (a SKU handed to another shard) is deleted.
         rows.stock = [
             {"sku": s, "warehouse_id": w, "qty": stock[s][w]}
@@ -246,9 +265,18 @@ class Repository:
         if changes.settings:
             rows.settings = [{"id": 1, "doc": engine.settings.model_dump_json()}]
         if changes.processed:
-            rows.processed = [{"event_id": e} for e in changes.processed]
+            # Those still remembered: an id applied and forgotten within one batch is not
+            # stored (an event applied again with the same identity later may be).
+            remembered = engine.processed
+            rows.processed = [
+                {"source": source, "event_id": event_id, "applied_at": applied_at}
+                for source, event_id, applied_at in changes.processed
+                if remembered.get((source, event_id)) == applied_at
+            ]
+        rows.forget_before = changes.forget_before
         if changes.clock and engine.last_time is not None:
             rows.meta.append({"key": "last_time", "value": str(engine.last_time)})
+            rows.meta.append({"key": "clock", "value": str(engine.clock)})
         if changes.held:
             held = {"orders": engine.held_orders, "totals": engine.held_totals}
             rows.meta.append({"key": "held", "value": json.dumps(held, sort_keys=True)})
@@ -298,6 +326,12 @@ class Repository:
     async def write_rows(self, conn: AsyncConnection, rows: BatchRows) -> None:
         """All of a batch, inside the caller's transaction."""
         await upsert(conn, t.orders, rows.orders, ["order_id"])
+        for chunk in _chunks(rows.deleted_orders):
+            await conn.execute(t.orders.delete().where(t.orders.c.order_id.in_(chunk)))
+        if rows.forget_before is not None:  # before the new ids: one may be applied again
+            await conn.execute(
+                t.processed_events.delete().where(t.processed_events.c.applied_at < rows.forget_before)
+            )
         await upsert(conn, t.stock, rows.stock, ["sku", "warehouse_id"])
         for sku, warehouse in rows.deleted_stock:
             await conn.execute(t.stock.delete().where(t.stock.c.sku == sku, t.stock.c.warehouse_id == warehouse))

@@ -27,6 +27,8 @@ orders = Table(
     Column("backorder_qty", Integer, nullable=False),
     Column("qty", Integer, nullable=False),
     Column("doc", Text, nullable=False),
+    # Business time (µs) of the event that closed it (Completed, Cancelled, Void), else null.
+    Column("closed_at", BigInteger),
     Index("ix_orders_backorder_status", "backorder_status"),
 )
 
@@ -79,11 +81,17 @@ settings = Table(
     Column("doc", Text, nullable=False),
 )
 
-# Ids of applied events: the idempotency keys, written in the transaction that applied them.
+# Applied events by their CloudEvents identity (source and id), written in the transaction
+# that applied them, with the business time they were applied at; deleted once older than
+# the dedupe window. Source "" holds ids stored before sources were kept: they match an
+# event of any source.
 processed_events = Table(
     "processed_events",
     metadata,
+    Column("source", String, primary_key=True),
     Column("event_id", String, primary_key=True),
+    Column("applied_at", BigInteger, nullable=False),  # µs, the business clock
+    Index("ix_processed_events_applied_at", "applied_at"),
 )
 
 # Small facts about the state itself (the business time of the last applied event).

@@ -40,6 +40,7 @@ from ..adapters.repository import (
     FencedOut,
     Repository,
     _append,
+    _chunks,
     make_engine,
     outbox_row,
     upsert,
@@ -131,7 +132,7 @@ class RouterRuntime(EmbeddedRuntime):
         self.shards = shards
         self.db = make_engine(url, self.repository.schema, also=base)
         self.repository = Repository(self.db, self.repository.schema)
-        self.router = Router(shards)
+        self.router = Router(shards, **self.retention.engine_options())
         self.engine = self.router.engine
         self.seq = 0
 
@@ -142,7 +143,7 @@ class RouterRuntime(EmbeddedRuntime):
         return self
 
     async def reload(self) -> None:
-        router = Router(self.shards)
+        router = Router(self.shards, **self.retention.engine_options())
         await self.repository.load(router.engine)
         async with self.db.connect() as conn:
             for row in await conn.execute(select(pt.order_shards)):
@@ -208,8 +209,10 @@ class RouterRuntime(EmbeddedRuntime):
         router = self.router
         known = [
             {"order_id": o, "shards": ",".join(map(str, sorted(router.known[o])))}
-            for o in sorted(router.changed_orders)
+            for o in sorted(router.changed_orders) if o in router.known
         ]
+        # Orders changed but no longer known were evicted (closed orders past their retention).
+        forgotten = [o for o in sorted(router.changed_orders) if o not in router.known]
         groups = [{"sku": s, "root": router.groups.parent[s]} for s in sorted(router.groups.changed)]
         router.changed_orders = set()
         router.groups.changed = set()
@@ -221,6 +224,8 @@ class RouterRuntime(EmbeddedRuntime):
             if routed:
                 await _append(conn, pt.routed, routed)
             await upsert(conn, pt.order_shards, known, ["order_id"])
+            for chunk in _chunks(forgotten):
+                await conn.execute(delete(pt.order_shards).where(pt.order_shards.c.order_id.in_(chunk)))
             await upsert(conn, pt.sku_groups, groups, ["sku"])
             await upsert(conn, pt.pipeline_meta, [{"key": "router_seq", "value": str(seq)}], ["key"])
 
@@ -552,6 +557,9 @@ class AssemblerStage(_Stage):
             ):
                 outputs.append(order_event(change, cause.time))
         orders = self.assembler.orders
+        # Orders touched but gone were evicted by their shards (closed, past their retention).
+        forgotten = sorted(order_id for order_id in touched if order_id not in orders)
+        touched.difference_update(forgotten)
         saved = [
             {
                 "order_id": order_id, "company_id": orders[order_id].company_id,
@@ -570,6 +578,8 @@ class AssemblerStage(_Stage):
             await conn.execute(delete(pt.partials).where(pt.partials.c.seq <= last))
             await conn.execute(delete(pt.causes).where(pt.causes.c.seq <= last))
             await upsert(conn, pt.assembled_orders, saved, ["order_id"])
+            for chunk in _chunks(forgotten):
+                await conn.execute(delete(pt.assembled_orders).where(pt.assembled_orders.c.order_id.in_(chunk)))
 
         rows.extra.append(hand_over)
         await self.repository.save_rows(rows, fence=self.fence)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import logs, metrics
 from ..adapters.repository import BatchRows, Repository, make_engine
+from ..config import RetentionSettings
 from ..domain.engine import Engine
 from ..processing import Processed, Tally, process
 from .tuning import freeze_loaded_state
@@ -33,12 +34,22 @@ def sqlite_url(path: str | Path) -> str:
 
 
 class EmbeddedRuntime:
-    def __init__(self, url: str, *, batch_size: int = DEFAULT_BATCH, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        schema: str | None = None,
+        retention: RetentionSettings | None = None,
+    ) -> None:
         self.url = url
         self.batch_size = batch_size
+        # By default from the environment (BACKORDERS_DEDUPE_WINDOW, ...), so every runtime
+        # built on this one (the Kafka worker, replay-topics, rebuild) applies the same.
+        self.retention = retention or RetentionSettings()
         self.db = make_engine(url, schema)
         self.repository = Repository(self.db, schema)
-        self.engine = Engine()
+        self.engine = self.new_engine()
         self.fence: str | None = None  # set by a runtime that must be the only writer
         # A connection the owner holds for writing batches (the Kafka worker's lock
         # connection): no pool checkout, no ping, per batch; None: pooled connections.
@@ -50,9 +61,12 @@ class EmbeddedRuntime:
         freeze_loaded_state()
         return self
 
+    def new_engine(self) -> Engine:
+        return Engine(**self.retention.engine_options())
+
     async def reload(self) -> None:
         """Back to the stored state (after a failed batch left the engine ahead of it)."""
-        engine = Engine()
+        engine = self.new_engine()
         await self.repository.load(engine)
         self.engine = engine
 
