@@ -1,16 +1,24 @@
 """Retention with the state in SQL, on each backend: an existing database migrates (its ids
-keep deduplicating, its closed orders get a closing time), and the forgetting engine
-survives restarts deciding what `replay` decides."""
+keep deduplicating, its closed orders get a closing time), the forgetting engine survives
+restarts deciding what `replay` decides, and the outbox and dead letters are pruned once
+relayed and old."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
 from alembic import command
 from recalculator.adapters import tables as t
 from recalculator.adapters.migrate import RECALCULATOR
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import (
+    DEAD_LETTER_RELAY_SOURCE,
+    OUTBOX_RELAY_SOURCE,
+    Pruned,
+    Repository,
+    make_engine,
+)
 from recalculator.cli.replay import replay
 from recalculator.config import RetentionSettings
 from recalculator.publishing import to_json
@@ -58,14 +66,21 @@ async def test_a_database_of_the_previous_revision_migrates_and_keeps_deduplicat
                 {"order_id": "open", "company_id": "default", "order_date": LAST_TIME,
                  "backorder_status": "None", "backorder_qty": 0, "qty": 1, "doc": _order_doc("InProcess")},
             ])
+            await conn.execute(text(
+                "INSERT INTO outbox (event_id, event_type, subject, payload) VALUES ('o-1', 'T', 'S', '{}')"
+            ))
+            await conn.execute(text("INSERT INTO dead_letters (source, reason, raw) VALUES ('log', 'bad', 'x')"))
         await Repository(db, schema).create_schema()
         async with db.connect() as conn:
             processed = (await conn.execute(text(
                 "SELECT source, event_id, applied_at FROM processed_events ORDER BY event_id"
             ))).all()
             closed = dict((await conn.execute(select(t.orders.c.order_id, t.orders.c.closed_at))).all())
+            recorded = [(await conn.execute(select(table.c.recorded_at))).scalar_one()
+                        for table in (t.outbox, t.dead_letters)]
         assert [tuple(row) for row in processed] == [("", "e-1", LAST_TIME), ("", "e-2", LAST_TIME)]
         assert closed == {"shipped": LAST_TIME, "open": None}
+        assert recorded == [LAST_TIME, LAST_TIME]  # pruned a window after the migration, once relayed
     finally:
         await db.dispose()
 
@@ -118,3 +133,115 @@ async def test_a_forgetting_runtime_restarted_every_day_decides_what_replay_deci
             == {sku: {(line.order.order_id, line.line_id) for line in lines} for sku, lines in live.owing.items()}
         assert engine.clock == live.clock
     assert len(live.orders) < 2 * 150 * 1.2  # about two days of orders, not four
+
+
+async def _counts(runtime) -> tuple[int, int]:
+    async with runtime.db.connect() as conn:
+        return tuple([
+            (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            for table in ("outbox", "dead_letters")
+        ])
+
+
+async def _last_seq(runtime, table) -> int:
+    async with runtime.db.connect() as conn:
+        return (await conn.execute(text(f"SELECT max(seq) FROM {table}"))).scalar_one()
+
+
+async def test_only_what_the_relay_sent_and_is_older_than_its_window_is_pruned(database):
+    url, schema = database
+    retention = RetentionSettings(outbox_retention=DAY, dead_letter_retention=2 * DAY)
+    days = list(generate_days(4, seed=4, shape=WorkloadShape(orders=100, skus=20)))
+    position = 0
+
+    async def feed(runtime, day) -> None:
+        nonlocal position
+        records = []
+        for raw in day:
+            position += 1
+            records.append((position, raw["__raw__"] if "__raw__" in raw else to_json(raw)))
+        await runtime.consume("days", records)
+
+    async with EmbeddedRuntime(url, schema=schema, retention=retention) as runtime:
+        repository = runtime.repository
+        await feed(runtime, days[0])
+        first_day = await _counts(runtime)
+        assert first_day[0] > 100 and first_day[1] > 0
+        # Nothing relayed yet: nothing goes, however old.
+        await feed(runtime, days[1])
+        await feed(runtime, days[2])
+        assert await runtime.prune() == Pruned()
+        # The relay sent half of the first day's outbox and all its dead letters.
+        sent = first_day[0] // 2
+        await repository.save_position(OUTBOX_RELAY_SOURCE, sent)
+        await repository.save_position(DEAD_LETTER_RELAY_SOURCE, first_day[1])
+        before = await _counts(runtime)
+        pruned = await repository.prune(retention.outbox_retention, retention.dead_letter_retention, chunk=7)
+        # Two days later: the relayed half of the first day's outbox is older than a day; its
+        # dead letters are not older than two days yet (recorded at its end, 20:00).
+        assert (pruned.outbox, pruned.dead_letters) == (sent, 0)
+        assert await _counts(runtime) == (before[0] - sent, before[1])
+        assert [row.seq for row in await repository.outbox_rows(0, 1)] == [sent + 1]  # the relay goes on
+        await feed(runtime, days[3])
+        pruned = await runtime.prune()
+        assert (pruned.outbox, pruned.dead_letters) == (0, first_day[1])
+        # What the relay has sent and is younger than the window stays.
+        await repository.save_position(OUTBOX_RELAY_SOURCE, await _last_seq(runtime, "outbox"))
+        await repository.save_position(DEAD_LETTER_RELAY_SOURCE, await _last_seq(runtime, "dead_letters"))
+        await runtime.prune()
+        async with runtime.db.connect() as conn:
+            oldest = (await conn.execute(text("SELECT min(recorded_at) FROM outbox"))).scalar_one()
+        assert runtime.engine.clock - oldest <= DAY // timedelta(microseconds=1)
+        assert (await _counts(runtime))[0] > 0
+
+
+async def test_the_newest_row_is_never_pruned_so_numbers_are_never_reused(database):
+    url, schema = database
+    retention = RetentionSettings(outbox_retention=DAY, dead_letter_retention=DAY)
+    days = list(generate_days(2, seed=4, shape=WorkloadShape(orders=60, skus=12)))
+    clock_only = {"specversion": "1.0", "id": "later", "source": "/ops", "type": "PurchaseOrderUpdated",
+                  "time": "2025-05-09T00:00:00Z", "data": {"po_id": "P", "lines": [{"sku": "Z", "qty_ordered": 1}]}}
+    records = [(n, raw["__raw__"] if "__raw__" in raw else to_json(raw))
+               for n, raw in enumerate((raw for day in days for raw in day), 1)]
+    async with EmbeddedRuntime(url, schema=schema, retention=retention) as runtime:
+        await runtime.consume("days", records)
+        await runtime.consume("days", [(len(records) + 1, to_json(clock_only))])  # a week later, no output
+        last = await _last_seq(runtime, "outbox")
+        await runtime.repository.save_position(OUTBOX_RELAY_SOURCE, last)
+        await runtime.repository.save_position(DEAD_LETTER_RELAY_SOURCE, await _last_seq(runtime, "dead_letters"))
+        await runtime.prune()
+        assert await _counts(runtime) == (1, 1)  # everything sent and old, but the newest
+        sku = next(raw["data"]["sku"] for raw in days[0] if raw.get("type") == "ProductUpserted")
+        more = {**clock_only, "id": "more", "type": "InventoryAdjusted",
+                "data": {"sku": sku, "warehouse_id": "WH-MAIN", "delta": 5, "recalculate": True}}
+        await runtime.consume("days", [(len(records) + 2, to_json(more))])
+        assert [row.seq for row in await runtime.repository.outbox_rows(last, 10)][0] == last + 1
+
+
+async def test_the_relay_prunes_what_it_sent(database):
+    from integration.test_outbox_relay import fresh_topics
+    from integration.conftest import kafka_bootstrap
+    from recalculator.kafka.relay import OutboxRelay
+    from recalculator.kafka.settings import KafkaSettings
+
+    url, schema = database
+    servers = kafka_bootstrap()
+    topics = await fresh_topics(servers)
+    retention = RetentionSettings(outbox_retention=DAY, dead_letter_retention=DAY, prune_every_seconds=0.1)
+    days = list(generate_days(3, seed=6, shape=WorkloadShape(orders=80, skus=15)))
+    records = [(n, raw["__raw__"] if "__raw__" in raw else to_json(raw))
+               for n, raw in enumerate((raw for day in days for raw in day), 1)]
+    async with EmbeddedRuntime(url, schema=schema, retention=retention, batch_size=100) as runtime:
+        await runtime.consume("days", records)  # rows are stamped with their batch's clock
+        total = await _counts(runtime)
+        async with OutboxRelay(runtime.repository, KafkaSettings(bootstrap_servers=servers), topics,
+                               retention=retention) as relay:
+            stop = asyncio.Event()
+            asyncio.get_running_loop().call_later(2.0, stop.set)
+            await relay.run(stop, idle_seconds=0.05)
+        left = await _counts(runtime)
+        # Everything was sent; what is more than a day older than the last event went.
+        assert 0 < left[0] < total[0] and left[1] < total[1]
+        async with runtime.db.connect() as conn:
+            oldest = (await conn.execute(text("SELECT min(recorded_at) FROM outbox"))).scalar_one()
+        assert runtime.engine.clock - oldest <= DAY // timedelta(microseconds=1)

@@ -42,6 +42,12 @@ class RetentionSettings(BaseSettings):
     # A Completed/Cancelled/Void order is forgotten this long after it closed (once none of
     # its lines can still publish a backorder).
     closed_order_retention: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    # Outbox rows and dead letters the relay has sent are deleted this long after they were
+    # recorded.
+    outbox_retention: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
+    dead_letter_retention: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    # How often the relay prunes (wall-clock seconds; 0: never).
+    prune_every_seconds: float = Field(default=60.0, ge=0)
 
     def engine_options(self) -> dict[str, timedelta]:
         """The keyword arguments of `Engine`, `Router` and `ShardedEngine` for these windows."""

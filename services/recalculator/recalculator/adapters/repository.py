@@ -12,9 +12,10 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from backorder_events import BackorderSettings, DeadLetter
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..domain.engine import Changes, Engine
@@ -155,6 +156,22 @@ class BatchRows:
     deleted_orders: list[str] = field(default_factory=list)
     # Processed ids applied before this business time are deleted (the dedupe window).
     forget_before: int | None = None
+    # The writer's business clock: stamped on its outbox rows and dead letters.
+    clock: int | None = None
+
+
+# Where the outbox relay stores how far it has sent the outbox and the dead letters (rows at
+# or before these sequence numbers may be pruned).
+OUTBOX_RELAY_SOURCE = "outbox-relay"
+DEAD_LETTER_RELAY_SOURCE = "dead-letter-relay"
+
+
+@dataclass(slots=True)
+class Pruned:
+    """Rows deleted by one `Repository.prune`."""
+
+    outbox: int = 0
+    dead_letters: int = 0
 
 
 class FencedOut(Exception):
@@ -277,6 +294,7 @@ class Repository:
         if changes.clock and engine.last_time is not None:
             rows.meta.append({"key": "last_time", "value": str(engine.last_time)})
             rows.meta.append({"key": "clock", "value": str(engine.clock)})
+        rows.clock = engine.clock
         if changes.held:
             held = {"orders": engine.held_orders, "totals": engine.held_totals}
             rows.meta.append({"key": "held", "value": json.dumps(held, sort_keys=True)})
@@ -332,6 +350,10 @@ class Repository:
             await conn.execute(
                 t.processed_events.delete().where(t.processed_events.c.applied_at < rows.forget_before)
             )
+        stamp = rows.clock if rows.clock is not None else 0
+        for new_rows in (rows.outbox, rows.dead_letters):
+            for row in new_rows:
+                row.setdefault("recorded_at", stamp)
         await upsert(conn, t.stock, rows.stock, ["sku", "warehouse_id"])
         for sku, warehouse in rows.deleted_stock:
             await conn.execute(t.stock.delete().where(t.stock.c.sku == sku, t.stock.c.warehouse_id == warehouse))
@@ -351,6 +373,71 @@ class Repository:
         await upsert(conn, t.positions, rows.positions, ["source"])
         for work in rows.extra:
             await work(conn)
+
+    # -- pruning ---------------------------------------------------------------------------
+
+    async def prune(
+        self,
+        outbox_retention: timedelta,
+        dead_letter_retention: timedelta,
+        *,
+        chunk: int = 1000,
+        outbox_source: str = OUTBOX_RELAY_SOURCE,
+        dead_letter_source: str = DEAD_LETTER_RELAY_SOURCE,
+    ) -> Pruned:
+        """Delete the outbox rows and dead letters that the relay has sent (at or before the
+        position it stored under `outbox_source` / `dead_letter_source`) and that were
+        recorded more than their retention before the state's business clock. Never what the
+        relay has not sent: without a stored position nothing goes. In transactions of at
+        most `chunk` rows, apart from the batches: run it now and then, not per batch."""
+        clock = await self._clock()
+        if clock is None:
+            return Pruned()
+        return Pruned(
+            await self._prune_table(t.outbox, outbox_source, clock - _micros(outbox_retention), chunk),
+            await self._prune_table(t.dead_letters, dead_letter_source,
+                                    clock - _micros(dead_letter_retention), chunk),
+        )
+
+    async def _clock(self) -> int | None:
+        async with self.db.connect() as conn:
+            meta = dict((await conn.execute(
+                select(t.meta.c.key, t.meta.c.value).where(t.meta.c.key.in_(("clock", "last_time")))
+            )).all())
+        value = meta.get("clock", meta.get("last_time"))
+        return int(value) if value is not None else None
+
+    async def _prune_table(self, table, source: str, cutoff: int, chunk: int) -> int:
+        relayed = await self.position(source)
+        if not relayed:
+            return 0
+        seq, recorded_at = table.c.seq, table.c.recorded_at
+        async with self.db.connect() as conn:
+            # Rows are written in the order of the writer's business clock, so the first row
+            # recorded at or after the cutoff bounds the old ones (an index lookup, not a scan
+            # of the rows kept).
+            first_young = (await conn.execute(
+                select(func.min(seq)).where(recorded_at == (
+                    select(func.min(recorded_at)).where(recorded_at >= cutoff).scalar_subquery()
+                ))
+            )).scalar()
+            last = (await conn.execute(select(func.max(seq)))).scalar()
+        if last is None:
+            return 0
+        # The newest row always stays: SQLite numbers a new row after the highest one left,
+        # so with every row gone numbers would start again below the relay's position (and
+        # `backorders status` reads the outbox's length from it).
+        upto = min(relayed, last - 1)
+        if first_young is not None:
+            upto = min(upto, first_young - 1)
+        deleted = 0
+        while True:
+            async with self.db.begin() as conn:
+                doomed = select(seq).where(seq <= upto, recorded_at < cutoff).order_by(seq).limit(chunk)
+                count = (await conn.execute(table.delete().where(seq.in_(doomed)))).rowcount
+            deleted += count
+            if count < chunk:
+                return deleted
 
     # -- reading for operators ---------------------------------------------------------------
 
@@ -403,3 +490,7 @@ class Repository:
         async with self.db.connect() as conn:
             rows = await conn.execute(select(t.dead_letters).order_by(t.dead_letters.c.seq))
             return [DeadLetter.model_validate(dict(row._mapping)) for row in rows]
+
+
+def _micros(window: timedelta) -> int:
+    return window // timedelta(microseconds=1)

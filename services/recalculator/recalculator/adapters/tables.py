@@ -119,6 +119,10 @@ outbox = Table(
     Column("event_type", String, nullable=False),
     Column("subject", String, nullable=False),
     Column("payload", Text, nullable=False),
+    # The business clock (µs) of the batch that wrote it: relayed rows older than the
+    # outbox retention are pruned.
+    Column("recorded_at", BigInteger),
+    Index("ix_outbox_recorded_at", "recorded_at"),
 )
 
 dead_letters = Table(
@@ -132,4 +136,6 @@ dead_letters = Table(
     Column("event_type", String),
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=False),
+    Column("recorded_at", BigInteger),  # as in the outbox
+    Index("ix_dead_letters_recorded_at", "recorded_at"),
 )

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .. import logs
 from ..adapters import locks
 from ..adapters import pipeline_tables as pt
+from ..adapters import tables as t
 from ..adapters.migrate import PIPELINE
 from ..adapters.repository import (
     BatchRows,
@@ -501,6 +502,7 @@ class AssemblerStage(_Stage):
         self.fence: str | None = None
         self.relay = OutboxRelay(self.repository, kafka, topics)
         self._lock = None
+        self.clock: int | None = None  # the newest cause time assembled: its business clock
 
     async def start(self) -> AssemblerStage:
         self._lock = await locks.hold(self.db, locks.key("assembler", self.schema))
@@ -523,7 +525,9 @@ class AssemblerStage(_Stage):
                     for shard, lines in doc["by_shard"].items()
                 }
                 assembler.orders[row.order_id] = order
+            clock = (await conn.execute(select(t.meta.c.value).where(t.meta.c.key == "clock"))).scalar()
         self.assembler = assembler
+        self.clock = int(clock) if clock is not None else None
         self.fence = await self.repository.claim()
 
     async def step(self) -> int:
@@ -549,6 +553,7 @@ class AssemblerStage(_Stage):
         for row in partial_rows:
             by_seq.setdefault(row.seq, []).append((row.shard, decode_partial(row.order_id, row.payload)))
         outputs, touched = [], set()
+        clock = self.clock
         for cause in causes:
             partials = by_seq.get(cause.seq, [])
             touched.update(partial.order_id for _, partial in partials)
@@ -556,6 +561,9 @@ class AssemblerStage(_Stage):
                 cause.cause_id, reason_of(cause.cause_type), partials, cause.publish
             ):
                 outputs.append(order_event(change, cause.time))
+            moment = to_us(datetime.fromisoformat(cause.time))
+            clock = moment if clock is None or moment > clock else clock
+        self.clock = clock
         orders = self.assembler.orders
         # Orders touched but gone were evicted by their shards (closed, past their retention).
         forgotten = sorted(order_id for order_id in touched if order_id not in orders)
@@ -572,7 +580,9 @@ class AssemblerStage(_Stage):
             }
             for order_id in sorted(touched)
         ]
-        rows = BatchRows(outbox=[outbox_row(output) for output in outputs])
+        rows = BatchRows(outbox=[outbox_row(output) for output in outputs], clock=clock)
+        if clock is not None:
+            rows.meta.append({"key": "clock", "value": str(clock)})
 
         async def hand_over(conn) -> None:
             await conn.execute(delete(pt.partials).where(pt.partials.c.seq <= last))

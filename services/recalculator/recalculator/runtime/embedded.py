@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import logs, metrics
-from ..adapters.repository import BatchRows, Repository, make_engine
+from ..adapters.repository import BatchRows, Pruned, Repository, make_engine
 from ..config import RetentionSettings
 from ..domain.engine import Engine
 from ..processing import Processed, Tally, process
@@ -69,6 +69,18 @@ class EmbeddedRuntime:
         engine = self.new_engine()
         await self.repository.load(engine)
         self.engine = engine
+
+    async def prune(self) -> Pruned:
+        """Delete the outbox rows and dead letters already relayed and older than their
+        retention, in small transactions of their own (never part of a batch). The outbox
+        relay does this every `prune_every_seconds`; a runtime without a relay has nothing
+        relayed, so nothing to prune."""
+        pruned = await self.repository.prune(
+            self.retention.outbox_retention, self.retention.dead_letter_retention
+        )
+        if pruned.outbox or pruned.dead_letters:
+            log.info("pruned", outbox=pruned.outbox, dead_letters=pruned.dead_letters)
+        return pruned
 
     async def close(self) -> None:
         await self.db.dispose()

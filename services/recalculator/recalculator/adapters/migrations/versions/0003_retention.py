@@ -1,10 +1,11 @@
 """Retention: processed ids by (source, id) with the business time they were applied at;
-when each order closed.
+when each order closed; when each outbox row and dead letter was recorded.
 
 Rows written before this revision are given the state's business clock as it stood (the
 time of the last applied event, `meta.last_time`): ids applied before keep deduplicating
 (under source "", which matches an event of any source) for a whole dedupe window from
-there, and closed orders are kept for a whole retention from there.
+there, closed orders are kept for a whole retention from there, and outbox rows and dead
+letters are pruned a whole window after it.
 
 Revision ID: 0003_retention
 Revises: 0002
@@ -68,8 +69,18 @@ def upgrade() -> None:
             f"({', '.join(repr(name) for name in CLOSED)})"
         ).bindparams(clock=clock))
 
+    for table in ("outbox", "dead_letters"):
+        if "recorded_at" not in _columns(bind, table):
+            op.add_column(table, sa.Column("recorded_at", sa.BigInteger()))
+            op.execute(sa.text(f"UPDATE {table} SET recorded_at = :clock").bindparams(clock=clock))
+            op.create_index(f"ix_{table}_recorded_at", table, ["recorded_at"])
+
 
 def downgrade() -> None:
+    for table in ("dead_letters", "outbox"):
+        op.drop_index(f"ix_{table}_recorded_at", table_name=table)
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("recorded_at")
     with op.batch_alter_table("orders") as batch:
         batch.drop_column("closed_at")
     op.create_table("processed_events_0002", sa.Column("event_id", sa.String(), primary_key=True))
