@@ -103,6 +103,24 @@ def test_the_clock_is_the_newest_applied_time_and_refused_events_do_not_move_it(
     assert engine.clock == int((T0 + 5 * DAY).timestamp() * 1_000_000)
 
 
+def test_commands_do_not_move_the_clock():
+    """The periodic run is stamped by the worker's scheduler from the wall clock, manual
+    actions by when an operator acted: a log whose business times lag them must not look
+    aged by them (a fresh worker publishes its periodic run before any input arrives)."""
+    engine = Engine(dedupe_window=DAY, closed_order_retention=DAY)
+    periodic = event("RecalculateBackorders", {}, time=at(400 * DAY))
+    [first] = feed(engine, periodic)
+    assert first.status == "applied" and engine.clock is None
+    [order] = feed(engine, created("o1", [("1", "X", 1)], time=at(timedelta())))
+    assert order.status == "applied"
+    feed(engine, event("MarkBackorder", {"order_ids": ["o1"]}, time=at(300 * DAY)))
+    assert engine.clock == int(T0.timestamp() * 1_000_000)
+    # A command is remembered from its own time when that is newer than the clock.
+    feed(engine, tick(30 * DAY))
+    [again] = feed(engine, periodic)
+    assert again.status == "duplicate"
+
+
 def test_without_a_window_ids_are_kept_for_ever():
     engine = Engine()
     original = tick(timedelta())

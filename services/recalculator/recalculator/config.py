@@ -28,8 +28,8 @@ class RecalculatorConfig(BaseSettings):
 class RetentionSettings(BaseSettings):
     """How long the recalculator keeps what it needs less and less as time goes by
     (docs/behaviour.md, Retention). Windows are business time: measured against the newest
-    applied event time, never the wall clock, so a replay of a log forgets and evicts at the
-    same events as the live run did. Durations are ISO 8601 (`P30D`, `PT36H`) or seconds.
+    applied input event time (commands do not move it), never the wall clock, so a replay of
+    a log forgets and evicts at the same events as the live run did. Durations are ISO 8601 (`P30D`, `PT36H`) or seconds.
 
     These are the runtime's settings, not the seller's client settings of the rules: the
     engine receives the two windows it applies as plain arguments (`engine_options`)."""

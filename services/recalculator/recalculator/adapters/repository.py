@@ -215,10 +215,8 @@ class Repository:
                 load_order(engine, order.order_id, order.doc, order.closed_at)
             meta = dict((await conn.execute(select(t.meta.c.key, t.meta.c.value))).all())
             engine.last_time = int(meta["last_time"]) if "last_time" in meta else None
-            # The business clock: the newest applied event time (before it was stored, the
-            # last applied event's time).
-            clock = meta.get("clock", meta.get("last_time"))
-            engine.clock = int(clock) if clock is not None else None
+            # The business clock: the newest applied input event time ("": none yet).
+            engine.clock = int(meta["clock"]) if meta.get("clock") else None
             if "held" in meta:
                 held = json.loads(meta["held"])
                 engine.held_orders = {k: (v[0], v[1]) for k, v in held["orders"].items()}
@@ -293,7 +291,7 @@ class Repository:
         rows.forget_before = changes.forget_before
         if changes.clock and engine.last_time is not None:
             rows.meta.append({"key": "last_time", "value": str(engine.last_time)})
-            rows.meta.append({"key": "clock", "value": str(engine.clock)})
+            rows.meta.append({"key": "clock", "value": "" if engine.clock is None else str(engine.clock)})
         rows.clock = engine.clock
         if changes.held:
             held = {"orders": engine.held_orders, "totals": engine.held_totals}
@@ -401,11 +399,8 @@ class Repository:
 
     async def _clock(self) -> int | None:
         async with self.db.connect() as conn:
-            meta = dict((await conn.execute(
-                select(t.meta.c.key, t.meta.c.value).where(t.meta.c.key.in_(("clock", "last_time")))
-            )).all())
-        value = meta.get("clock", meta.get("last_time"))
-        return int(value) if value is not None else None
+            value = (await conn.execute(select(t.meta.c.value).where(t.meta.c.key == "clock"))).scalar()
+        return int(value) if value else None
 
     async def _prune_table(self, table, source: str, cutoff: int, chunk: int) -> int:
         relayed = await self.position(source)

@@ -16,9 +16,9 @@ published value changes, d lines changed since the SKU was last recalculated):
   pool: O(N log N) over all open lines. They are rare operator actions.
 
 Retention (docs/behaviour.md, Retention), both measured on the business clock (the newest
-applied event time), so a replay of the same log forgets and evicts at the same events:
-- ids of applied events are remembered for `dedupe_window`, in a queue by the time they
-  were applied: forgetting is O(1) per id;
+applied input event time), so a replay of the same log forgets and evicts at the same events:
+- ids of applied events are remembered for `dedupe_window`, in a heap by the time they
+  were applied: O(log n) per id to remember and to forget;
 - closed orders wait in a heap by closing time: an order is evicted once it has been closed
   for longer than `closed_order_retention` and none of its lines may still publish a
   backorder, O(log n + lines) per order.
@@ -27,7 +27,7 @@ applied event time), so a replay of the same log forgets and evicts at the same 
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
@@ -53,6 +53,9 @@ from .results import (
 from .shard_operations import ShardOperations
 
 MANUAL_TYPES = frozenset({"ReallocateBackorder", "MarkBackorder", "MarkNotBackorder"})
+# The commands of events.md: stamped by an operator or by the periodic run's scheduler (from
+# the wall clock), they do not move the business clock; the input events do.
+COMMAND_TYPES = MANUAL_TYPES | {"RecalculateBackorders"}
 
 
 class _EventScope:
@@ -141,12 +144,14 @@ class Engine(EventHandlers, ShardOperations):
         # sku → (available, backorder) last published in a SkuPositionChanged
         self.positions: dict[str, tuple[int, int]] = {}
         # (source, id) of every applied event still remembered → the business time it was
-        # applied at; the same keys in `_remembered`, oldest first, for forgetting them.
+        # applied at; the same in `_remembered`, a heap, for forgetting the oldest first.
         self.processed: dict[tuple[str, str], int] = {}
-        self._remembered: deque[tuple[int, tuple[str, str]]] = deque()
+        self._remembered: list[tuple[int, tuple[str, str]]] = []
         self._legacy_ids = 0  # ids stored before sources were (source ""): match any source
         self.last_time: int | None = None  # time of the last applied event
-        self.clock: int | None = None  # the newest applied event time: the business clock
+        # The business clock: the newest time of the applied input events (commands do not
+        # move it). None until the first one.
+        self.clock: int | None = None
         # Closed orders: (closed at, order id) in a heap; those closed for longer than the
         # retention that still have owing lines; the lines owing, by SKU.
         self.closing: list[tuple[int, str]] = []
@@ -187,7 +192,7 @@ class Engine(EventHandlers, ShardOperations):
 
         An event is a duplicate when an event with the same `source` and `id` (its
         CloudEvents identity) was applied within the dedupe window; an event older than
-        that window (by its `time`, against the newest applied) is refused, since a
+        that window (by its `time`, against the clock) is refused, since a
         redelivery that old could no longer be recognised."""
         now = to_us(event.time)
         source = event.source
@@ -203,7 +208,7 @@ class Engine(EventHandlers, ShardOperations):
             if window is not None and self.clock is not None and now < self.clock - window:
                 return Outcome(REJECTED, (
                     f"event time {from_us(now).isoformat()} is more than the dedupe window "
-                    f"({_duration(window)}) before the newest applied event "
+                    f"({_duration(window)}) before the newest applied input event "
                     f"({from_us(self.clock).isoformat()}): a redelivery that old can no longer "
                     "be recognised"
                 ))
@@ -223,12 +228,16 @@ class Engine(EventHandlers, ShardOperations):
             self._scope = None
             self._handoff = None
             return Outcome(REJECTED, rejected.reason)
-        clock = self.clock = now if self.clock is None or now > self.clock else self.clock
+        clock = self.clock
+        if event_type not in COMMAND_TYPES and (clock is None or now > clock):
+            clock = self.clock = now
         if record and not self.partial:  # a shard's inputs are deduplicated by the router
+            # Remembered from the clock, or from its own time when that is newer (a command).
+            applied_at = now if clock is None or now > clock else clock
             key = (source, event_id)
-            self.processed[key] = clock
-            self._remembered.append((clock, key))
-            self.changes.processed.append((source, event_id, clock))
+            self.processed[key] = applied_at
+            heapq.heappush(self._remembered, (applied_at, key))
+            self.changes.processed.append((source, event_id, applied_at))
         self.last_time = now
         self.changes.clock = True
         if not self.allocating:
@@ -257,7 +266,7 @@ class Engine(EventHandlers, ShardOperations):
         else:
             self._hold(scope)
             outcome = Outcome(APPLIED, partials=self._order_partials(scope) if self.partial else [])
-        if not self.partial:
+        if not self.partial and clock is not None:
             if self.dedupe_window is not None:
                 self._forget(clock - self.dedupe_window)
             if self.closed_order_retention is not None:
@@ -509,7 +518,7 @@ class Engine(EventHandlers, ShardOperations):
             return
         processed = self.processed
         while remembered and remembered[0][0] < before:
-            applied_at, key = remembered.popleft()
+            applied_at, key = heapq.heappop(remembered)
             if processed.get(key) == applied_at:
                 del processed[key]
                 if not key[0]:
@@ -569,10 +578,10 @@ class Engine(EventHandlers, ShardOperations):
         self.expired = set()
 
     def remember(self, source: str, event_id: str, applied_at: int) -> None:
-        """A stored processed id (call in the order they were applied)."""
+        """A stored processed id (when loading state)."""
         key = (source, event_id)
         self.processed[key] = applied_at
-        self._remembered.append((applied_at, key))
+        heapq.heappush(self._remembered, (applied_at, key))
         if not source:
             self._legacy_ids += 1
 

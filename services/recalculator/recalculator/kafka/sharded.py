@@ -56,7 +56,7 @@ from ..adapters.shard_codec import (
     handoff_key,
 )
 from ..domain.assembler import AssembledOrder, Assembler
-from ..domain.engine import Engine
+from ..domain.engine import COMMAND_TYPES, Engine
 from ..domain.model import to_us
 from ..domain.results import APPLIED, DUPLICATE, PartialLine
 from ..domain.router import Router
@@ -502,7 +502,8 @@ class AssemblerStage(_Stage):
         self.fence: str | None = None
         self.relay = OutboxRelay(self.repository, kafka, topics)
         self._lock = None
-        self.clock: int | None = None  # the newest cause time assembled: its business clock
+        # Its business clock: the newest time of the input events assembled (not commands).
+        self.clock: int | None = None
 
     async def start(self) -> AssemblerStage:
         self._lock = await locks.hold(self.db, locks.key("assembler", self.schema))
@@ -527,7 +528,7 @@ class AssemblerStage(_Stage):
                 assembler.orders[row.order_id] = order
             clock = (await conn.execute(select(t.meta.c.value).where(t.meta.c.key == "clock"))).scalar()
         self.assembler = assembler
-        self.clock = int(clock) if clock is not None else None
+        self.clock = int(clock) if clock else None
         self.fence = await self.repository.claim()
 
     async def step(self) -> int:
@@ -561,8 +562,9 @@ class AssemblerStage(_Stage):
                 cause.cause_id, reason_of(cause.cause_type), partials, cause.publish
             ):
                 outputs.append(order_event(change, cause.time))
-            moment = to_us(datetime.fromisoformat(cause.time))
-            clock = moment if clock is None or moment > clock else clock
+            if cause.cause_type not in COMMAND_TYPES:
+                moment = to_us(datetime.fromisoformat(cause.time))
+                clock = moment if clock is None or moment > clock else clock
         self.clock = clock
         orders = self.assembler.orders
         # Orders touched but gone were evicted by their shards (closed, past their retention).

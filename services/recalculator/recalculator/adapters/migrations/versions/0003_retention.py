@@ -2,7 +2,8 @@
 when each order closed; when each outbox row and dead letter was recorded.
 
 Rows written before this revision are given the state's business clock as it stood (the
-time of the last applied event, `meta.last_time`): ids applied before keep deduplicating
+time of the last applied event, `meta.last_time`, which becomes `meta.clock`): ids applied
+before keep deduplicating
 (under source "", which matches an event of any source) for a whole dedupe window from
 there, closed orders are kept for a whole retention from there, and outbox rows and dead
 letters are pruned a whole window after it.
@@ -39,6 +40,9 @@ def upgrade() -> None:
     # A database made before migrations were used was adopted as 0001 and may already hold
     # every table of the code it was made with: each step looks before it changes.
     clock = _clock(bind)
+    has_clock = bind.execute(sa.text("SELECT count(*) FROM meta WHERE key = 'clock'")).scalar()
+    if clock and not has_clock:
+        op.execute(sa.text("INSERT INTO meta (key, value) VALUES ('clock', :clock)").bindparams(clock=str(clock)))
     if "source" not in _columns(bind, "processed_events"):
         op.create_table(
             "processed_events_0003",
@@ -77,6 +81,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM meta WHERE key = 'clock'")
     for table in ("dead_letters", "outbox"):
         op.drop_index(f"ix_{table}_recorded_at", table_name=table)
         with op.batch_alter_table(table) as batch:
