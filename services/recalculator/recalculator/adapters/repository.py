@@ -284,9 +284,9 @@ class Repository:
             # stored (an event applied again with the same identity later may be).
             remembered = engine.processed
             rows.processed = [
-                {"source": source, "event_id": event_id, "applied_at": applied_at}
-                for source, event_id, applied_at in changes.processed
-                if remembered.get((source, event_id)) == applied_at
+                {"source": key[0], "event_id": key[1], "applied_at": applied_at}
+                for key, applied_at in changes.processed
+                if remembered.get(key) == applied_at
             ]
         rows.forget_before = changes.forget_before
         if changes.clock and engine.last_time is not None:

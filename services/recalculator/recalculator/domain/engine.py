@@ -68,7 +68,7 @@ class _EventScope:
         self.orders_before: dict[str, tuple[str, dict[str, int]]] = {}
         self.totals_before: dict[str, int] = {}
         self.recalc: set[str] = set()
-        self.evicted: list[OrderPartial] = []  # a shard's orders evicted by this operation
+        self.evicted: tuple[OrderPartial, ...] = ()  # a shard's orders evicted by this operation
 
 
 class Changes:
@@ -98,8 +98,8 @@ class Changes:
         self.settings = False
         self.held = False  # the values held back while the workflow is disabled changed
         self.clock = False  # last_time moved
-        # (source, event id, applied at) of the events applied
-        self.processed: list[tuple[str, str, int]] = []
+        # ((source, event id), applied at) of the events applied
+        self.processed: list[tuple[tuple[str, str], int]] = []
         # ids applied before this business time were forgotten (the dedupe window)
         self.forget_before: int | None = None
 
@@ -195,14 +195,12 @@ class Engine(EventHandlers, ShardOperations):
         that window (by its `time`, against the clock) is refused, since a
         redelivery that old could no longer be recognised."""
         now = to_us(event.time)
-        source = event.source
+        key = (event.source, event.id)
         if not self.partial:  # a shard's inputs are deduplicated by the router
             processed = self.processed
-            if (source, event.id) in processed or (
-                self._legacy_ids and ("", event.id) in processed
-            ):
+            if key in processed or (self._legacy_ids and ("", event.id) in processed):
                 return Outcome(
-                    DUPLICATE, f"event id {event.id!r} from {source!r} was already processed"
+                    DUPLICATE, f"event id {event.id!r} from {event.source!r} was already processed"
                 )
             window = self.dedupe_window
             if window is not None and self.clock is not None and now < self.clock - window:
@@ -215,11 +213,11 @@ class Engine(EventHandlers, ShardOperations):
         handler = self._handlers.get(event.type)
         if handler is None:
             return Outcome(REJECTED, f"unknown event type {event.type!r}")
-        return self._run(event.id, event.type, handler, event.data, now, source=source)
+        return self._run(event.id, event.type, handler, event.data, now, True, key)
 
     def _run(
-        self, event_id: str, event_type: str, handler, data, now: int, *, record: bool = True,
-        source: str = "",
+        self, event_id: str, event_type: str, handler, data, now: int, record: bool = True,
+        key: tuple[str, str] | None = None,
     ) -> Outcome:
         scope = self._scope = _EventScope()
         try:
@@ -234,20 +232,22 @@ class Engine(EventHandlers, ShardOperations):
         if record and not self.partial:  # a shard's inputs are deduplicated by the router
             # Remembered from the clock, or from its own time when that is newer (a command).
             applied_at = now if clock is None or now > clock else clock
-            key = (source, event_id)
             self.processed[key] = applied_at
-            heapq.heappush(self._remembered, (applied_at, key))
-            self.changes.processed.append((source, event_id, applied_at))
+            if self.dedupe_window is not None:  # without a window nothing is forgotten
+                heapq.heappush(self._remembered, (applied_at, key))
+            self.changes.processed.append((key, applied_at))
         self.last_time = now
         self.changes.clock = True
         if not self.allocating:
             if self.settings.enable_backorder_workflow and scope.recalc:
                 # What a recalculation would do to lines of closed orders: take them to 0.
-                self._settle_closed(self._recalculation_set(scope.recalc))
+                if self.owing:
+                    self._settle_closed(self._recalculation_set(scope.recalc))
             outcome = Outcome(APPLIED)
         elif self.settings.enable_backorder_workflow:
             recalculated = self._recalculate(scope.recalc, now) if scope.recalc else set()
-            self._settle_closed(recalculated)
+            if self.owing and not self.owing.keys().isdisjoint(recalculated):
+                self._settle_closed(recalculated)
             if self.partial:
                 orders = []
                 partials = self._order_partials(scope)
@@ -266,11 +266,15 @@ class Engine(EventHandlers, ShardOperations):
         else:
             self._hold(scope)
             outcome = Outcome(APPLIED, partials=self._order_partials(scope) if self.partial else [])
-        if not self.partial and clock is not None:
-            if self.dedupe_window is not None:
-                self._forget(clock - self.dedupe_window)
-            if self.closed_order_retention is not None:
-                outcome.evicted = self._evict_closed(clock - self.closed_order_retention)
+        if clock is not None and not self.partial:
+            window = self.dedupe_window
+            if window is not None and self._remembered and self._remembered[0][0] < clock - window:
+                self._forget(clock - window)
+            retention = self.closed_order_retention
+            if retention is not None and (
+                self._ready or (self.closing and self.closing[0][0] < clock - retention)
+            ):
+                outcome.evicted = self._evict_closed(clock - retention)
         self._scope = None
         outcome.handoff, self._handoff = self._handoff, None
         return outcome
@@ -281,7 +285,7 @@ class Engine(EventHandlers, ShardOperations):
         hands over. Operations are not recorded as processed ids: the cause may also reach
         this shard as an event, and the shard runtime deduplicates by routing sequence."""
         handler = getattr(self, "_op_" + type(operation).__name__)
-        return self._run(cause_id, operation.cause_type, handler, operation, now, record=False)
+        return self._run(cause_id, operation.cause_type, handler, operation, now, False)
 
     # -- state changes --------------------------------------------------------------------------
 
@@ -581,7 +585,8 @@ class Engine(EventHandlers, ShardOperations):
         """A stored processed id (when loading state)."""
         key = (source, event_id)
         self.processed[key] = applied_at
-        heapq.heappush(self._remembered, (applied_at, key))
+        if self.dedupe_window is not None:
+            heapq.heappush(self._remembered, (applied_at, key))
         if not source:
             self._legacy_ids += 1
 
@@ -605,9 +610,9 @@ class Engine(EventHandlers, ShardOperations):
 
     def _recalculate(self, skus: set[str], now: int) -> set[str]:
         """Recalculate `skus` (and what the rules add to them); returns every SKU recalculated."""
-        # With replacement SKUs, their short lines draw on the leftover of the SKUs
-        # recalculated here (one hop).
-        skus = self._recalculation_set(skus)
+        if self.settings.consider_replacement_sku_qty:
+            # Their short lines draw on the leftover of the SKUs recalculated here (one hop).
+            skus = self._recalculation_set(skus)
         for sku in sorted(skus) if len(skus) > 1 else skus:
             if self.incremental:
                 targets = self._incremental_targets(sku, now)

@@ -47,7 +47,8 @@ class EventHandlers:
         )
         self.orders[order.order_id] = order
         self._touch(order, new=True)
-        self._closed_on_arrival(order, now)
+        if order.order_status in CLOSED:
+            self._closed_on_arrival(order, now)
         recalc = self._scope.recalc if not self.settings.stop_marking_on_create else set()
         for item in data.lines:
             self._add_line(order, item.line_id, item.sku, item.qty, item.name, item.unit_price)

@@ -64,7 +64,7 @@ class ShardOperations:
         for line in list(order.lines.values()):
             self._clear_owing(line)
         self._evict(order)
-        self._scope.evicted.append(OrderPartial(order.order_id, order.company_id, (), True))
+        self._scope.evicted += (OrderPartial(order.order_id, order.company_id, (), True),)
 
     def _op_ReleaseSkus(self, op, now: int) -> None:
         """Hand every trace of these SKUs over; nothing is published (the assembler sees the
