@@ -12,7 +12,12 @@ Prints figures (not a test):
    share of the machine's CPU that was busy (broker, PostgreSQL and workers share it);
 4. the sharded recalculator again with one, two and three worker processes, each held to
    the same share of a core (`cpu_budget`): how throughput grows with workers when each
-   has CPU of its own, as on machines of their own.
+   has CPU of its own, as on machines of their own;
+5. a soak: ten generated days, one after the other, through one worker process and the
+   outbox relay with short retention windows, with the worker's resident memory and the row
+   count of every table at the start and at the end of each day (they should stop growing
+   once the windows are full). `python -m bench.kafka_bench --soak [--days N] [--orders N]
+   [--skus N]` runs this section alone.
 Needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (`make bench-kafka` starts both).
 """
 
@@ -34,6 +39,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from recalculator import logs
+from recalculator.adapters import tables
 from recalculator.adapters.migrate import drop_schema
 from recalculator.adapters.repository import make_engine
 from recalculator.cli.worker import produce
@@ -49,7 +55,7 @@ from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
 from recalculator.runtime.tuning import tune_collector
-from recalculator.workload import WorkloadShape, generate_day
+from recalculator.workload import WorkloadShape, generate_day, generate_days
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
@@ -61,6 +67,11 @@ SECONDS = 10
 SHARDS = 4
 BUDGET = 0.3  # of a core, per worker process, in the budgeted sharded runs
 BUDGET_REPEATS = 3
+SOAK_DAYS = 10
+# Short windows, so that ten days fill them several times over (business time).
+SOAK_RETENTION = {"BACKORDERS_DEDUPE_WINDOW": "P2D", "BACKORDERS_CLOSED_ORDER_RETENTION": "P2D",
+                  "BACKORDERS_OUTBOX_RETENTION": "P1D", "BACKORDERS_DEAD_LETTER_RETENTION": "P1D",
+                  "BACKORDERS_PRUNE_EVERY_SECONDS": "1"}
 
 
 async def fresh_topics(servers: str) -> tuple[InputTopics, OutputTopics]:
@@ -406,6 +417,99 @@ async def latency(servers: str, url: str) -> dict:
     }
 
 
+def resident_mb(pid: int) -> float:
+    """A process's resident memory (Linux /proc), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+async def soak(servers: str, url: str, days: int = SOAK_DAYS, shape: WorkloadShape = WorkloadShape()) -> list[dict]:
+    """Consecutive generated days (`workload.generate_days`) produced one at a time to the
+    input topics of one worker process (`RecalculatorWorker`, `--soak-worker`) with the
+    outbox relay process beside it, both with `SOAK_RETENTION`. At the start and the end of
+    each day (every input handled, everything relayed, a prune run since): the worker's
+    resident memory and each table's row count."""
+    inputs, outputs = await fresh_topics(servers)
+    schema = f"bsoak_{uuid.uuid4().hex[:8]}"
+    env = {**topics_env(servers, inputs, outputs), **SOAK_RETENTION}
+    worker = subprocess.Popen([sys.executable, "-m", "bench.kafka_bench", "--soak-worker", schema], env=env)
+    relay = None
+    probe = await Probe.open(url)
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    names = [table.name for table in tables.metadata.sorted_tables]
+
+    async def sample(day: int, when: str) -> dict:
+        counts = {name: await probe.scalar(f'select count(*) from "{schema}".{name}') for name in names}
+        return {"day": day, "when": when, "rss_mb": resident_mb(worker.pid), **counts}
+
+    async def settled(produced: int) -> None:
+        """Every input handled, every output and dead letter relayed, then a prune."""
+        while True:
+            handled = await probe.scalar(f'select coalesce(sum(position + 1), 0) from "{schema}".positions '
+                                         "where source like '%:%'") or 0
+            behind = 0
+            for table, source in (("outbox", "outbox-relay"), ("dead_letters", "dead-letter-relay")):
+                last = await probe.scalar(f'select coalesce(max(seq), 0) from "{schema}".{table}')
+                sent = await probe.scalar(f'select coalesce(max(position), 0) from "{schema}".positions '
+                                          f"where source = '{source}'")
+                behind += (last or 0) - (sent or 0)
+            if handled >= produced and behind == 0:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2.5)  # the relay prunes every second
+
+    samples = []
+    try:
+        while not await probe.scalar(f"select count(*) from information_schema.tables "
+                                     f"where table_schema = '{schema}' and table_name = 'outbox'"):
+            await asyncio.sleep(0.1)
+        relay = subprocess.Popen([*BACKORDERS, "relay", "--db", url, "--schema", schema, "--poll-ms", "50",
+                                  "--batch-size", "500"], env=env, stdout=subprocess.DEVNULL)
+        produced = 0
+        for day, events in enumerate(generate_days(days, 42, shape), 1):
+            lines = raw_lines(events)
+            samples.append(await sample(day, "start"))
+            await produce(lines, kafka, inputs)
+            produced += len(lines)
+            await settled(produced)
+            samples.append(await sample(day, "end"))
+    finally:
+        await probe.close()
+        for process in (relay, worker):
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+        await drop_schema(url, schema)
+    return samples
+
+
+async def soak_worker(schema: str) -> None:
+    """`--soak-worker`: one worker on the topics and retention of the environment until
+    SIGTERM."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with RecalculatorWorker(os.environ["DATABASE_URL"], schema=schema, batch_size=500) as worker:
+        await worker.run(stop)
+
+
+def print_soak(samples: list[dict], days: int, shape: WorkloadShape) -> None:
+    names = [table.name for table in tables.metadata.sorted_tables]
+    windows = ", ".join(f"{key.removeprefix('BACKORDERS_').lower()} {value}" for key, value in SOAK_RETENTION.items())
+    print(f"5. Soak: {days} generated days ({shape.orders:,} orders over {shape.skus} SKUs each) through one "
+          f"worker and the relay; {windows}")
+    header = ["day", "when", "RSS MB", *names]
+    widths = [max(len(column), 6) for column in header]
+    print("   " + "  ".join(column.rjust(width) for column, width in zip(header, widths, strict=True)))
+    for row in samples:
+        cells = [str(row["day"]), row["when"], f"{row['rss_mb']:.0f}", *(str(row[name]) for name in names)]
+        print("   " + "  ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True)))
+
+
 async def latency_in_child() -> dict:
     """`latency` in a process of its own: the producer and the consumer that time the
     inputs then share no heap (and no garbage collections) with the sections before."""
@@ -479,11 +583,38 @@ async def measure(servers: str, url: str) -> None:
                   f"{spread}   (workers used {run['worker_cores']:.2f} cores, machine CPU busy {run['cpu_busy']:.0%})")
         print(f"   two workers / one: {budgeted[1]['events_per_s'] / budgeted[0]['events_per_s']:.2f}   "
               f"three / one: {budgeted[2]['events_per_s'] / budgeted[0]['events_per_s']:.2f}")
+    print()
+    soaked = await soak(servers, url)
+    print_soak(soaked, SOAK_DAYS, WorkloadShape())
     print(f"\nmachine: Python {platform.python_version()}, {os.cpu_count()} cores, {platform.platform()}")
     Path("var/bench").mkdir(parents=True, exist_ok=True)
     Path("var/bench/kafka.json").write_text(json.dumps(
         {"throughput": t, "latency": lat, "sharded": sharded, "allocation_stage": stage,
-         "budgeted": budgeted}, indent=2))
+         "budgeted": budgeted, "soak": soaked}, indent=2))
+
+
+async def soak_only(args: list[str]) -> None:
+    """`--soak [--days N] [--orders N] [--skus N]`: section 5 alone."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.kafka_bench --soak")
+    parser.add_argument("--days", type=int, default=SOAK_DAYS)
+    parser.add_argument("--orders", type=int, default=WorkloadShape().orders)
+    parser.add_argument("--skus", type=int, default=WorkloadShape().skus)
+    options = parser.parse_args(args)
+    tune_collector()
+    logs.configure("error")
+    servers, url = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("DATABASE_URL")
+    if not servers or not url:
+        sys.exit("KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL are needed: run it under deploy/test-env.sh")
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    before = await topic_names(kafka)
+    shape = WorkloadShape(orders=options.orders, skus=options.skus)
+    try:
+        samples = await soak(servers, url, options.days, shape)
+    finally:
+        await delete_topics(kafka, await topic_names(kafka) - before)
+    print_soak(samples, options.days, shape)
 
 
 if __name__ == "__main__":
@@ -495,5 +626,11 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["--apply-shards"]:
         logs.configure("error")
         asyncio.run(apply_shards(sys.argv[2], [int(p) for p in sys.argv[3].split(",")]))
+    elif sys.argv[1:2] == ["--soak-worker"]:
+        tune_collector()
+        logs.configure("error")
+        asyncio.run(soak_worker(sys.argv[2]))
+    elif sys.argv[1:2] == ["--soak"]:
+        asyncio.run(soak_only(sys.argv[2:]))
     else:
         asyncio.run(main())

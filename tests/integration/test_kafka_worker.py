@@ -98,7 +98,7 @@ async def test_the_active_worker_publishes_the_periodic_recalculation_to_the_log
             asyncio.get_running_loop().call_later(1.8, stop.set)
             await worker.run(stop)
             await drain(worker)
-            processed = sorted(e for e in worker.runtime.engine.processed if e.startswith("periodic-"))
+            processed = sorted(e for _, e in worker.runtime.engine.processed if e.startswith("periodic-"))
         # One command per half-second slot, each in the commands topic and applied once.
         assert 3 <= len(processed) <= 5, processed
         from datetime import datetime

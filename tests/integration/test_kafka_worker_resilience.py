@@ -177,9 +177,9 @@ async def test_the_periodic_recalculation_waits_for_a_broker_away_at_its_start()
                                       topics=topics) as reader:
             for _ in range(100):
                 await reader.poll_once()
-                if any(e.startswith("periodic-") for e in reader.runtime.engine.processed):
+                if any(e.startswith("periodic-") for _, e in reader.runtime.engine.processed):
                     break
-            assert any(e.startswith("periodic-") for e in reader.runtime.engine.processed)
+            assert any(e.startswith("periodic-") for _, e in reader.runtime.engine.processed)
     finally:
         stop.set()
         await asyncio.gather(scheduler, return_exceptions=True)

@@ -3,8 +3,10 @@ servers: everything lives under ./var."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,3 +23,35 @@ class RecalculatorConfig(BaseSettings):
 
     def demo_db(self) -> Path:
         return self.data_dir / "demo.sqlite"
+
+
+class RetentionSettings(BaseSettings):
+    """How long the recalculator keeps what it needs less and less as time goes by
+    (docs/behaviour.md, Retention). Windows are business time: measured against the newest
+    applied input event time (commands do not move it), never the wall clock, so a replay of
+    a log forgets and evicts at the same events as the live run did. Durations are ISO 8601 (`P30D`, `PT36H`) or seconds.
+
+    These are the runtime's settings, not the seller's client settings of the rules: the
+    engine receives the two windows it applies as plain arguments (`engine_options`)."""
+
+    model_config = SettingsConfigDict(env_prefix="BACKORDERS_")
+
+    # An event is a duplicate when one with the same source and id was applied within this
+    # window; an event older than it is refused (a redelivery that old is not recognisable).
+    dedupe_window: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    # A Completed/Cancelled/Void order is forgotten this long after it closed (once none of
+    # its lines can still publish a backorder).
+    closed_order_retention: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    # Outbox rows and dead letters the relay has sent are deleted this long after they were
+    # recorded.
+    outbox_retention: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
+    dead_letter_retention: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    # How often the relay prunes (wall-clock seconds; 0: never).
+    prune_every_seconds: float = Field(default=60.0, ge=0)
+
+    def engine_options(self) -> dict[str, timedelta]:
+        """The keyword arguments of `Engine`, `Router` and `ShardedEngine` for these windows."""
+        return {
+            "dedupe_window": self.dedupe_window,
+            "closed_order_retention": self.closed_order_retention,
+        }

@@ -25,7 +25,7 @@ def order_doc(order: Order) -> str:
             "customer": None if order.customer is None else orjson.Fragment(order.customer),
             "published_status": order.published_status,
             "lines": [
-                [l.line_id, l.sku, l.qty, l.published, l.manual, l.name, l.unit_price]
+                [l.line_id, l.sku, l.qty, l.published, l.manual, l.name, l.unit_price, l.owing]
                 for l in order.lines.values()
             ],
         },
@@ -49,11 +49,14 @@ def order_row(order: Order) -> dict:
         "backorder_qty": backordered,
         "qty": sum(line.qty for line in order.lines.values()),
         "doc": order_doc(order),
+        "closed_at": order.closed_at,
     }
 
 
-def load_order(engine: Engine, order_id: str, doc: str) -> Order:
-    """Add a stored order to the engine (call `engine.rebuild()` once all are loaded)."""
+def load_order(engine: Engine, order_id: str, doc: str, closed_at: int | None = None) -> Order:
+    """Add a stored order to the engine (call `engine.rebuild()` once all are loaded). A line
+    stored before lines said whether they owe a recalculation owes one when its order is
+    closed."""
     data = orjson.loads(doc)
     order = Order(
         order_id=order_id,
@@ -68,12 +71,15 @@ def load_order(engine: Engine, order_id: str, doc: str) -> Order:
         channel=data["channel"],
         customer=None if data["customer"] is None else orjson.dumps(data["customer"]),
         published_status=data["published_status"],
+        closed_at=closed_at,
     )
-    for line_id, sku, qty, published, manual, name, unit_price in data["lines"]:
+    for line_id, sku, qty, published, manual, name, unit_price, *rest in data["lines"]:
         line = Line(order, line_id, sku, qty, name, unit_price, published, manual)
         order.lines[line_id] = line
         engine.lines_by_sku[sku].add(line)
         engine.totals[sku] += published
+        if (rest[0] if rest else closed_at is not None):
+            engine._mark_owing(line)  # noqa: SLF001 - the engine's own bookkeeping
     engine.orders[order_id] = order
     return order
 

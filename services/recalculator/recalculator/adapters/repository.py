@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from backorder_events import BackorderSettings, DeadLetter
 from sqlalchemy import event, func, select, update
@@ -129,6 +130,11 @@ async def _append(conn: AsyncConnection, table, rows: Sequence[dict]) -> None:
     )
 
 
+def _chunks(items: Sequence, size: int = 1000):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def outbox_row(event: dict) -> dict:
     """An output CloudEvent as a row of the outbox."""
     return {"event_id": event["id"], "event_type": event["type"], "subject": event["subject"],
@@ -154,6 +160,25 @@ class BatchRows:
     extra: list = field(default_factory=list)
     deleted_stock: list[tuple[str, str]] = field(default_factory=list)
     deleted_positions: list[str] = field(default_factory=list)
+    deleted_orders: list[str] = field(default_factory=list)
+    # Processed ids applied before this business time are deleted (the dedupe window).
+    forget_before: int | None = None
+    # The writer's business clock: stamped on its outbox rows and dead letters.
+    clock: int | None = None
+
+
+# Where the outbox relay stores how far it has sent the outbox and the dead letters (rows at
+# or before these sequence numbers may be pruned).
+OUTBOX_RELAY_SOURCE = "outbox-relay"
+DEAD_LETTER_RELAY_SOURCE = "dead-letter-relay"
+
+
+@dataclass(slots=True)
+class Pruned:
+    """Rows deleted by one `Repository.prune`."""
+
+    outbox: int = 0
+    dead_letters: int = 0
 
 
 class FencedOut(Exception):
@@ -187,6 +212,7 @@ class Repository:
         else:
             await self._load(conn, engine)
         engine.rebuild()
+        engine.index_closed()
         engine.take_changes()
 
     @staticmethod
@@ -206,18 +232,24 @@ class Repository:
             engine.stock.setdefault(item.sku, {})[item.warehouse_id] = item.qty
         for position in await conn.execute(select(t.sku_positions)):
             engine.positions[position.sku] = (position.available_qty, position.backorder_qty)
-        result = await conn.stream(select(t.orders.c.order_id, t.orders.c.doc))
+        result = await conn.stream(select(t.orders.c.order_id, t.orders.c.doc, t.orders.c.closed_at))
         async for order in result:
-            load_order(engine, order.order_id, order.doc)
+            load_order(engine, order.order_id, order.doc, order.closed_at)
         meta = dict((await conn.execute(select(t.meta.c.key, t.meta.c.value))).all())
         engine.last_time = int(meta["last_time"]) if "last_time" in meta else None
+        # The business clock: the newest applied input event time ("": none yet).
+        engine.clock = int(meta["clock"]) if meta.get("clock") else None
         if "held" in meta:
             held = json.loads(meta["held"])
             engine.held_orders = {k: (v[0], v[1]) for k, v in held["orders"].items()}
             engine.held_totals = held["totals"]
-        result = await conn.stream(select(t.processed_events.c.event_id))
+        result = await conn.stream(
+            select(t.processed_events.c.source, t.processed_events.c.event_id,
+                   t.processed_events.c.applied_at)
+            .order_by(t.processed_events.c.applied_at)
+        )
         async for processed in result:
-            engine.processed.add(processed.event_id)
+            engine.remember(processed.source, processed.event_id, processed.applied_at)
 
     async def position(self, source: str) -> int | None:
         async with self.db.connect() as conn:
@@ -242,7 +274,9 @@ class Repository:
         may go on with the next batch while these rows are being written."""
         orders, stock = engine.orders, engine.stock
         rows = BatchRows()
-        rows.orders = [order_row(orders[o]) for o in sorted(changes.orders)]
+        rows.orders = [order_row(orders[o]) for o in sorted(changes.orders) if o in orders]
+        # An order changed but gone was evicted (a closed order past its retention).
+        rows.deleted_orders = [o for o in sorted(changes.orders) if o not in orders]
         # A key changed but gone (a SKU handed to another shard) is deleted.
         rows.stock = [
             {"sku": s, "warehouse_id": w, "qty": stock[s][w]}
@@ -266,9 +300,19 @@ class Repository:
         if changes.settings:
             rows.settings = [{"id": 1, "doc": engine.settings.model_dump_json()}]
         if changes.processed:
-            rows.processed = [{"event_id": e} for e in changes.processed]
+            # Those still remembered: an id applied and forgotten within one batch is not
+            # stored (an event applied again with the same identity later may be).
+            remembered = engine.processed
+            rows.processed = [
+                {"source": key[0], "event_id": key[1], "applied_at": applied_at}
+                for key, applied_at in changes.processed
+                if remembered.get(key) == applied_at
+            ]
+        rows.forget_before = changes.forget_before
         if changes.clock and engine.last_time is not None:
             rows.meta.append({"key": "last_time", "value": str(engine.last_time)})
+            rows.meta.append({"key": "clock", "value": "" if engine.clock is None else str(engine.clock)})
+        rows.clock = engine.clock
         if changes.held:
             held = {"orders": engine.held_orders, "totals": engine.held_totals}
             rows.meta.append({"key": "held", "value": json.dumps(held, sort_keys=True)})
@@ -321,6 +365,16 @@ class Repository:
     async def write_rows(self, conn: AsyncConnection, rows: BatchRows) -> None:
         """All of a batch, inside the caller's transaction."""
         await upsert(conn, t.orders, rows.orders, ["order_id"])
+        for chunk in _chunks(rows.deleted_orders):
+            await conn.execute(t.orders.delete().where(t.orders.c.order_id.in_(chunk)))
+        if rows.forget_before is not None:  # before the new ids: one may be applied again
+            await conn.execute(
+                t.processed_events.delete().where(t.processed_events.c.applied_at < rows.forget_before)
+            )
+        stamp = rows.clock if rows.clock is not None else 0
+        for new_rows in (rows.outbox, rows.dead_letters):
+            for row in new_rows:
+                row.setdefault("recorded_at", stamp)
         await upsert(conn, t.stock, rows.stock, ["sku", "warehouse_id"])
         for sku, warehouse in rows.deleted_stock:
             await conn.execute(t.stock.delete().where(t.stock.c.sku == sku, t.stock.c.warehouse_id == warehouse))
@@ -340,6 +394,68 @@ class Repository:
         await upsert(conn, t.positions, rows.positions, ["source"])
         for work in rows.extra:
             await work(conn)
+
+    # -- pruning ---------------------------------------------------------------------------
+
+    async def prune(
+        self,
+        outbox_retention: timedelta,
+        dead_letter_retention: timedelta,
+        *,
+        chunk: int = 1000,
+        outbox_source: str = OUTBOX_RELAY_SOURCE,
+        dead_letter_source: str = DEAD_LETTER_RELAY_SOURCE,
+    ) -> Pruned:
+        """Delete the outbox rows and dead letters that the relay has sent (at or before the
+        position it stored under `outbox_source` / `dead_letter_source`) and that were
+        recorded more than their retention before the state's business clock. Never what the
+        relay has not sent: without a stored position nothing goes. In transactions of at
+        most `chunk` rows, apart from the batches: run it now and then, not per batch."""
+        clock = await self._clock()
+        if clock is None:
+            return Pruned()
+        return Pruned(
+            await self._prune_table(t.outbox, outbox_source, clock - _micros(outbox_retention), chunk),
+            await self._prune_table(t.dead_letters, dead_letter_source,
+                                    clock - _micros(dead_letter_retention), chunk),
+        )
+
+    async def _clock(self) -> int | None:
+        async with self.db.connect() as conn:
+            value = (await conn.execute(select(t.meta.c.value).where(t.meta.c.key == "clock"))).scalar()
+        return int(value) if value else None
+
+    async def _prune_table(self, table, source: str, cutoff: int, chunk: int) -> int:
+        relayed = await self.position(source)
+        if not relayed:
+            return 0
+        seq, recorded_at = table.c.seq, table.c.recorded_at
+        async with self.db.connect() as conn:
+            # Rows are written in the order of the writer's business clock, so the first row
+            # recorded at or after the cutoff bounds the old ones (an index lookup, not a scan
+            # of the rows kept).
+            first_young = (await conn.execute(
+                select(func.min(seq)).where(recorded_at == (
+                    select(func.min(recorded_at)).where(recorded_at >= cutoff).scalar_subquery()
+                ))
+            )).scalar()
+            last = (await conn.execute(select(func.max(seq)))).scalar()
+        if last is None:
+            return 0
+        # The newest row always stays: SQLite numbers a new row after the highest one left,
+        # so with every row gone numbers would start again below the relay's position (and
+        # `backorders status` reads the outbox's length from it).
+        upto = min(relayed, last - 1)
+        if first_young is not None:
+            upto = min(upto, first_young - 1)
+        deleted = 0
+        while True:
+            async with self.db.begin() as conn:
+                doomed = select(seq).where(seq <= upto, recorded_at < cutoff).order_by(seq).limit(chunk)
+                count = (await conn.execute(table.delete().where(seq.in_(doomed)))).rowcount
+            deleted += count
+            if count < chunk:
+                return deleted
 
     # -- reading for operators ---------------------------------------------------------------
 
@@ -408,3 +524,7 @@ class Repository:
         async with self.db.connect() as conn:
             rows = await conn.execute(select(t.dead_letters).order_by(t.dead_letters.c.seq))
             return [DeadLetter.model_validate(dict(row._mapping)) for row in rows]
+
+
+def _micros(window: timedelta) -> int:
+    return window // timedelta(microseconds=1)

@@ -18,6 +18,7 @@ from ..domain.sharding import (
     AcquireSkus,
     ArriveLine,
     DepartLine,
+    EvictOrder,
     IntroduceOrder,
     LineHandoff,
     MovedLine,
@@ -26,7 +27,10 @@ from ..domain.sharding import (
     SkuExport,
 )
 
-_OPERATIONS = {cls.__name__: cls for cls in (IntroduceOrder, DepartLine, ArriveLine, ReleaseSkus, AcquireSkus)}
+_OPERATIONS = {
+    cls.__name__: cls
+    for cls in (IntroduceOrder, DepartLine, ArriveLine, ReleaseSkus, AcquireSkus, EvictOrder)
+}
 
 
 def _plain(value):
@@ -110,10 +114,13 @@ def handoff_key(item) -> str:
 
 
 def encode_partial(partial: OrderPartial) -> str:
-    return json.dumps([partial.company_id, [list(line) for line in partial.lines]],
-                      separators=(",", ":"))
+    body = [partial.company_id, [list(line) for line in partial.lines]]
+    if partial.evicted:
+        body.append(True)
+    return json.dumps(body, separators=(",", ":"))
 
 
 def decode_partial(order_id: str, payload: str) -> OrderPartial:
-    company_id, lines = json.loads(payload)
-    return OrderPartial(order_id, company_id, tuple(PartialLine(*line) for line in lines))
+    company_id, lines, *evicted = json.loads(payload)
+    return OrderPartial(order_id, company_id, tuple(PartialLine(*line) for line in lines),
+                        bool(evicted and evicted[0]))

@@ -35,6 +35,8 @@ orders = Table(
     Column("backorder_qty", BigInteger, nullable=False),
     Column("qty", BigInteger, nullable=False),
     Column("doc", Text, nullable=False),
+    # Business time (µs) of the event that closed it (Completed, Cancelled, Void), else null.
+    Column("closed_at", BigInteger),
     Index("ix_orders_backorder_status", "backorder_status"),
 )
 
@@ -87,11 +89,17 @@ settings = Table(
     Column("doc", Text, nullable=False),
 )
 
-# Ids of applied events: the idempotency keys, written in the transaction that applied them.
+# Applied events by their CloudEvents identity (source and id), written in the transaction
+# that applied them, with the business time they were applied at; deleted once older than
+# the dedupe window. Source "" holds ids stored before sources were kept: they match an
+# event of any source.
 processed_events = Table(
     "processed_events",
     metadata,
+    Column("source", String, primary_key=True),
     Column("event_id", String, primary_key=True),
+    Column("applied_at", BigInteger, nullable=False),  # µs, the business clock
+    Index("ix_processed_events_applied_at", "applied_at"),
 )
 
 # Small facts about the state itself (the business time of the last applied event).
@@ -121,6 +129,10 @@ outbox = Table(
     Column("event_type", String, nullable=False),
     Column("subject", String, nullable=False),
     Column("payload", Text, nullable=False),
+    # The business clock (µs) of the batch that wrote it: relayed rows older than the
+    # outbox retention are pruned.
+    Column("recorded_at", BigInteger),
+    Index("ix_outbox_recorded_at", "recorded_at"),
 )
 
 dead_letters = Table(
@@ -138,4 +150,6 @@ dead_letters = Table(
     # its first bytes when raw_size (the input's whole size) is set: see DeadLetter.
     Column("raw_escaped", Boolean, nullable=False, server_default=false()),
     Column("raw_size", BigInteger),
+    Column("recorded_at", BigInteger),  # as in the outbox
+    Index("ix_dead_letters_recorded_at", "recorded_at"),
 )

@@ -3,13 +3,16 @@
 Processes a log from an empty state, entirely in memory, in the order the Kafka worker
 applies the same events from the input topics (by event time, then topic, key and file
 order: `runtime.sequencing`). The same input gives byte-identical output. Exits 0 even when
-inputs were dead-lettered; a summary goes to standard error.
+inputs were dead-lettered; a summary goes to standard error. The retention windows
+(`BACKORDERS_DEDUPE_WINDOW`, `BACKORDERS_CLOSED_ORDER_RETENTION`) are the runtimes' own, so
+a replay decides what a live run with the same settings decided.
 """
 
 from __future__ import annotations
 
 import sys
 
+from ..config import RetentionSettings
 from ..domain.engine import Engine
 from ..processing import Tally, process
 from ..publishing import dead_letter_line, to_json
@@ -27,8 +30,9 @@ def register(commands) -> None:
     parser.set_defaults(handler=handle)
 
 
-def replay(events_path: str, out_path: str, dead_letter_path: str, settings=None) -> Tally:
-    engine = Engine(settings)
+def replay(events_path: str, out_path: str, dead_letter_path: str, settings=None,
+           retention: RetentionSettings | None = None) -> Tally:
+    engine = Engine(settings, **(retention or RetentionSettings()).engine_options())
     tally = Tally()
     try:
         source = open(events_path, "rb")

@@ -54,9 +54,15 @@ class Assembler:
     ) -> list[OrderBackorderChange]:
         """Merge one cause's partials from every shard it reached (all of them: a cause is
         assembled once). While the workflow is disabled the lines are kept current but
-        nothing is published, so the next publication compares with what was last sent."""
+        nothing is published, so the next publication compares with what was last sent.
+        An order its shards evicted (a closed order past its retention) is forgotten once
+        the cause is assembled."""
         touched: dict[str, AssembledOrder] = {}
+        evicted: set[str] = set()
         for shard, partial in partials:
+            if partial.evicted:
+                evicted.add(partial.order_id)
+                continue
             order = self.orders.get(partial.order_id)
             if order is None:
                 order = self.orders[partial.order_id] = AssembledOrder(partial.company_id)
@@ -66,6 +72,7 @@ class Assembler:
                 order.by_shard.pop(shard, None)
             touched[partial.order_id] = order
         if not publish:
+            self._forget(evicted)
             return []
         changes = []
         for order_id in sorted(touched):
@@ -91,4 +98,9 @@ class Assembler:
                 ))
                 order.status = status
                 order.published = {line.line_id: line.backorder_qty for line in lines}
+        self._forget(evicted)
         return changes
+
+    def _forget(self, order_ids: set[str]) -> None:
+        for order_id in order_ids:
+            self.orders.pop(order_id, None)

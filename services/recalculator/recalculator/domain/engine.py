@@ -14,19 +14,28 @@ published value changes, d lines changed since the SKU was last recalculated):
 - fully-shippable mode: a recalculated pool that changed is recomputed in O(n);
 - SettingsChanged (allocation settings) and WarehouseUpserted (type changed) rebuild every
   pool: O(N log N) over all open lines. They are rare operator actions.
+
+Retention (docs/behaviour.md, Retention), both measured on the business clock (the newest
+applied input event time), so a replay of the same log forgets and evicts at the same events:
+- ids of applied events are remembered for `dedupe_window`, in a heap by the time they
+  were applied: O(log n) per id to remember and to forget;
+- closed orders wait in a heap by closing time: an order is evicted once it has been closed
+  for longer than `closed_order_retention` and none of its lines may still publish a
+  backorder, O(log n + lines) per order.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 
 from backorder_events import BackorderSettings
 
 from . import policy
 from .handlers import EventHandlers
-from .model import NONE, Line, Order, backorder_status, to_us
+from .model import CLOSED, NONE, Line, Order, backorder_status, from_us, to_us
 from .pool import Pool
 from .results import (
     APPLIED,
@@ -44,18 +53,22 @@ from .results import (
 from .shard_operations import ShardOperations
 
 MANUAL_TYPES = frozenset({"ReallocateBackorder", "MarkBackorder", "MarkNotBackorder"})
+# The commands of events.md: stamped by an operator or by the periodic run's scheduler (from
+# the wall clock), they do not move the business clock; the input events do.
+COMMAND_TYPES = MANUAL_TYPES | {"RecalculateBackorders"}
 
 
 class _EventScope:
     """What one event touched: published values before it began, and SKUs to recalculate."""
 
-    __slots__ = ("orders_before", "recalc", "totals_before")
+    __slots__ = ("evicted", "orders_before", "recalc", "totals_before")
 
     def __init__(self) -> None:
         # order id → (published status, {line id: published backorder}) before the event
         self.orders_before: dict[str, tuple[str, dict[str, int]]] = {}
         self.totals_before: dict[str, int] = {}
         self.recalc: set[str] = set()
+        self.evicted: tuple[OrderPartial, ...] = ()  # a shard's orders evicted by this operation
 
 
 class Changes:
@@ -63,6 +76,7 @@ class Changes:
 
     __slots__ = (
         "clock",
+        "forget_before",
         "held",
         "orders",
         "positions",
@@ -84,7 +98,10 @@ class Changes:
         self.settings = False
         self.held = False  # the values held back while the workflow is disabled changed
         self.clock = False  # last_time moved
-        self.processed: list[str] = []
+        # ((source, event id), applied at) of the events applied
+        self.processed: list[tuple[tuple[str, str], int]] = []
+        # ids applied before this business time were forgotten (the dedupe window)
+        self.forget_before: int | None = None
 
 
 class Engine(EventHandlers, ShardOperations):
@@ -95,8 +112,14 @@ class Engine(EventHandlers, ShardOperations):
         incremental: bool = True,
         allocating: bool = True,
         partial: bool = False,
+        dedupe_window: timedelta | None = None,
+        closed_order_retention: timedelta | None = None,
     ) -> None:
         self.settings = settings or BackorderSettings()
+        # Retention, in business time (None: kept for ever). A shard (partial) keeps neither:
+        # the router deduplicates and decides evictions for it.
+        self.dedupe_window = _micros(dedupe_window)
+        self.closed_order_retention = _micros(closed_order_retention)
         self.incremental = incremental
         # allocating=False: the router's copy (docs/sharding.md). It validates and keeps
         # orders, lines and reference data exactly as here, but places no line in a pool and
@@ -120,8 +143,21 @@ class Engine(EventHandlers, ShardOperations):
         self.totals: dict[str, int] = defaultdict(int)  # sku → total published backorder
         # sku → (available, backorder) last published in a SkuPositionChanged
         self.positions: dict[str, tuple[int, int]] = {}
-        self.processed: set[str] = set()
-        self.last_time: int | None = None
+        # (source, id) of every applied event still remembered → the business time it was
+        # applied at; the same in `_remembered`, a heap, for forgetting the oldest first.
+        self.processed: dict[tuple[str, str], int] = {}
+        self._remembered: list[tuple[int, tuple[str, str]]] = []
+        self._legacy_ids = 0  # ids stored before sources were (source ""): match any source
+        self.last_time: int | None = None  # time of the last applied event
+        # The business clock: the newest time of the applied input events (commands do not
+        # move it). None until the first one.
+        self.clock: int | None = None
+        # Closed orders: (closed at, order id) in a heap; those closed for longer than the
+        # retention that still have owing lines; the lines owing, by SKU.
+        self.closing: list[tuple[int, str]] = []
+        self.expired: set[str] = set()
+        self.owing: dict[str, set[Line]] = {}
+        self._ready: set[str] = set()  # expired orders that may have become evictable
         # While the workflow is disabled nothing is published, so the values downstream last
         # saw are held here (first snapshot wins) until the order or SKU is published again.
         self.held_orders: dict[str, tuple[str, dict[str, int]]] = {}
@@ -152,16 +188,36 @@ class Engine(EventHandlers, ShardOperations):
 
     def handle(self, event) -> Outcome:
         """Apply one validated event (a `backorder_events` model). Never raises for bad
-        business input: that comes back as a rejected outcome and changes nothing."""
-        if event.id in self.processed:
-            return Outcome(DUPLICATE, f"event id {event.id!r} was already processed")
+        business input: that comes back as a rejected outcome and changes nothing.
+
+        An event is a duplicate when an event with the same `source` and `id` (its
+        CloudEvents identity) was applied within the dedupe window; an event older than
+        that window (by its `time`, against the clock) is refused, since a
+        redelivery that old could no longer be recognised."""
+        now = to_us(event.time)
+        key = (event.source, event.id)
+        if not self.partial:  # a shard's inputs are deduplicated by the router
+            processed = self.processed
+            if key in processed or (self._legacy_ids and ("", event.id) in processed):
+                return Outcome(
+                    DUPLICATE, f"event id {event.id!r} from {event.source!r} was already processed"
+                )
+            window = self.dedupe_window
+            if window is not None and self.clock is not None and now < self.clock - window:
+                return Outcome(REJECTED, (
+                    f"event time {from_us(now).isoformat()} is more than the dedupe window "
+                    f"({_duration(window)}) before the newest applied input event "
+                    f"({from_us(self.clock).isoformat()}): a redelivery that old can no longer "
+                    "be recognised"
+                ))
         handler = self._handlers.get(event.type)
         if handler is None:
             return Outcome(REJECTED, f"unknown event type {event.type!r}")
-        return self._run(event.id, event.type, handler, event.data, to_us(event.time))
+        return self._run(event.id, event.type, handler, event.data, now, True, key)
 
     def _run(
-        self, event_id: str, event_type: str, handler, data, now: int, *, record: bool = True
+        self, event_id: str, event_type: str, handler, data, now: int, record: bool = True,
+        key: tuple[str, str] | None = None,
     ) -> Outcome:
         scope = self._scope = _EventScope()
         try:
@@ -170,15 +226,28 @@ class Engine(EventHandlers, ShardOperations):
             self._scope = None
             self._handoff = None
             return Outcome(REJECTED, rejected.reason)
+        clock = self.clock
+        if event_type not in COMMAND_TYPES and (clock is None or now > clock):
+            clock = self.clock = now
         if record and not self.partial:  # a shard's inputs are deduplicated by the router
-            self.processed.add(event_id)
-            self.changes.processed.append(event_id)
+            # Remembered from the clock, or from its own time when that is newer (a command).
+            applied_at = now if clock is None or now > clock else clock
+            self.processed[key] = applied_at
+            if self.dedupe_window is not None:  # without a window nothing is forgotten
+                heapq.heappush(self._remembered, (applied_at, key))
+            self.changes.processed.append((key, applied_at))
         self.last_time = now
         self.changes.clock = True
         if not self.allocating:
+            if self.settings.enable_backorder_workflow and scope.recalc:
+                # What a recalculation would do to lines of closed orders: take them to 0.
+                if self.owing:
+                    self._settle_closed(self._recalculation_set(scope.recalc))
             outcome = Outcome(APPLIED)
         elif self.settings.enable_backorder_workflow:
             recalculated = self._recalculate(scope.recalc, now) if scope.recalc else set()
+            if self.owing and not self.owing.keys().isdisjoint(recalculated):
+                self._settle_closed(recalculated)
             if self.partial:
                 orders = []
                 partials = self._order_partials(scope)
@@ -197,6 +266,15 @@ class Engine(EventHandlers, ShardOperations):
         else:
             self._hold(scope)
             outcome = Outcome(APPLIED, partials=self._order_partials(scope) if self.partial else [])
+        if clock is not None and not self.partial:
+            window = self.dedupe_window
+            if window is not None and self._remembered and self._remembered[0][0] < clock - window:
+                self._forget(clock - window)
+            retention = self.closed_order_retention
+            if retention is not None and (
+                self._ready or (self.closing and self.closing[0][0] < clock - retention)
+            ):
+                outcome.evicted = self._evict_closed(clock - retention)
         self._scope = None
         outcome.handoff, self._handoff = self._handoff, None
         return outcome
@@ -207,7 +285,7 @@ class Engine(EventHandlers, ShardOperations):
         hands over. Operations are not recorded as processed ids: the cause may also reach
         this shard as an event, and the shard runtime deduplicates by routing sequence."""
         handler = getattr(self, "_op_" + type(operation).__name__)
-        return self._run(cause_id, operation.cause_type, handler, operation, now, record=False)
+        return self._run(cause_id, operation.cause_type, handler, operation, now, False)
 
     # -- state changes --------------------------------------------------------------------------
 
@@ -234,6 +312,8 @@ class Engine(EventHandlers, ShardOperations):
         line.published = value
         if line.frozen:
             line.pool.adjust_frozen(value - old)
+        if value and line.order.closed_at is not None:
+            self._mark_owing(line)  # until its SKU's next recalculation takes it to 0
 
     def _set_manual(self, line: Line, value: int) -> None:
         self._touch(line.order)
@@ -252,6 +332,7 @@ class Engine(EventHandlers, ShardOperations):
     def _drop_line(self, line: Line) -> None:
         self._unplace(line)
         self._set_published(line, 0)
+        self._clear_owing(line)
         self.lines_by_sku[line.sku].discard(line)
         del line.order.lines[line.line_id]
         line.live = False
@@ -262,6 +343,9 @@ class Engine(EventHandlers, ShardOperations):
         self._unplace(line)
         published = min(line.published if published is None else published, qty)
         self._set_published(line, 0)
+        owing = line.owing
+        if owing and sku != line.sku:
+            self._owing_move(line, sku)
         self.lines_by_sku[line.sku].discard(line)
         line.sku = sku
         line.qty = qty
@@ -339,6 +423,173 @@ class Engine(EventHandlers, ShardOperations):
                 policy.pool_supply(settings, self.warehouse_types, by_warehouse, target)
             )
 
+    # -- closed orders and retention ------------------------------------------------------------
+
+    def _close(self, order: Order, now: int) -> None:
+        """The order entered a closed status at `now`: its lines owe a recalculation (what
+        they published is only known to be 0 once their SKU was recalculated since)."""
+        order.closed_at = now
+        self.changes.orders.add(order.order_id)
+        for line in order.lines.values():
+            self._mark_owing(line)
+        if self.closed_order_retention is not None and not self.partial:
+            heapq.heappush(self.closing, (now, order.order_id))
+
+    def _reopen(self, order: Order) -> None:
+        order.closed_at = None
+        self.changes.orders.add(order.order_id)
+        for line in order.lines.values():
+            self._clear_owing(line)
+        self.expired.discard(order.order_id)
+        self._ready.discard(order.order_id)
+
+    def _closed_on_arrival(self, order: Order, now: int) -> None:
+        """A new order (created, or split off) that is already closed: closed since `now`.
+        Its lines owe nothing: they were just added with what they carry marked."""
+        if order.order_status in CLOSED:
+            order.closed_at = now
+            if self.closed_order_retention is not None and not self.partial:
+                heapq.heappush(self.closing, (now, order.order_id))
+
+    def _mark_owing(self, line: Line) -> None:
+        if line.owing:
+            return
+        line.owing = True
+        lines = self.owing.get(line.sku)
+        if lines is None:
+            lines = self.owing[line.sku] = set()
+        lines.add(line)
+        line.order.owing += 1
+        self.changes.orders.add(line.order.order_id)
+
+    def _clear_owing(self, line: Line) -> None:
+        if not line.owing:
+            return
+        line.owing = False
+        lines = self.owing[line.sku]
+        lines.discard(line)
+        if not lines:
+            del self.owing[line.sku]
+        order = line.order
+        order.owing -= 1
+        self.changes.orders.add(order.order_id)
+        if not order.owing and order.order_id in self.expired:
+            self._ready.add(order.order_id)
+
+    def _owing_move(self, line: Line, sku: str) -> None:
+        """An owing line changes SKU: it owes the new SKU's recalculation."""
+        lines = self.owing[line.sku]
+        lines.discard(line)
+        if not lines:
+            del self.owing[line.sku]
+        self.owing.setdefault(sku, set()).add(line)
+
+    def _recalculation_set(self, skus: set[str]) -> set[str]:
+        """The SKUs a recalculation of `skus` covers: with consider_replacement_sku_qty, also
+        those whose short lines draw on them (one hop)."""
+        if self.settings.consider_replacement_sku_qty:
+            skus = set(skus)
+            for sku in list(skus):
+                skus.update(self.referrers.get(sku, ()))
+        return skus
+
+    def _settle_closed(self, skus: Iterable[str]) -> None:
+        """`skus` were recalculated: their lines of closed orders publish 0 now (rules §4: not
+        calculated), so they owe nothing. The router's copy, which does not allocate, sets
+        that 0 itself; the allocating engine has just published it."""
+        owing = self.owing
+        if not owing:
+            return
+        if len(owing) < len(skus):
+            settled = [sku for sku in owing if sku in skus]
+        else:
+            settled = [sku for sku in skus if sku in owing]
+        expired, changed = self.expired, self.changes.orders
+        for sku in settled:
+            for line in owing.pop(sku):
+                line.owing = False
+                line.published = 0
+                order = line.order
+                order.owing -= 1
+                changed.add(order.order_id)
+                if not order.owing and order.order_id in expired:
+                    self._ready.add(order.order_id)
+
+    def _forget(self, before: int) -> None:
+        """Forget the ids applied before business time `before` (the dedupe window)."""
+        remembered = self._remembered
+        if not remembered or remembered[0][0] >= before:
+            return
+        processed = self.processed
+        while remembered and remembered[0][0] < before:
+            applied_at, key = heapq.heappop(remembered)
+            if processed.get(key) == applied_at:
+                del processed[key]
+                if not key[0]:
+                    self._legacy_ids -= 1
+        self.changes.forget_before = before
+
+    def _evict_closed(self, before: int) -> list[str]:
+        """Evict the orders closed before business time `before` that owe nothing; returns
+        their ids, in order. Those that still owe wait in `expired` until their last owing
+        line is settled (at the latest by the periodic recalculation)."""
+        closing, orders, ready = self.closing, self.orders, self._ready
+        while closing and closing[0][0] < before:
+            closed_at, order_id = heapq.heappop(closing)
+            order = orders.get(order_id)
+            if order is not None and order.closed_at == closed_at:
+                self.expired.add(order_id)
+                ready.add(order_id)
+        if not ready:
+            return []
+        evicted = []
+        for order_id in sorted(ready):
+            order = orders.get(order_id)
+            if order is not None and order_id in self.expired and not order.owing:
+                self._evict(order)
+                evicted.append(order_id)
+        ready.clear()
+        return evicted
+
+    def _evict(self, order: Order) -> None:
+        """Forget a closed order that owes nothing: every line publishes 0 and holds nothing
+        (not calculated), so SKU totals and positions stay as they are."""
+        dirty = self.dirty
+        for line in order.lines.values():
+            if line.pool is not None:  # pragma: no cover - a closed order is never calculated
+                self._unplace(line)
+            self.lines_by_sku[line.sku].discard(line)
+            pending = dirty.get(line.sku)
+            if pending:
+                pending.discard(line)
+            line.live = False
+        order_id = order.order_id
+        del self.orders[order_id]
+        self.expired.discard(order_id)
+        if self.held_orders.pop(order_id, None) is not None:
+            self.changes.held = True
+        self.changes.orders.add(order_id)
+
+    def index_closed(self) -> None:
+        """After loading state: queue the closed orders by closing time again."""
+        if self.closed_order_retention is None or self.partial:
+            return
+        self.closing = [
+            (order.closed_at, order_id)
+            for order_id, order in self.orders.items() if order.closed_at is not None
+        ]
+        heapq.heapify(self.closing)
+        self.expired = set()
+
+    def remember(self, source: str, event_id: str, applied_at: int) -> None:
+        """A stored processed id (when loading state)."""
+        key = (source, event_id)
+        self.processed[key] = applied_at
+        if self.dedupe_window is not None:
+            heapq.heappush(self._remembered, (applied_at, key))
+        if not source:
+            self._legacy_ids += 1
+
     def rebuild(self) -> None:
         """Drop every pool and place every line again (after settings or warehouse types
         changed, or after loading state)."""
@@ -361,9 +612,7 @@ class Engine(EventHandlers, ShardOperations):
         """Recalculate `skus` (and what the rules add to them); returns every SKU recalculated."""
         if self.settings.consider_replacement_sku_qty:
             # Their short lines draw on the leftover of the SKUs recalculated here (one hop).
-            skus = set(skus)
-            for sku in list(skus):
-                skus.update(self.referrers.get(sku, ()))
+            skus = self._recalculation_set(skus)
         for sku in sorted(skus) if len(skus) > 1 else skus:
             if self.incremental:
                 targets = self._incremental_targets(sku, now)
@@ -525,7 +774,8 @@ class Engine(EventHandlers, ShardOperations):
         return changes
 
     def _order_partials(self, scope: _EventScope) -> list[OrderPartial]:
-        """A shard's view of every order the event touched: its lines here, as they are now."""
+        """A shard's view of every order the event touched: its lines here, as they are now;
+        and the orders it evicted (docs/sharding.md)."""
         partials = []
         for order_id in sorted(scope.orders_before):
             order = self.orders[order_id]
@@ -534,6 +784,7 @@ class Engine(EventHandlers, ShardOperations):
                 for line_id, line in order.lines.items()
             )
             partials.append(OrderPartial(order_id, order.company_id, lines))
+        partials.extend(scope.evicted)
         return partials
 
     def _product_changes(self, scope: _EventScope):
@@ -585,6 +836,24 @@ class Engine(EventHandlers, ShardOperations):
 
 def _line_key(line: Line) -> tuple:
     return line.key
+
+
+def _micros(window: timedelta | None) -> int | None:
+    if window is None:
+        return None
+    if window <= timedelta(0):
+        raise ValueError(f"a retention window must be positive, not {window}")
+    return window // timedelta(microseconds=1)
+
+
+def _duration(micros: int) -> str:
+    """A window as people say it: "30 days", "36 hours", "90 seconds"."""
+    for unit, size in (("day", 86_400_000_000), ("hour", 3_600_000_000), ("minute", 60_000_000),
+                       ("second", 1_000_000)):
+        if micros % size == 0:
+            count = micros // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{micros} µs"
 
 
 __all__ = ["NONE", "Engine"]

@@ -11,7 +11,7 @@ from backorder_events import Customer
 from backorder_events.limits import MAX_ORDER_LINES, MAX_SKU_STOCK, MAX_STOCK_QTY
 
 from . import policy
-from .model import Line, Order, to_us
+from .model import CLOSED, Line, Order, to_us
 from .results import Rejected
 
 _HOLD_LIKE = frozenset({"OnHold", "Quote"})
@@ -48,6 +48,8 @@ class EventHandlers:
         )
         self.orders[order.order_id] = order
         self._touch(order, new=True)
+        if order.order_status in CLOSED:
+            self._closed_on_arrival(order, now)
         recalc = self._scope.recalc if not self.settings.stop_marking_on_create else set()
         for item in data.lines:
             self._add_line(order, item.line_id, item.sku, item.qty, item.name, item.unit_price)
@@ -83,6 +85,7 @@ class EventHandlers:
         self.orders[new.order_id] = new
         self._touch(order)
         self._touch(new, new=True)
+        self._closed_on_arrival(new, now)
         recalc = self._scope.recalc
         recalc.update(line.sku for line in order.lines.values())
         for line, qty, new_line_id in moves:
@@ -91,12 +94,15 @@ class EventHandlers:
             # is frozen: then this is what stays.
             carried = min(qty, line.published)
             remaining = line.published - carried
+            owing = line.owing  # what it carries is only known once it owes nothing
             moved = self._add_line(new, new_line_id, line.sku, qty, line.name, line.unit_price)
             if qty == line.qty:
                 self._drop_line(line)
             else:
                 self._resize_line(line, line.sku, line.qty - qty, remaining)
             self._set_published(moved, carried)
+            if owing:
+                self._mark_owing(moved)
 
     def _item_added(self, data, now: int) -> None:
         order = self._order(data.order_id)
@@ -139,6 +145,10 @@ class EventHandlers:
         self.changes.orders.add(order.order_id)
         for line in order.lines.values():
             self._replace(line)
+        if order.order_status in CLOSED and old_status not in CLOSED:
+            self._close(order, now)
+        elif old_status in CLOSED and order.order_status not in CLOSED:
+            self._reopen(order)
         moved_hold = old_status != order.order_status and (
             old_status in _HOLD_LIKE or order.order_status in _HOLD_LIKE
         )

@@ -21,6 +21,11 @@ DAY_US = 86_400_000_000
 # Order-level backorder statuses (rules §7).
 NONE, PARTIAL, FULL = "None", "Partial", "Full"
 
+# Order statuses an order never leaves in Sellercloud's workflow: shipped, cancelled, voided.
+# Their lines are never calculated (rules §4); after `closed_order_retention` the order is
+# forgotten (docs/behaviour.md, Retention).
+CLOSED = frozenset({"Completed", "Cancelled", "Void"})
+
 
 def to_us(moment: datetime) -> int:
     """Aware datetime → µs since the epoch (floor of the float is exact to the second)."""
@@ -50,6 +55,9 @@ class Line:
     alloc: int = 0
     frozen: bool = False
     live: bool = True  # False once the line has left its order (moved whole by a split)
+    # A line of a closed order whose published backorder has not yet been taken to 0 by a
+    # recalculation of its SKU since the order closed (or since a manual action set it).
+    owing: bool = False
 
 
 @dataclass(eq=False, slots=True)
@@ -67,6 +75,8 @@ class Order:
     customer: bytes | None = None  # the customer as compact JSON: only the notifier reads it
     lines: dict[str, Line] = field(default_factory=dict)
     published_status: str = NONE
+    closed_at: int | None = None  # time of the event that closed it (status in CLOSED)
+    owing: int = 0  # how many of its lines are owing (see Line.owing)
 
 
 def backorder_status(order: Order) -> str:

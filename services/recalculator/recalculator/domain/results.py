@@ -57,6 +57,7 @@ class OrderPartial(NamedTuple):
     order_id: str
     company_id: str
     lines: tuple[PartialLine, ...]
+    evicted: bool = False  # the shard forgot the order (a closed order past its retention)
 
 
 @dataclass(slots=True)
@@ -68,6 +69,7 @@ class Outcome:
     positions: list[SkuPositionChange] = field(default_factory=list)
     partials: list[OrderPartial] = field(default_factory=list)
     handoff: object = None  # a shard operation's hand-over (sharding.LineHandoff, SkuExport)
+    evicted: list[str] = field(default_factory=list)  # closed orders forgotten after it
 
 
 class Rejected(Exception):

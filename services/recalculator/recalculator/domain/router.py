@@ -11,6 +11,7 @@ moving when their replacement groups merge).
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta
 
 from backorder_events import BackorderSettings
 
@@ -20,6 +21,7 @@ from .sharding import (
     AcquireSkus,
     ArriveLine,
     DepartLine,
+    EvictOrder,
     IntroduceOrder,
     ReleaseSkus,
     Restricted,
@@ -33,11 +35,23 @@ NOT_FOR_SHARDS = frozenset({"PurchaseOrderUpdated", "ContainerUpdated"})
 
 
 class Router:
-    def __init__(self, shards: int, settings: BackorderSettings | None = None) -> None:
+    def __init__(
+        self,
+        shards: int,
+        settings: BackorderSettings | None = None,
+        *,
+        dedupe_window: timedelta | None = None,
+        closed_order_retention: timedelta | None = None,
+    ) -> None:
         if shards < 1:
             raise ValueError("a sharded recalculator needs at least one shard")
         self.shards = shards
-        self.engine = Engine(settings, allocating=False)
+        # The router's copy decides duplicates and evictions for every stage (its shards
+        # keep no window of their own).
+        self.engine = Engine(
+            settings, allocating=False, dedupe_window=dedupe_window,
+            closed_order_retention=closed_order_retention,
+        )
         self.groups = SkuGroups()
         self.known: dict[str, set[int]] = {}  # order id → shards that hold its header
         self._staged: dict[str, set[int]] = {}  # known-to changes of the event being routed
@@ -77,11 +91,27 @@ class Router:
         if records is None:
             raise AssertionError(f"no route for accepted event {event.id!r}")
         self._commit_staged()
+        evictions = self._evictions(event, outcome.evicted)
         if event.type in BROADCAST:
+            # Reference data recalculates nothing, so what it evicted was already evictable
+            # before it: the orders go first, before any SKU moves with its lines.
+            records.extend(evictions)
+            evictions = []
             if event.type == "ProductUpserted" and event.data.replacement_sku:
                 self._regroup(event, records)
             records.extend((shard, event) for shard in range(self.shards))
-        return Routed(APPLIED, None, records, publish)
+        records.extend(evictions)  # after the event's own records, which may settle them
+        return Routed(APPLIED, None, records, publish, outcome.evicted)
+
+    def _evictions(self, event, order_ids: list[str]) -> list[tuple[int, EvictOrder]]:
+        """Closed orders the router's copy evicted after `event`: every shard that knows one
+        forgets it too (docs/behaviour.md, Retention)."""
+        records = []
+        for order_id in order_ids:
+            for shard in sorted(self.known.pop(order_id, ())):
+                records.append((shard, EvictOrder(event.type, order_id)))
+            self.changed_orders.add(order_id)
+        return records
 
     # -- helpers ---------------------------------------------------------------------------
 

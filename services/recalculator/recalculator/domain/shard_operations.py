@@ -4,7 +4,7 @@ events (docs/sharding.md). A mixin like `EventHandlers`; the state lives in `Eng
 from __future__ import annotations
 
 from .model import Line, Order
-from .results import Rejected
+from .results import OrderPartial, Rejected
 from .sharding import LineHandoff, MovedLine, SkuExport
 
 
@@ -25,6 +25,7 @@ class ShardOperations:
             channel=op.channel,
             customer=op.customer,
         )
+        self._closed_on_arrival(self.orders[op.order_id], now)
         self.changes.orders.add(op.order_id)
 
     def _op_DepartLine(self, op, now: int) -> None:
@@ -52,6 +53,18 @@ class ShardOperations:
         line.manual = op.handoff.manual
         self._place(line)
         self._scope.recalc.add(op.sku)
+
+    def _op_EvictOrder(self, op, now: int) -> None:
+        """The router evicted a closed order (docs/behaviour.md, Retention): this shard forgets
+        its part too. Its lines here must publish 0, as the router's copy says."""
+        order = self._order(op.order_id)
+        owed = [line.line_id for line in order.lines.values() if line.published]
+        if owed:
+            raise Rejected(f"order {op.order_id!r} still publishes a backorder on lines {owed}")
+        for line in list(order.lines.values()):
+            self._clear_owing(line)
+        self._evict(order)
+        self._scope.evicted += (OrderPartial(order.order_id, order.company_id, (), True),)
 
     def _op_ReleaseSkus(self, op, now: int) -> None:
         """Hand every trace of these SKUs over; nothing is published (the assembler sees the

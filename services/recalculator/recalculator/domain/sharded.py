@@ -6,6 +6,7 @@ stages follow, and the tests hold it equal, event by event, to the one-process `
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from backorder_events import BackorderSettings
 
@@ -46,9 +47,18 @@ def reason_of(event_type: str) -> str:
 
 class ShardedEngine:
     def __init__(
-        self, shards: int, settings: BackorderSettings | None = None, *, incremental: bool = True
+        self,
+        shards: int,
+        settings: BackorderSettings | None = None,
+        *,
+        incremental: bool = True,
+        dedupe_window: timedelta | None = None,
+        closed_order_retention: timedelta | None = None,
     ) -> None:
-        self.router = Router(shards, settings)
+        self.router = Router(
+            shards, settings, dedupe_window=dedupe_window,
+            closed_order_retention=closed_order_retention,
+        )
         self.shards = [
             Engine(settings, incremental=incremental, partial=True) for _ in range(shards)
         ]
@@ -77,7 +87,7 @@ class ShardedEngine:
         orders = self.assembler.assemble(event.id, reason_of(event.type), partials, routed.publish)
         products.sort(key=lambda change: change.sku)
         positions.sort(key=lambda change: change.sku)
-        return Outcome(APPLIED, None, orders, products, positions)
+        return Outcome(APPLIED, None, orders, products, positions, evicted=routed.evicted)
 
     def published(self) -> dict[tuple[str, str], int]:
         """(order id, line id) → published backorder, over every shard."""

@@ -141,6 +141,15 @@ class SkuExport:
 
 
 @dataclass(frozen=True, slots=True)
+class EvictOrder:
+    """The router evicted a closed order (past its retention, owing nothing): every shard
+    that knows the order forgets it too, and reports it so that the assembler does."""
+
+    cause_type: str
+    order_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseSkus:
     cause_type: str
     skus: tuple[str, ...]
@@ -176,7 +185,7 @@ class Restricted:
         return self.event.model_copy(update={"data": data.model_copy(update=update)})
 
 
-OPERATIONS = (IntroduceOrder, DepartLine, ArriveLine, ReleaseSkus, AcquireSkus)
+OPERATIONS = (IntroduceOrder, DepartLine, ArriveLine, ReleaseSkus, AcquireSkus, EvictOrder)
 
 
 @dataclass(slots=True)
@@ -188,3 +197,4 @@ class Routed:
     reason: str | None = None
     records: list[tuple[int, object]] = field(default_factory=list)
     publish: bool = True  # the workflow is enabled after the event
+    evicted: list[str] = field(default_factory=list)  # closed orders forgotten after it

@@ -22,6 +22,9 @@ connection); each time it takes the lock it reads the positions again, since the
 relay moved them meanwhile. Positions are only written over that connection, so only the
 relay holding the lock writes them, and the write never lowers a stored position
 (`Repository.save_position`).
+While running, the relay also prunes what it has sent: every `prune_every_seconds` it
+deletes the outbox rows and dead letters at or before its stored positions that are older
+than their retention (`RetentionSettings`), in small transactions of their own.
 """
 
 from __future__ import annotations
@@ -32,15 +35,16 @@ import contextlib
 from aiokafka import AIOKafkaProducer
 from backorder_events import DeadLetter
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import logs
 from ..adapters import locks
-from ..adapters.repository import Repository
+from ..adapters.repository import DEAD_LETTER_RELAY_SOURCE, OUTBOX_RELAY_SOURCE, Repository
+from ..config import RetentionSettings
 from .settings import KafkaSettings, OutputTopics
 
-RELAY_SOURCE = "outbox-relay"
-DEAD_LETTER_RELAY_SOURCE = "dead-letter-relay"
+RELAY_SOURCE = OUTBOX_RELAY_SOURCE
 # While running, dead letters (rare) are looked for at most this often; the outbox at every
 # poll.
 DEAD_LETTER_POLL_SECONDS = 0.25
@@ -60,11 +64,13 @@ class OutboxRelay:
         topics: OutputTopics | None = None,
         *,
         batch_size: int = 500,
+        retention: RetentionSettings | None = None,
     ) -> None:
         self.repository = repository
         self.kafka = kafka or KafkaSettings()
         self.topics = topics or OutputTopics()
         self.batch_size = batch_size
+        self.retention = retention or RetentionSettings()
         self.producer: AIOKafkaProducer | None = None
         # Positions as last stored by this relay: read from the database once the lock is
         # taken, then kept here, saving a query per poll.
@@ -204,11 +210,26 @@ class OutboxRelay:
             total += sent
         return total
 
+    async def prune(self) -> None:
+        """Delete what was sent and is older than its retention (logged, never fatal: the
+        next period tries again)."""
+        retention = self.retention
+        try:
+            pruned = await self.repository.prune(retention.outbox_retention, retention.dead_letter_retention)
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("prune_failed", error=str(error).splitlines()[0] if str(error) else repr(error))
+            return
+        if pruned.outbox or pruned.dead_letters:
+            log.info("pruned", outbox=pruned.outbox, dead_letters=pruned.dead_letters)
+
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
-        """Relay until `stop` is set, polling the outbox when it is drained. While another
-        relay holds the lock this one waits, as a standby, until it can take it or `stop`."""
+        """Relay until `stop` is set, polling the outbox when it is drained, and pruning
+        every `prune_every_seconds`. While another relay holds the lock this one waits, as a
+        standby, until it can take it or `stop`."""
         loop = asyncio.get_running_loop()
         dead_letters_due = 0.0
+        every = self.retention.prune_every_seconds
+        prune_due = loop.time() + every
         self._stop = stop
         try:
             while not stop.is_set():
@@ -216,6 +237,9 @@ class OutboxRelay:
                 if loop.time() >= dead_letters_due:
                     sent += await self._guarded(self._relay_dead_letters)
                     dead_letters_due = loop.time() + DEAD_LETTER_POLL_SECONDS
+                if every and loop.time() >= prune_due:
+                    await self.prune()
+                    prune_due = loop.time() + every
                 if not sent:
                     try:
                         await asyncio.wait_for(stop.wait(), idle_seconds)

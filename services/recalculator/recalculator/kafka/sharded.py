@@ -36,12 +36,14 @@ from .. import logs
 from ..adapters import locks
 from ..adapters import pipeline_tables as pt
 from ..adapters import schema_names
+from ..adapters import tables as t
 from ..adapters.migrate import PIPELINE
 from ..adapters.repository import (
     BatchRows,
     FencedOut,
     Repository,
     _append,
+    _chunks,
     make_engine,
     outbox_row,
     upsert,
@@ -56,7 +58,7 @@ from ..adapters.shard_codec import (
     handoff_key,
 )
 from ..domain.assembler import AssembledOrder, Assembler
-from ..domain.engine import Engine
+from ..domain.engine import COMMAND_TYPES, Engine
 from ..domain.model import to_us
 from ..domain.results import APPLIED, DUPLICATE, PartialLine
 from ..domain.router import Router
@@ -148,7 +150,7 @@ class RouterRuntime(EmbeddedRuntime):
         self.shards = shards
         self.db = make_engine(url, self.repository.schema, also=base)
         self.repository = Repository(self.db, self.repository.schema)
-        self.router = Router(shards)
+        self.router = Router(shards, **self.retention.engine_options())
         self.engine = self.router.engine
         self.seq = 0
 
@@ -162,7 +164,7 @@ class RouterRuntime(EmbeddedRuntime):
         """The router's state, read after claiming it (`claimed_snapshot`). The worker
         claims it once more after this; a second claim by the same process changes
         nothing."""
-        router = Router(self.shards)
+        router = Router(self.shards, **self.retention.engine_options())
         async with claimed_snapshot(self.repository) as (fence, conn):
             await self.repository.load(router.engine, conn)
             for row in await conn.execute(select(pt.order_shards)):
@@ -242,8 +244,10 @@ class RouterRuntime(EmbeddedRuntime):
         router = self.router
         known = [
             {"order_id": o, "shards": ",".join(map(str, sorted(router.known[o])))}
-            for o in sorted(router.changed_orders)
+            for o in sorted(router.changed_orders) if o in router.known
         ]
+        # Orders changed but no longer known were evicted (closed orders past their retention).
+        forgotten = [o for o in sorted(router.changed_orders) if o not in router.known]
         groups = [{"sku": s, "root": router.groups.parent[s]} for s in sorted(router.groups.changed)]
         router.changed_orders = set()
         router.groups.changed = set()
@@ -255,6 +259,8 @@ class RouterRuntime(EmbeddedRuntime):
             if routed:
                 await _append(conn, pt.routed, routed)
             await upsert(conn, pt.order_shards, known, ["order_id"])
+            for chunk in _chunks(forgotten):
+                await conn.execute(delete(pt.order_shards).where(pt.order_shards.c.order_id.in_(chunk)))
             await upsert(conn, pt.sku_groups, groups, ["sku"])
             await upsert(conn, pt.pipeline_meta, [{"key": "router_seq", "value": str(seq)}], ["key"])
 
@@ -530,6 +536,8 @@ class AssemblerStage(_Stage):
         self.fence: str | None = None
         self.relay = OutboxRelay(self.repository, kafka, topics)
         self._lock = None
+        # Its business clock: the newest time of the input events assembled (not commands).
+        self.clock: int | None = None
 
     async def start(self) -> AssemblerStage:
         self._lock = await locks.hold(self.db, locks.key("assembler", self.schema))
@@ -554,7 +562,9 @@ class AssemblerStage(_Stage):
                     for shard, lines in doc["by_shard"].items()
                 }
                 assembler.orders[row.order_id] = order
+            clock = (await conn.execute(select(t.meta.c.value).where(t.meta.c.key == "clock"))).scalar()
         self.assembler, self.fence = assembler, fence
+        self.clock = int(clock) if clock else None
 
     async def step(self) -> int:
         # Causes at or before the least seq some shard still has to apply are complete (a
@@ -579,6 +589,7 @@ class AssemblerStage(_Stage):
         for row in partial_rows:
             by_seq.setdefault(row.seq, []).append((row.shard, decode_partial(row.order_id, row.payload)))
         outputs, touched = [], set()
+        clock = self.clock
         for cause in causes:
             partials = by_seq.get(cause.seq, [])
             touched.update(partial.order_id for _, partial in partials)
@@ -586,7 +597,14 @@ class AssemblerStage(_Stage):
                 cause.cause_id, reason_of(cause.cause_type), partials, cause.publish
             ):
                 outputs.append(order_event(change, cause.time))
+            if cause.cause_type not in COMMAND_TYPES:
+                moment = to_us(datetime.fromisoformat(cause.time))
+                clock = moment if clock is None or moment > clock else clock
+        self.clock = clock
         orders = self.assembler.orders
+        # Orders touched but gone were evicted by their shards (closed, past their retention).
+        forgotten = sorted(order_id for order_id in touched if order_id not in orders)
+        touched.difference_update(forgotten)
         saved = [
             {
                 "order_id": order_id, "company_id": orders[order_id].company_id,
@@ -599,12 +617,16 @@ class AssemblerStage(_Stage):
             }
             for order_id in sorted(touched)
         ]
-        rows = BatchRows(outbox=[outbox_row(output) for output in outputs])
+        rows = BatchRows(outbox=[outbox_row(output) for output in outputs], clock=clock)
+        if clock is not None:
+            rows.meta.append({"key": "clock", "value": str(clock)})
 
         async def hand_over(conn) -> None:
             await conn.execute(delete(pt.partials).where(pt.partials.c.seq <= last))
             await conn.execute(delete(pt.causes).where(pt.causes.c.seq <= last))
             await upsert(conn, pt.assembled_orders, saved, ["order_id"])
+            for chunk in _chunks(forgotten):
+                await conn.execute(delete(pt.assembled_orders).where(pt.assembled_orders.c.order_id.in_(chunk)))
 
         rows.extra.append(hand_over)
         await self.repository.save_rows(rows, fence=self.fence)

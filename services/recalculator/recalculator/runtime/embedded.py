@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from backorder_events import InvalidEvent
 
 from .. import logs, metrics
-from ..adapters.repository import BatchRows, Repository, make_engine
+from ..adapters.repository import BatchRows, Pruned, Repository, make_engine
+from ..config import RetentionSettings
 from ..domain.engine import Engine
 from ..domain.results import REJECTED
 from ..processing import Processed, Tally, process
@@ -42,12 +43,22 @@ def sqlite_url(path: str | Path) -> str:
 
 
 class EmbeddedRuntime:
-    def __init__(self, url: str, *, batch_size: int = DEFAULT_BATCH, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        schema: str | None = None,
+        retention: RetentionSettings | None = None,
+    ) -> None:
         self.url = url
         self.batch_size = batch_size
+        # By default from the environment (BACKORDERS_DEDUPE_WINDOW, ...), so every runtime
+        # built on this one (the Kafka worker, replay-topics, rebuild) applies the same.
+        self.retention = retention or RetentionSettings()
         self.db = make_engine(url, schema)
         self.repository = Repository(self.db, schema)
-        self.engine = Engine()
+        self.engine = self.new_engine()
         self.fence: str | None = None  # set by a runtime that must be the only writer
         # A connection the owner holds for writing batches (the Kafka worker's lock
         # connection): no pool checkout, no ping, per batch; None: pooled connections.
@@ -59,15 +70,30 @@ class EmbeddedRuntime:
         await self.reload()
         return self
 
+    def new_engine(self) -> Engine:
+        return Engine(**self.retention.engine_options())
+
     async def reload(self) -> None:
         """The stored state, into a new engine (on start, and after a failed batch left the
         engine ahead of the database). The old engine is let go for good: it was kept out
         of the collector's reach, which would keep it in memory beside the new one."""
         unfreeze_for_reload()
-        engine = Engine()
+        engine = self.new_engine()
         await self.repository.load(engine)
         self.engine = engine
         freeze_loaded_state()  # collects the old engine first
+
+    async def prune(self) -> Pruned:
+        """Delete the outbox rows and dead letters already relayed and older than their
+        retention, in small transactions of their own (never part of a batch). The outbox
+        relay does this every `prune_every_seconds`; a runtime without a relay has nothing
+        relayed, so nothing to prune."""
+        pruned = await self.repository.prune(
+            self.retention.outbox_retention, self.retention.dead_letter_retention
+        )
+        if pruned.outbox or pruned.dead_letters:
+            log.info("pruned", outbox=pruned.outbox, dead_letters=pruned.dead_letters)
+        return pruned
 
     async def close(self) -> None:
         await self.db.dispose()
