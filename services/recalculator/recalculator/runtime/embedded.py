@@ -8,13 +8,14 @@ ids skip anything seen again, and nothing in the lost batch was visible anywhere
 
 A log is applied in the order the Kafka worker would apply the same events from the topics
 (`ordering.file_order`): by event time, then topic, key and log order. The position stored
-for a file is how far into that order it went.
+for a log is a line (or the caller's number) up to which everything was handled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,17 +113,23 @@ class EmbeddedRuntime:
         track_position: bool = True,
         on_processed: Callable[[Processed], None] | None = None,
     ) -> Tally:
-        """Handle the `(line, raw)` records of one log, all of them read first, in the
-        order of `in_log_order`. With `track_position`, the position stored for `source`
-        is how many of them, in that order, were handled: they are passed over."""
+        """Handle the `(position, raw)` records of one log (a file line, or the caller's
+        number), all of them read first, in the order of `in_log_order`. With
+        `track_position`, records at or before the position stored for `source` are passed
+        over; a batch is committed only where every record up to its furthest position has
+        been handled (the order goes by time, not by position), so the stored position
+        always means "all of these, and none after"."""
         tally = Tally()
         after = await self.repository.position(source) if track_position else None
+        ordered = in_log_order((p, raw) for p, raw in records if after is None or p > after)
+        positions = sorted(item.line for item in ordered)
         batch: list[Record] = []
-        for position, item in enumerate(in_log_order(records), 1):
-            if after is not None and position <= after:
-                continue
-            batch.append(Record(source, position, item.raw, parsed=item.parsed, line=item.line))
-            if len(batch) >= self.batch_size:
+        furthest, handled = None, 0
+        for item in ordered:
+            batch.append(Record(source, item.line, item.raw, parsed=item.parsed))
+            furthest = item.line if furthest is None else max(furthest, item.line)
+            handled += 1
+            if len(batch) >= self.batch_size and bisect_right(positions, furthest) == handled:
                 await self.handle_batch(batch, tally, track_position, on_processed)
                 batch = []
         if batch:
@@ -173,7 +180,7 @@ class EmbeddedRuntime:
             if reason is not None:
                 result = refused(record, reason)
             else:
-                result = process(self.engine, record.raw, record.source, record.where,
+                result = process(self.engine, record.raw, record.source, record.position,
                                  record.partition, record.parsed)
             tally.add(result)
             outputs.extend(result.outputs)
@@ -181,7 +188,7 @@ class EmbeddedRuntime:
                 dead.append(result.dead_letter)
                 log.warning(
                     "dead_lettered", source=record.source, partition=record.partition,
-                    position=record.where, event_id=result.event_id,
+                    position=record.position, event_id=result.event_id,
                     event_type=result.event_type, reason=result.reason,
                 )
             if on_processed is not None:
@@ -246,8 +253,7 @@ class PreparedBatch:
 
 @dataclass(slots=True)
 class Record:
-    """One raw input and where it came from: a topic partition offset, or a place in a log
-    (with the line it was read from)."""
+    """One raw input and where it came from: a topic partition offset, or a file line."""
 
     source: str
     position: int
@@ -255,16 +261,10 @@ class Record:
     partition: int | None = None
     parsed: object = None  # what `processing.read` gave, when the runtime read it already
     time: int | None = None  # its effective time in the merge (ordering.py), µs
-    line: int | None = None  # the file line, shown in dead letters instead of the position
 
     @property
     def position_key(self) -> str:
         return self.source if self.partition is None else f"{self.source}:{self.partition}"
-
-    @property
-    def where(self) -> int:
-        """Where an operator finds it: the file line, or the offset."""
-        return self.position if self.line is None else self.line
 
 
 def refused(record: Record, reason: str) -> Processed:
@@ -277,6 +277,6 @@ def refused(record: Record, reason: str) -> Processed:
         event_id, event_type = parsed.id, parsed.type
     else:
         event_id = event_type = None
-    letter = dead_letter(record.raw, reason, record.source, record.where, event_id=event_id,
+    letter = dead_letter(record.raw, reason, record.source, record.position, event_id=event_id,
                          event_type=event_type, partition=record.partition)
     return Processed(REJECTED, event_id, event_type, dead_letter=letter, reason=reason)
