@@ -104,7 +104,7 @@ async def attempt(
         reraise=True,
     )
     try:
-        return await retrying(work)
+        return await retrying(_awaited(work))
     except fatal:
         raise
     except Exception as error:  # noqa: BLE001 - given up: the caller decides
@@ -126,7 +126,17 @@ async def until_done(work: Callable[[], Awaitable[T]], *, on_error=None, pause: 
         retry=lambda state: state.outcome.failed and not isinstance(state.outcome.exception(), fatal),
         wait=wait_exponential(multiplier=pause, max=max_pause), before_sleep=told, reraise=True,
     )
-    return await retrying(work)
+    return await retrying(_awaited(work))
+
+
+def _awaited(work: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+    """`work` as a coroutine function: tenacity awaits what a coroutine function returns,
+    but only calls anything else (a lambda returning a coroutine would never run)."""
+
+    async def run() -> T:
+        return await work()
+
+    return run
 
 
 async def _answers(reachable: Callable[[], Awaitable[bool]]) -> bool:
