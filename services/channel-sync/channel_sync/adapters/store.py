@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 from recalculator.adapters.repository import FencedOut, dialect_insert, upsert
+from recalculator.redaction import redact
+from recalculator.screening import REASON_KEPT, Refused, raw_text, storable
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -40,8 +42,6 @@ from ..domain.projection import (
     Pruned,
     Receipt,
 )
-from ..domain.screening import REASON_KEPT, Refused, raw_text, storable
-from ..redaction import redact
 from . import migrate
 from . import tables as t
 

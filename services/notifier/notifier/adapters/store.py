@@ -23,6 +23,7 @@ from typing import Any
 
 from recalculator.adapters import locks
 from recalculator.adapters.repository import dialect_insert, upsert
+from recalculator.screening import REASON_KEPT, Refused, raw_text, storable
 from sqlalchemy import Float, and_, bindparam, cast, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -39,7 +40,6 @@ from ..domain.intake import (
     Loaded,
     Notification,
 )
-from ..domain.screening import REASON_KEPT, Refused, raw_text, storable
 from . import migrate
 from . import tables as t
 
