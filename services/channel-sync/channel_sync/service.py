@@ -28,12 +28,13 @@ from datetime import UTC, datetime, timedelta
 
 from backorder_events import SkuPositionChanged, parse_event_obj
 from recalculator import logs
+from recalculator.adapters import consumer_store
 from recalculator.adapters.repository import FencedOut
 from recalculator.redaction import first_line, redact
 from recalculator.retrying import Failed, attempt, until_done
 from recalculator.screening import MAX_RECORD_BYTES, Refused, Screen
 
-from .adapters.store import Store, dead_letter_row
+from .adapters.store import Store
 from .channels.base import ACCEPTED, GAVE_UP, REJECTED, Batch
 from .channels.factory import Sinks
 from .config import ChannelsConfig
@@ -192,7 +193,7 @@ class ChannelSyncService:
             if event is None:
                 continue
             if isinstance(event, Refused):
-                dead.append(dead_letter_row(record.source, record.position, record.raw, event, now))
+                dead.append(consumer_store.dead_letter_row(record.source, record.position, record.raw, event, now))
                 continue
             tally.applied += 1
             changed = self.projection.apply(event)
