@@ -30,8 +30,8 @@ from backorder_events import SkuPositionChanged, parse_event_obj
 from recalculator import logs
 from recalculator.adapters import consumer_store
 from recalculator.adapters.repository import FencedOut
-from recalculator.redaction import first_line, redact
-from recalculator.retrying import Failed, attempt, until_done
+from recalculator.consumer_intake import Intake
+from recalculator.redaction import first_line
 from recalculator.screening import MAX_RECORD_BYTES, Refused, Screen
 
 from .adapters.store import Store
@@ -218,34 +218,12 @@ class ChannelSyncService:
         batch is one transaction, tried again while the database is away; when it fails
         `intake_attempts` times for any other reason (a bug, an input nothing foresaw), its
         records are taken one at a time, and one that still fails that often is
-        dead-lettered with the traceback, its position passed, while the others go on.
-        `FencedOut` is raised at once: this process must stop writing."""
-        records = list(records)
-        outcome = await self._attempt(lambda: self.take_in(records), len(records))
-        if not isinstance(outcome, Failed):
-            return outcome
-        log.error("intake_batch_failed", records=len(records), attempts=outcome.attempts,
-                  error=first_line(outcome.error, 500), then="taking its records one at a time")
-        tally = TakenIn()
-        for record in records:
-            one = await self._attempt(lambda r=record: self.take_in([r]), 1)
-            if isinstance(one, Failed):
-                refused = Refused(redact(one.reason()), *SCREEN.identity_of(record.raw))
-                await until_done(
-                    lambda r=record, why=refused: self.store.dead_letter(
-                        r.source, r.position, r.raw, why, now=self.store.clock()),
-                    on_error=_log_intake_error(1), pause=self.retry_pause, fatal=(FencedOut,))
-                log.error("dead_letter", source=record.source, position=record.position,
-                          reason=first_line(one.error, 500), attempts=one.attempts)
-                tally.records += 1
-                tally.dead_letters += 1
-            else:
-                tally.add(one)
-        return tally
-
-    async def _attempt(self, work, records: int):
-        return await attempt(work, attempts=self.intake_attempts, reachable=self.store.reachable,
-                             on_error=_log_intake_error(records), pause=self.retry_pause, fatal=(FencedOut,))
+        dead-lettered with the traceback, its position passed, while the others go on
+        (`recalculator/consumer_intake.py`). `FencedOut` is raised at once: this process
+        must stop writing."""
+        intake = Intake(self.store, self.store.clock, SCREEN.identity_of, log, self.intake_attempts,
+                        self.retry_pause, fatal=(FencedOut,))
+        return await intake.records(list(records), self.take_in, TakenIn, lambda: TakenIn(records=1, dead_letters=1))
 
     async def consume(
         self, source: str, records: Iterable[tuple[int, bytes | str]], *, batch_size: int = 1000
@@ -403,9 +381,3 @@ class ChannelSyncService:
         report.rows = list(send.items())
         return report
 
-
-def _log_intake_error(records: int):
-    def on_error(error: BaseException, outage: bool, failures: int, retry_in: float) -> None:
-        log.error("intake_failed", records=records, outage=outage, failures=failures, retry_in=retry_in,
-                  kind=type(error).__name__, error=first_line(error, 500))
-    return on_error

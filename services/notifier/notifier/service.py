@@ -22,8 +22,8 @@ from typing import Any
 
 from backorder_events import BackorderChanged, parse_event_obj
 from recalculator import logs
-from recalculator.redaction import first_line, redact
-from recalculator.retrying import Failed, attempt, until_done
+from recalculator.consumer_intake import Intake
+from recalculator.redaction import redact
 from recalculator.screening import MAX_RECORD_BYTES, Refused, Screen
 
 from .adapters.store import Claimed, Pruned, Store
@@ -67,6 +67,13 @@ def decode(raw: str | bytes | None, max_bytes: int = MAX_RECORD_BYTES) -> Any | 
     taken in (`recalculator/screening.py`): it is dead-lettered. Whatever the contract's
     parser raises is a refusal, never an error of the intake."""
     return SCREEN.record(raw, max_bytes)
+
+
+def _by_source(records: Sequence[Consumed]) -> dict[str, list[tuple[int, bytes | str | None]]]:
+    sources: dict[str, list[tuple[int, bytes | str | None]]] = {}
+    for record in records:
+        sources.setdefault(record.source, []).append((record.position, record.raw))
+    return sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,40 +149,11 @@ class NotifierService:
         batch is one transaction, tried again while the database is away; when it fails
         `intake_attempts` times for any other reason (a bug, an input nothing foresaw), its
         records are taken one at a time, and one that still fails that often is
-        dead-lettered with the traceback, its position passed, while the others go on."""
-        sources: dict[str, list[tuple[int, bytes | str | None]]] = {}
-        for record in records:
-            sources.setdefault(record.source, []).append((record.position, record.raw))
-        outcome = await self._attempt(lambda: self.take_in(sources), len(records))
-        if not isinstance(outcome, Failed):
-            return outcome
-        log.error("intake_batch_failed", records=len(records), attempts=outcome.attempts,
-                  error=first_line(outcome.error, 500), then="taking its records one at a time")
-        tally = IntakeTally()
-        for record in records:
-            one = await self._attempt(lambda r=record: self.take_in({r.source: [(r.position, r.raw)]}), 1)
-            if isinstance(one, Failed):
-                refused = Refused(redact(one.reason()), *SCREEN.identity_of(record.raw))
-                await until_done(
-                    lambda r=record, why=refused: self.store.dead_letter(
-                        r.source, r.position, r.raw, why, now=self.clock()),
-                    on_error=self._log_intake_error(1), pause=self.retry_pause)
-                log.error("dead_letter", source=record.source, position=record.position,
-                          reason=first_line(one.error, 500), attempts=one.attempts)
-                tally.dead_letters += 1
-            else:
-                tally.add(one)
-        return tally
-
-    async def _attempt(self, work, records: int):
-        return await attempt(work, attempts=self.intake_attempts, reachable=self.store.reachable,
-                             on_error=self._log_intake_error(records), pause=self.retry_pause)
-
-    def _log_intake_error(self, records: int):
-        def on_error(error: BaseException, outage: bool, failures: int, retry_in: float) -> None:
-            log.error("intake_failed", records=records, outage=outage, failures=failures, retry_in=retry_in,
-                      kind=type(error).__name__, error=first_line(error, 500))
-        return on_error
+        dead-lettered with the traceback, its position passed, while the others go on
+        (`recalculator/consumer_intake.py`)."""
+        intake = Intake(self.store, self.clock, SCREEN.identity_of, log, self.intake_attempts, self.retry_pause)
+        return await intake.records(records, lambda some: self.take_in(_by_source(some)), IntakeTally,
+                                    lambda: IntakeTally(dead_letters=1))
 
     def _decide(self, events: list[Any], loaded: Loaded, ignored: int) -> IntakeResult:
         return take_in(events, loaded, self.config.assignment, ignored=ignored)
