@@ -11,19 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 
 from channel_support import position, product, purchase_order
-from e2e.test_notifier_poison import create_topics, produce
+from consumer_support import BACKORDERS, assert_dead_lettered, create_topics, listed_dead_letters, produce, stop
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from recalculator.adapters.repository import make_engine
 from sqlalchemy import text
-
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
 
 
 def _bytes(event: dict) -> bytes:
@@ -118,20 +114,10 @@ def test_poison_records_are_dead_lettered_and_the_valid_ones_flow(tmp_path):
         assert worker.poll() is None, "the worker exited"
         dead = _dead_letters(url, schema, env)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop(worker)
         asyncio.run(_drop_schema(url, schema))
 
-    assert len(dead) == len(bad)
-    for topic, _key, value, reason in bad:
-        matching = [row for row in dead if row["source"].startswith(topic + ":") and reason in row["reason"]]
-        assert matching, f"no dead letter on {topic} says {reason!r}: {[r['reason'] for r in dead]}"
-        assert len(matching[0]["raw"]) <= 64 * 1024 + 100
-        if len(value) < 1000:
-            assert matching[0]["raw"] == value.decode("utf-8", "replace").replace("\x00", "\\x00")
+    assert_dead_lettered(dead, bad)
 
 
 def _overstock_skus(folder) -> set[str]:
@@ -142,7 +128,4 @@ def _overstock_skus(folder) -> set[str]:
 
 
 def _dead_letters(url: str, schema: str, env: dict) -> list[dict]:
-    listed = subprocess.run([*BACKORDERS, "channels", "dead-letters", "--db", url, "--schema", schema, "--json"],
-                            capture_output=True, text=True, env=env, timeout=120, check=False)
-    assert listed.returncode == 0, listed.stderr
-    return [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
+    return listed_dead_letters(["channels", "dead-letters", "--db", url, "--schema", schema, "--json"], env)

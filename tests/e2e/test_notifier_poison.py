@@ -11,43 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from consumer_support import BACKORDERS, assert_dead_lettered, create_topics, listed_dead_letters, produce, stop
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_notifier_smtp import backorder_changed, order_created
 from notifier.domain.rules import notification_id
-
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
-BIG = 4 * 1024 * 1024  # what the test topics and producer allow: more than the worker takes
-
-
-async def create_topics(servers: str, names: dict[str, int]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
-                                            topic_configs={"max.message.bytes": str(BIG)})
-                                   for name, partitions in names.items()])
-    finally:
-        await admin.close()
-
-
-async def produce(servers: str, records: list[tuple[str, bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True,
-                                max_request_size=BIG)
-    await producer.start()
-    try:
-        for topic, key, value in records:
-            await producer.send(topic, value, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 def _edited(raw: str, change) -> bytes:
@@ -155,28 +126,12 @@ EmailCustomerForBackOrder = "notice"
         assert worker.poll() is None, "the worker exited"
         dead = _dead_letters(url, schema, env)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop(worker)
         asyncio.run(_drop_schema(url, schema))
 
     assert {path.stem for path in mail.glob("*.eml")} == set(valid_ids)
-    assert len(dead) == len(bad)
-    by_key = {}
-    for row in dead:
-        by_key.setdefault(row["source"].rsplit(":", 1)[0], []).append(row)
-    for topic, _key, value, reason in bad:
-        matching = [row for row in by_key[topic] if reason in row["reason"]]
-        assert matching, f"no dead letter on {topic} says {reason!r}: {[r['reason'] for r in by_key[topic]]}"
-        assert len(matching[0]["raw"]) <= 64 * 1024 + 100  # the raw record is kept, cut
-        if len(value) < 1000:
-            assert matching[0]["raw"] == value.decode("utf-8", "replace").replace("\x00", "\\x00")
+    assert_dead_lettered(dead, bad)
 
 
 def _dead_letters(url: str, schema: str, env: dict) -> list[dict]:
-    listed = subprocess.run([*BACKORDERS, "notifier", "dead-letters", "--db", url, "--schema", schema, "--jsonl"],
-                            capture_output=True, text=True, env=env, timeout=120, check=False)
-    assert listed.returncode == 0, listed.stderr
-    return [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
+    return listed_dead_letters(["notifier", "dead-letters", "--db", url, "--schema", schema, "--jsonl"], env)

@@ -17,7 +17,7 @@ from channel_sync.adapters.store import Store
 from channel_sync.config import default_config
 from channel_sync.domain.projection import Projection
 from channel_sync.service import ChannelSyncService
-from integration.test_notifier_agent_failures import Stream
+from consumer_support import Stream, database_away, failing_apply
 from recalculator.adapters.repository import make_engine
 
 POSITIONS, REFERENCE = "cs.positions", "cs.reference"
@@ -52,16 +52,9 @@ def _workload() -> list[tuple[str, int, str]]:
 
 
 async def test_a_record_that_keeps_failing_is_dead_lettered_alone_and_the_others_go_on(agent_service, monkeypatch):
-    real_apply = Projection.apply
-    tries = []
-
-    def apply(self, event):
-        if event.type == "PurchaseOrderUpdated" and event.data.po_id == "PO-BUG":
-            tries.append(event.id)
-            raise RuntimeError("an input nothing foresaw")
-        return real_apply(self, event)
-
-    monkeypatch.setattr(Projection, "apply", apply)
+    tries = failing_apply(monkeypatch, Projection,
+                          lambda event, _: event.type == "PurchaseOrderUpdated" and event.data.po_id == "PO-BUG",
+                          RuntimeError("an input nothing foresaw"))
     await kafka_app.take_in.fun(Stream(_workload()))
 
     service = agent_service
@@ -80,16 +73,7 @@ async def test_a_record_that_keeps_failing_is_dead_lettered_alone_and_the_others
 
 
 async def test_a_failure_that_goes_away_is_tried_again_and_nothing_is_dead_lettered(agent_service, monkeypatch):
-    real_apply = Projection.apply
-    failures = []
-
-    def apply(self, event):
-        if len(failures) < 2:
-            failures.append(event.id)
-            raise KeyError("a passing fault")
-        return real_apply(self, event)
-
-    monkeypatch.setattr(Projection, "apply", apply)
+    failing_apply(monkeypatch, Projection, lambda _, failed: len(failed) < 2, KeyError("a passing fault"))
     await kafka_app.take_in.fun(Stream(_workload()))
     service = agent_service
     assert set(service.projection.purchase_orders) == {"PO-1", "PO-BUG"}
@@ -99,22 +83,10 @@ async def test_a_failure_that_goes_away_is_tried_again_and_nothing_is_dead_lette
 
 async def test_an_outage_is_waited_out_without_counting_as_a_failure(agent_service, monkeypatch):
     store = agent_service.store
-    real_commit, real_reachable = store.commit_consumed, store.reachable
-    down = {"commits": 0}
-
-    async def commit_consumed(*args, **kwargs):
-        if down["commits"] < 8:  # far more than the 3 attempts a failure gets
-            down["commits"] += 1
-            raise ConnectionResetError("the database went away")
-        return await real_commit(*args, **kwargs)
-
-    async def reachable():
-        return down["commits"] >= 8 and await real_reachable()
-
-    monkeypatch.setattr(store, "commit_consumed", commit_consumed)
-    monkeypatch.setattr(store, "reachable", reachable)
+    # far more than the 3 attempts a failure gets
+    down = database_away(monkeypatch, store, "commit_consumed", 8, ConnectionResetError("the database went away"))
     await kafka_app.take_in.fun(Stream(_workload()))
-    assert down["commits"] == 8
+    assert down["failures"] == 8
     assert set(agent_service.projection.purchase_orders) == {"PO-1", "PO-BUG"}
     assert await store.dead_letters() == []
 

@@ -14,8 +14,8 @@ from channel_support import position, purchase_order, records
 from channel_sync.adapters import tables as t
 from channel_sync.domain.projection import Projection
 from channel_sync.service import Record
+from consumer_support import Stream
 from integration.test_channel_agent_failures import POSITIONS, worker_service
-from integration.test_notifier_agent_failures import Stream
 from recalculator.adapters.repository import FencedOut
 from sqlalchemy import func, select
 

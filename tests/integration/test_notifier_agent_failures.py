@@ -6,46 +6,14 @@ out however long it lasts, without counting as a failure."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import notifier.domain.projection as projection_module
 import notifier.kafka_app as kafka_app
 import pytest
+from consumer_support import Stream, database_away, failing_apply
 from integration.test_notifier_smtp import backorder_changed, config_for, notifier, order_created
 from notifier.domain.intake import QUEUED
 
 ORDERS, CHANGES = "nt.orders", "nt.changes"
-
-
-@dataclass
-class _Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-
-
-@dataclass
-class _Event:
-    message: _Message
-
-
-class Stream:
-    """What the agent reads of faust's stream: batches of events."""
-
-    def __init__(self, *batches: list[tuple[str, int, str]]) -> None:
-        self.batches = batches
-
-    async def take_events(self, size: int, within: float):
-        offsets: dict[str, int] = {}
-        for batch in self.batches:
-            events = []
-            for topic, partition, value in batch:
-                key = f"{topic}:{partition}"
-                offsets[key] = offsets.get(key, -1) + 1
-                events.append(_Event(_Message(topic, partition, offsets[key], None, value.encode())))
-            yield events
 
 
 @pytest.fixture
@@ -65,16 +33,9 @@ def _workload() -> list[tuple[str, int, str]]:
 
 
 async def test_a_record_that_keeps_failing_is_dead_lettered_alone_and_the_others_go_on(agent_service, monkeypatch):
-    real_apply = projection_module.apply
-    tries = []
-
-    def apply(facts, event):
-        if getattr(event.data, "order_id", None) == "o-bug":
-            tries.append(event.id)
-            raise RuntimeError("an input nothing foresaw")
-        return real_apply(facts, event)
-
-    monkeypatch.setattr(projection_module, "apply", apply)
+    tries = failing_apply(monkeypatch, projection_module,
+                          lambda event, _: getattr(event.data, "order_id", None) == "o-bug",
+                          RuntimeError("an input nothing foresaw"))
     await kafka_app.take_in.fun(Stream(_workload()))
 
     store = agent_service.store
@@ -90,16 +51,7 @@ async def test_a_record_that_keeps_failing_is_dead_lettered_alone_and_the_others
 
 
 async def test_a_failure_that_goes_away_is_tried_again_and_nothing_is_dead_lettered(agent_service, monkeypatch):
-    real_apply = projection_module.apply
-    failures = []
-
-    def apply(facts, event):
-        if len(failures) < 2:
-            failures.append(event.id)
-            raise KeyError("a passing fault")
-        return real_apply(facts, event)
-
-    monkeypatch.setattr(projection_module, "apply", apply)
+    failing_apply(monkeypatch, projection_module, lambda _, failed: len(failed) < 2, KeyError("a passing fault"))
     await kafka_app.take_in.fun(Stream(_workload()))
     store = agent_service.store
     assert {r.order_id: r.status for r in await store.notifications()} == dict.fromkeys(("o1", "o2", "o-bug"), QUEUED)
@@ -109,21 +61,9 @@ async def test_a_failure_that_goes_away_is_tried_again_and_nothing_is_dead_lette
 
 async def test_an_outage_is_waited_out_without_counting_as_a_failure(agent_service, monkeypatch):
     store = agent_service.store
-    real_intake, real_reachable = store.intake, store.reachable
-    down = {"intakes": 0}
-
-    async def intake(*args, **kwargs):
-        if down["intakes"] < 8:  # far more than the 3 attempts a failure gets
-            down["intakes"] += 1
-            raise ConnectionRefusedError("the database went away")
-        return await real_intake(*args, **kwargs)
-
-    async def reachable():
-        return down["intakes"] >= 8 and await real_reachable()
-
-    monkeypatch.setattr(store, "intake", intake)
-    monkeypatch.setattr(store, "reachable", reachable)
+    # far more than the 3 attempts a failure gets
+    down = database_away(monkeypatch, store, "intake", 8, ConnectionRefusedError("the database went away"))
     await kafka_app.take_in.fun(Stream(_workload()[:3], _workload()[3:]))
-    assert down["intakes"] == 8
+    assert down["failures"] == 8
     assert {r.order_id: r.status for r in await store.notifications()} == dict.fromkeys(("o1", "o2", "o-bug"), QUEUED)
     assert await store.dead_letters() == []

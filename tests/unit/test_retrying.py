@@ -46,6 +46,14 @@ def test_outages_are_waited_out_and_failures_counted():
     assert seen == [(True, 0), (True, 0), (True, 0), (False, 1), (False, 2)]
 
 
+def test_work_given_as_a_lambda_is_awaited():
+    work = Work(KeyError("bug"))
+    result = asyncio.run(retrying.attempt(lambda: work(), attempts=3, reachable=_answers, sleep=_no_sleep))
+    assert result == "done" and work.calls == 2
+    again = Work(OSError("gone"))
+    assert asyncio.run(retrying.until_done(lambda: again(), pause=0.0)) == "done" and again.calls == 2
+
+
 def test_a_failure_that_persists_is_given_up_with_its_traceback():
     work = Work(*[ValueError("an input nothing foresaw")] * 5)
     result = asyncio.run(retrying.attempt(work, attempts=3, reachable=_answers, sleep=_no_sleep))
@@ -74,8 +82,3 @@ def test_a_fatal_error_is_raised_at_once_and_a_handled_one_is_not_its_cause():
     except ValueError as error:
         assert not retrying.looks_like_outage(error)
 
-
-def test_work_given_as_a_lambda_returning_a_coroutine_is_awaited():
-    work = Work(ConnectionRefusedError("refused"))
-    assert asyncio.run(retrying.attempt(lambda: work(), attempts=3, reachable=_answers, sleep=_no_sleep)) == "done"
-    assert asyncio.run(retrying.until_done(lambda: Work()(), pause=0)) == "done"

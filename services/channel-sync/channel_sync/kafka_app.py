@@ -53,13 +53,13 @@ from recalculator.adapters.repository import FencedOut, make_engine
 from recalculator.config import RecalculatorConfig
 from recalculator.kafka.faust_support import make_app, raw_topic, record_batches, seek_from_stored
 from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
+from recalculator.redaction import first_line
+from recalculator.retrying import until_done
+from recalculator.screening import MAX_RECORD_BYTES
 
 from . import config as config_module
 from .adapters import lock
 from .adapters.store import Store
-from .domain.screening import MAX_RECORD_BYTES
-from .redaction import redact
-from recalculator.retrying import until_done
 from .service import ChannelSyncService, Record
 
 log = logs.get("channel_sync.worker")
@@ -169,7 +169,7 @@ running = _Running()
 
 def _log_start_error(error: BaseException, outage: bool, failures: int, retry_in: float) -> None:
     log.error("channel_sync_start_failed", kind=type(error).__name__,
-              error=redact((str(error).splitlines() or [""])[0]), retry_in=retry_in)
+              error=first_line(error), retry_in=retry_in)
 
 
 async def _deposed(error: FencedOut) -> None:
@@ -251,7 +251,7 @@ async def pruner() -> None:
             await _deposed(error)
             return
         except Exception as error:  # noqa: BLE001 - tried again at the next period
-            log.error("prune_failed", kind=type(error).__name__, error=redact((str(error).splitlines() or [""])[0]))
+            log.error("prune_failed", kind=type(error).__name__, error=first_line(error))
         await asyncio.sleep(SETTINGS.prune_every_seconds)
 
 

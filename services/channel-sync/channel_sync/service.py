@@ -14,9 +14,9 @@ the database (the projection is then reloaded from it).
 
 A record that cannot be taken in is dead-lettered (`channel_sync_dead_letters`) with the
 reason, and no failure loses one: `take_in_records` tries a failing batch again, then its
-records one at a time, and dead-letters the one that keeps failing (`retrying.py`). A
-process that writes claims the state first (`Store.claim`), so its writes stop the moment
-another process has claimed it (`FencedOut`).
+records one at a time, and dead-letters the one that keeps failing
+(`recalculator/retrying.py`). A process that writes claims the state first (`Store.claim`),
+so its writes stop the moment another process has claimed it (`FencedOut`).
 """
 
 from __future__ import annotations
@@ -26,20 +26,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from backorder_events import InvalidEvent, SkuPositionChanged, parse_event_obj
-from pydantic import ValidationError
+from backorder_events import SkuPositionChanged, parse_event_obj
 from recalculator import logs
+from recalculator.adapters import consumer_store
 from recalculator.adapters.repository import FencedOut
+from recalculator.consumer_intake import Intake
+from recalculator.redaction import first_line
+from recalculator.screening import MAX_RECORD_BYTES, Refused, Screen
 
-from .adapters.store import Store, dead_letter_row
+from .adapters.store import Store
 from .channels.base import ACCEPTED, GAVE_UP, REJECTED, Batch
 from .channels.factory import Sinks
 from .config import ChannelsConfig
 from .domain import feeds
 from .domain.projection import EVERY_SKU, Projection
-from .domain.screening import MAX_RECORD_BYTES, Refused, identity, problem, read_object
-from .redaction import redact
-from recalculator.retrying import Failed, attempt, until_done
 
 log = logs.get("channel_sync")
 
@@ -56,44 +56,22 @@ def parse(raw: bytes | str | None):
     return None if isinstance(event, Refused) else event
 
 
+def _from_contract(obj: dict):
+    if obj["type"] == POSITION_TYPE:
+        return SkuPositionChanged.model_validate(obj)
+    return parse_event_obj(obj)
+
+
+# Channel-sync reads records with `orjson` and refuses a lone surrogate in any string.
+SCREEN = Screen(types=INPUT_TYPES | {POSITION_TYPE}, parse=_from_contract, decoder="orjson", surrogates="all")
+
+
 def read_record(raw: bytes | str | None, max_bytes: int = MAX_RECORD_BYTES):
     """The event a raw record carries when it concerns the feeds; None when it does not
     (another event type, or no record); `Refused` with the reason when it cannot be taken
-    in (`domain/screening.py`): too large, not UTF-8 or JSON, no event type, refused by the
-    contract whatever its parser raises, or values the database cannot hold."""
-    if raw is None:
-        return None
-    obj = read_object(raw, max_bytes)
-    if isinstance(obj, Refused):
-        return obj
-    event_id, shown_type = identity(obj)
-    kind = obj.get("type")
-    if not isinstance(kind, str):
-        return Refused("not an event: no type", event_id)
-    if kind != POSITION_TYPE and kind not in INPUT_TYPES:
-        return None
-    found = problem(obj)
-    if found:
-        return Refused(found, event_id, shown_type)
-    try:
-        if kind == POSITION_TYPE:
-            return SkuPositionChanged.model_validate(obj)
-        return parse_event_obj(obj)
-    except InvalidEvent as error:
-        return Refused(error.reason, event_id, shown_type)
-    except ValidationError as error:
-        return Refused(_validation_reason(error), event_id, shown_type)
-    except Exception as error:  # noqa: BLE001 - a parser that fails otherwise (OverflowError...)
-        return Refused(f"the event cannot be read: {type(error).__name__}: {error}", event_id, shown_type)
-
-
-def _validation_reason(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors(include_url=False, include_input=False)[:3]:
-        where = ".".join(str(part) for part in item["loc"]) or "the event"
-        parts.append(f"{where}: {item['msg']}")
-    more = error.error_count() - len(parts)
-    return "invalid event: " + "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+    in (`recalculator/screening.py`): too large, not UTF-8 or JSON, no event type, refused
+    by the contract whatever its parser raises, or values the database cannot hold."""
+    return SCREEN.record(raw, max_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +193,7 @@ class ChannelSyncService:
             if event is None:
                 continue
             if isinstance(event, Refused):
-                dead.append(dead_letter_row(record.source, record.position, record.raw, event, now))
+                dead.append(consumer_store.dead_letter_row(record.source, record.position, record.raw, event, now))
                 continue
             tally.applied += 1
             changed = self.projection.apply(event)
@@ -240,34 +218,12 @@ class ChannelSyncService:
         batch is one transaction, tried again while the database is away; when it fails
         `intake_attempts` times for any other reason (a bug, an input nothing foresaw), its
         records are taken one at a time, and one that still fails that often is
-        dead-lettered with the traceback, its position passed, while the others go on.
-        `FencedOut` is raised at once: this process must stop writing."""
-        records = list(records)
-        outcome = await self._attempt(lambda: self.take_in(records), len(records))
-        if not isinstance(outcome, Failed):
-            return outcome
-        log.error("intake_batch_failed", records=len(records), attempts=outcome.attempts,
-                  error=_first_line(outcome.error), then="taking its records one at a time")
-        tally = TakenIn()
-        for record in records:
-            one = await self._attempt(lambda r=record: self.take_in([r]), 1)
-            if isinstance(one, Failed):
-                refused = Refused(redact(one.reason()), *_identity(record.raw))
-                await until_done(
-                    lambda r=record, why=refused: self.store.dead_letter(
-                        r.source, r.position, r.raw, why, now=self.store.clock()),
-                    on_error=_log_intake_error(1), pause=self.retry_pause, fatal=(FencedOut,))
-                log.error("dead_letter", source=record.source, position=record.position,
-                          reason=_first_line(one.error), attempts=one.attempts)
-                tally.records += 1
-                tally.dead_letters += 1
-            else:
-                tally.add(one)
-        return tally
-
-    async def _attempt(self, work, records: int):
-        return await attempt(work, attempts=self.intake_attempts, reachable=self.store.reachable,
-                             on_error=_log_intake_error(records), pause=self.retry_pause, fatal=(FencedOut,))
+        dead-lettered with the traceback, its position passed, while the others go on
+        (`recalculator/consumer_intake.py`). `FencedOut` is raised at once: this process
+        must stop writing."""
+        intake = Intake(self.store, self.store.clock, SCREEN.identity_of, log, self.intake_attempts,
+                        self.retry_pause, fatal=(FencedOut,))
+        return await intake.records(list(records), self.take_in, TakenIn, lambda: TakenIn(records=1, dead_letters=1))
 
     async def consume(
         self, source: str, records: Iterable[tuple[int, bytes | str]], *, batch_size: int = 1000
@@ -295,7 +251,7 @@ class ChannelSyncService:
         try:
             await self._reload()
         except Exception as error:  # noqa: BLE001 - the database is away: loaded before next use
-            log.warning("reload_deferred", error=_first_line(error))
+            log.warning("reload_deferred", error=first_line(error, 500))
 
     # -- pushing ------------------------------------------------------------------------------
 
@@ -425,19 +381,3 @@ class ChannelSyncService:
         report.rows = list(send.items())
         return report
 
-
-def _identity(raw: bytes | str | None) -> tuple[str | None, str | None]:
-    """The id and type of the event a raw record carries, when they can be read."""
-    obj = read_object(raw) if raw is not None else None
-    return identity(obj) if isinstance(obj, dict) else (None, None)
-
-
-def _first_line(error: BaseException) -> str:
-    return redact((str(error).splitlines() or [""])[0])[:500]
-
-
-def _log_intake_error(records: int):
-    def on_error(error: BaseException, outage: bool, failures: int, retry_in: float) -> None:
-        log.error("intake_failed", records=records, outage=outage, failures=failures, retry_in=retry_in,
-                  kind=type(error).__name__, error=_first_line(error))
-    return on_error

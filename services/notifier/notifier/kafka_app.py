@@ -47,13 +47,13 @@ from recalculator.kafka.faust_support import (
     seek_from_stored,
 )
 from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
+from recalculator.redaction import first_line
+from recalculator.retrying import until_done
+from recalculator.screening import MAX_RECORD_BYTES
 
 from .adapters.store import Store
 from .config import NotifierConfig, load
 from .defaults import default_config
-from .domain.screening import MAX_RECORD_BYTES
-from .redaction import redact
-from recalculator.retrying import until_done
 from .service import Consumed, NotifierService
 
 log = logs.get("notifier.kafka")
@@ -163,7 +163,7 @@ async def deliver() -> None:
             # The database went away, or something unforeseen: logged, and the next round
             # tried after the pause (a claim this round left is put back after its lease).
             log.error("delivery_round_failed", kind=type(error).__name__,
-                      error=redact((str(error).splitlines() or [""])[0]))
+                      error=first_line(error))
             due = None
         wait = 1.0 if due is None else min(max(due - notifier.clock(), 0.05), 1.0)
         _wake.clear()
@@ -182,5 +182,5 @@ async def prune() -> None:
         try:
             await notifier.prune()
         except Exception as error:  # noqa: BLE001 - tried again at the next period
-            log.error("prune_failed", kind=type(error).__name__, error=redact((str(error).splitlines() or [""])[0]))
+            log.error("prune_failed", kind=type(error).__name__, error=first_line(error))
         await asyncio.sleep(settings.notifier_prune_every_seconds)

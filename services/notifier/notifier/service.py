@@ -20,9 +20,11 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from backorder_events import BackorderChanged, InvalidEvent, parse_event_obj
-from pydantic import ValidationError
+from backorder_events import BackorderChanged, parse_event_obj
 from recalculator import logs
+from recalculator.consumer_intake import Intake
+from recalculator.redaction import redact
+from recalculator.screening import MAX_RECORD_BYTES, Refused, Screen
 
 from .adapters.store import Claimed, Pruned, Store
 from .config import FileProfile, NotifierConfig
@@ -40,9 +42,6 @@ from .domain.message import Composed, MessageError, MessageTemplate, compose
 from .domain.placeholders import ItemLine, MessageFacts
 from .domain.projection import ORDER_EVENT_TYPES
 from .domain.rules import message_id
-from .domain.screening import MAX_RECORD_BYTES, Refused, identity, problem, read_object
-from .redaction import redact
-from recalculator.retrying import Failed, attempt, until_done
 
 log = logs.get("notifier")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,50 +50,30 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INTAKE_TYPES = frozenset({"BackorderChanged"}) | ORDER_EVENT_TYPES
 
 
+def _from_contract(obj: dict) -> Any:
+    if obj["type"] == "BackorderChanged":
+        return BackorderChanged.model_validate(obj)
+    return parse_event_obj(obj)
+
+
+# The notifier reads records with `json` and refuses a lone surrogate only in an identifier
+# (in a customer value it is kept, and replaced with U+FFFD in the email).
+SCREEN = Screen(types=INTAKE_TYPES, parse=_from_contract, decoder="json", surrogates="ids")
+
+
 def decode(raw: str | bytes | None, max_bytes: int = MAX_RECORD_BYTES) -> Any | Refused | None:
     """An order event or a BackorderChanged, parsed; None for what is of no interest (other
     event types, or no record at all); `Refused` with the reason for a record that cannot be
-    taken in (`domain/screening.py`): it is dead-lettered. Whatever the contract's parser
-    raises is a refusal, never an error of the intake."""
-    if raw is None:
-        return None
-    obj = read_object(raw, max_bytes)
-    if isinstance(obj, Refused):
-        return obj
-    event_id, shown_type = identity(obj)
-    kind = obj.get("type")
-    if not isinstance(kind, str):
-        return Refused("not an event: no type", event_id)
-    if kind not in INTAKE_TYPES:
-        return None
-    found = problem(obj, surrogates="ids")
-    if found:
-        return Refused(found, event_id, shown_type)
-    try:
-        if kind == "BackorderChanged":
-            return BackorderChanged.model_validate(obj)
-        return parse_event_obj(obj)
-    except InvalidEvent as error:
-        return Refused(error.reason, event_id, shown_type)
-    except ValidationError as error:
-        return Refused(_validation_reason(error), event_id, shown_type)
-    except Exception as error:  # noqa: BLE001 - a parser that fails otherwise (OverflowError...)
-        return Refused(f"the event cannot be read: {type(error).__name__}: {error}", event_id, shown_type)
+    taken in (`recalculator/screening.py`): it is dead-lettered. Whatever the contract's
+    parser raises is a refusal, never an error of the intake."""
+    return SCREEN.record(raw, max_bytes)
 
 
-def _validation_reason(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors(include_url=False, include_input=False)[:3]:
-        where = ".".join(str(part) for part in item["loc"]) or "the event"
-        parts.append(f"{where}: {item['msg']}")
-    more = error.error_count() - len(parts)
-    return "invalid event: " + "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
-
-
-def _identity(raw: bytes | str | None) -> tuple[str | None, str | None]:
-    """The id and type of the event a raw record carries, when they can be read."""
-    obj = read_object(raw) if raw is not None else None
-    return identity(obj) if isinstance(obj, dict) else (None, None)
+def _by_source(records: Sequence[Consumed]) -> dict[str, list[tuple[int, bytes | str | None]]]:
+    sources: dict[str, list[tuple[int, bytes | str | None]]] = {}
+    for record in records:
+        sources.setdefault(record.source, []).append((record.position, record.raw))
+    return sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,44 +149,11 @@ class NotifierService:
         batch is one transaction, tried again while the database is away; when it fails
         `intake_attempts` times for any other reason (a bug, an input nothing foresaw), its
         records are taken one at a time, and one that still fails that often is
-        dead-lettered with the traceback, its position passed, while the others go on."""
-        sources: dict[str, list[tuple[int, bytes | str | None]]] = {}
-        for record in records:
-            sources.setdefault(record.source, []).append((record.position, record.raw))
-        outcome = await self._attempt(lambda: self.take_in(sources), len(records))
-        if not isinstance(outcome, Failed):
-            return outcome
-        log.error("intake_batch_failed", records=len(records), attempts=outcome.attempts,
-                  error=self._first_line(outcome.error), then="taking its records one at a time")
-        tally = IntakeTally()
-        for record in records:
-            one = await self._attempt(lambda r=record: self.take_in({r.source: [(r.position, r.raw)]}), 1)
-            if isinstance(one, Failed):
-                refused = Refused(redact(one.reason()), *_identity(record.raw))
-                await until_done(
-                    lambda r=record, why=refused: self.store.dead_letter(
-                        r.source, r.position, r.raw, why, now=self.clock()),
-                    on_error=self._log_intake_error(1), pause=self.retry_pause)
-                log.error("dead_letter", source=record.source, position=record.position,
-                          reason=self._first_line(one.error), attempts=one.attempts)
-                tally.dead_letters += 1
-            else:
-                tally.add(one)
-        return tally
-
-    async def _attempt(self, work, records: int):
-        return await attempt(work, attempts=self.intake_attempts, reachable=self.store.reachable,
-                             on_error=self._log_intake_error(records), pause=self.retry_pause)
-
-    def _log_intake_error(self, records: int):
-        def on_error(error: BaseException, outage: bool, failures: int, retry_in: float) -> None:
-            log.error("intake_failed", records=records, outage=outage, failures=failures, retry_in=retry_in,
-                      kind=type(error).__name__, error=self._first_line(error))
-        return on_error
-
-    @staticmethod
-    def _first_line(error: BaseException) -> str:
-        return redact((str(error).splitlines() or [""])[0])[:500]
+        dead-lettered with the traceback, its position passed, while the others go on
+        (`recalculator/consumer_intake.py`)."""
+        intake = Intake(self.store, self.clock, SCREEN.identity_of, log, self.intake_attempts, self.retry_pause)
+        return await intake.records(records, lambda some: self.take_in(_by_source(some)), IntakeTally,
+                                    lambda: IntakeTally(dead_letters=1))
 
     def _decide(self, events: list[Any], loaded: Loaded, ignored: int) -> IntakeResult:
         return take_in(events, loaded, self.config.assignment, ignored=ignored)

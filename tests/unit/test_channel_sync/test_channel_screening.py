@@ -8,8 +8,8 @@ import json
 
 import pytest
 from channel_support import container, position, product, purchase_order
-from channel_sync.domain.screening import Refused
 from channel_sync.service import parse, read_record
+from recalculator.screening import Refused
 
 
 @pytest.mark.parametrize(("raw", "reason"), [

@@ -8,8 +8,8 @@ import json
 
 import pytest
 from backorder_events import BackorderChanged, OrderCreated
-from notifier.domain.screening import RAW_KEPT, Refused, raw_text, storable
 from notifier.service import decode
+from recalculator.screening import RAW_KEPT, Refused, raw_text, storable
 
 from notifier_events import backorder_changed, order_created
 

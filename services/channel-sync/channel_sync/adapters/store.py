@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
+from recalculator.adapters import consumer_store
 from recalculator.adapters.repository import FencedOut, dialect_insert, upsert
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from recalculator.redaction import redact
+from recalculator.screening import Refused, storable
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..channels.base import Outcome
@@ -40,8 +44,6 @@ from ..domain.projection import (
     Pruned,
     Receipt,
 )
-from ..domain.screening import REASON_KEPT, Refused, raw_text, storable
-from ..redaction import redact
 from . import migrate
 from . import tables as t
 
@@ -106,6 +108,13 @@ class Store:
         if held.rowcount != 1:
             raise FencedOut("another channel-sync process has claimed this state: this one writes nothing more")
 
+    @asynccontextmanager
+    async def _fenced(self) -> AsyncIterator[AsyncConnection]:
+        """A writing transaction, fenced."""
+        async with self.db.begin() as conn:
+            await self._fence(conn)
+            yield conn
+
     async def check_owner(self) -> None:
         """Raises FencedOut when another process has claimed the state since."""
         async with self.db.begin() as conn:
@@ -113,12 +122,7 @@ class Store:
 
     async def reachable(self) -> bool:
         """Whether the database answers (an outage is waited out, not counted as a failure)."""
-        try:
-            async with self.db.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            return True
-        except Exception:  # noqa: BLE001 - not answering is the answer
-            return False
+        return await consumer_store.reachable(self.db)
 
     # -- the projection ------------------------------------------------------------------
 
@@ -232,16 +236,13 @@ class Store:
             stored = (await conn.execute(select(t.sources.c.position).where(t.sources.c.source == source))).scalar()
             if stored is not None and position <= stored:
                 return
-            await conn.execute(t.dead_letters.insert(), [dead_letter_row(source, position, raw, refused, now)])
+            await conn.execute(t.dead_letters.insert(),
+                               [consumer_store.dead_letter_row(source, position, raw, refused, now)])
             await upsert(conn, t.sources, [{"source": source, "position": position}], ["source"])
 
     async def dead_letters(self, limit: int | None = None) -> list:
         """Dead letters, oldest first (the latest `limit` when given)."""
-        query = select(t.dead_letters).order_by(t.dead_letters.c.seq.desc())
-        if limit:
-            query = query.limit(limit)
-        async with self.db.connect() as conn:
-            return list(reversed((await conn.execute(query)).all()))
+        return await consumer_store.dead_letters(self.db, t.dead_letters, limit)
 
     async def positions(self, prefix: str = "") -> dict[str, int]:
         query = select(t.sources.c.source, t.sources.c.position)
@@ -448,22 +449,11 @@ class Store:
                              await self._delete_chunks(d, d.c.seq, old_dead, chunk))
 
     async def _delete_chunks(self, table, key, chosen, chunk: int) -> int:
-        deleted = 0
-        while True:
-            async with self.db.begin() as conn:
-                await self._fence(conn)
-                keys = [row[0] for row in await conn.execute(chosen.order_by(key).limit(chunk))]
-                if keys:
-                    await conn.execute(table.delete().where(key.in_(keys)))
-            deleted += len(keys)
-            if len(keys) < chunk:
-                return deleted
+        return await consumer_store.delete_chunks(self._fenced, table, key, chosen, chunk)
 
     async def counts_by_table(self) -> dict[str, int]:
         """Rows per table (for operators and the retention tests)."""
-        async with self.db.connect() as conn:
-            return {table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
-                    for table in t.metadata.sorted_tables}
+        return await consumer_store.counts_by_table(self.db, t.metadata)
 
     # -- reading for operators and summaries --------------------------------------------------
 
@@ -499,12 +489,3 @@ class Store:
 class PrunedRecords:
     failures: int = 0
     dead_letters: int = 0
-
-
-def dead_letter_row(source: str, position: int, raw: Any, refused: Refused, now: float) -> dict:
-    return {
-        "source": storable(source, 500), "position": position,
-        "event_id": storable(refused.event_id, 500) if refused.event_id else None,
-        "event_type": storable(refused.event_type, 200) if refused.event_type else None,
-        "reason": storable(refused.reason, REASON_KEPT), "raw": raw_text(raw), "recorded_at": now,
-    }

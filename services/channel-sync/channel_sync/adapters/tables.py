@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+from recalculator.adapters import consumer_store
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -123,18 +124,6 @@ channels = Table(
     Column("batches", Integer, nullable=False),
 )
 
-# Records that could not be taken in (not JSON, refused by the contract, values the database
-# cannot hold, or failing again and again): what was read, where, and why.
-dead_letters = Table(
-    "channel_sync_dead_letters",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("source", String, nullable=False),  # topic:partition, input:<file>, outbox
-    Column("position", BigInteger, nullable=False),  # offset, line, seq
-    Column("event_id", String),
-    Column("event_type", String),
-    Column("reason", Text, nullable=False),
-    Column("raw", Text, nullable=False),  # UTF-8, errors replaced, cut at 64 KiB
-    Column("recorded_at", Float, nullable=False),  # wall clock, seconds since epoch
-    Index("ix_channel_sync_dead_letters_recorded", "recorded_at"),
-)
+# Records that could not be taken in: what was read, where, and why (shaped as the notifier's:
+# recalculator.adapters.consumer_store).
+dead_letters = consumer_store.dead_letter_table("channel_sync_dead_letters", metadata)

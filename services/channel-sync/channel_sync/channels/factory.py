@@ -11,9 +11,9 @@ import os
 from collections.abc import Mapping
 
 import aiohttp
+from recalculator.redaction import Redactor
 
 from ..config import ChannelsConfig, MagentoChannel, OverstockChannel, WayfairChannel
-from ..redaction import Redactor
 from .base import Batch, Outcome, Sink
 from .files import FileSink
 from .magento import MagentoSink

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from recalculator.adapters import locks
+from recalculator.adapters import consumer_store, locks
 from recalculator.adapters.repository import dialect_insert, upsert
+from recalculator.screening import Refused
 from sqlalchemy import Float, and_, bindparam, cast, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -39,7 +40,6 @@ from ..domain.intake import (
     Loaded,
     Notification,
 )
-from ..domain.screening import REASON_KEPT, Refused, raw_text, storable
 from . import migrate
 from . import tables as t
 
@@ -124,7 +124,7 @@ class Store:
                     if event is None:
                         ignored += 1
                     elif isinstance(event, Refused):
-                        dead.append(dead_letter_row(source, position, raw, event, now))
+                        dead.append(consumer_store.dead_letter_row(source, position, raw, event, now))
                     else:
                         events.append(event)
             if not last:
@@ -154,7 +154,8 @@ class Store:
             stored = (await self._positions(conn, [source])).get(source)
             if stored is not None and position <= stored:
                 return  # taken in meanwhile (another instance, or a retry that did commit)
-            await conn.execute(t.dead_letters.insert(), [dead_letter_row(source, position, raw, refused, now)])
+            await conn.execute(t.dead_letters.insert(),
+                               [consumer_store.dead_letter_row(source, position, raw, refused, now)])
             await self._save_positions(conn, {source: position})
 
     async def _meta(self, conn: AsyncConnection) -> dict[str, int]:
@@ -211,41 +212,22 @@ class Store:
         return pruned
 
     async def _delete_chunks(self, table, key, chosen, chunk: int) -> int:
-        deleted = 0
-        while True:
-            async with self._locked() as conn:
-                keys = [row[0] for row in await conn.execute(chosen.order_by(key).limit(chunk))]
-                if keys:
-                    await conn.execute(table.delete().where(key.in_(keys)))
-            deleted += len(keys)
-            if len(keys) < chunk:
-                return deleted
+        return await consumer_store.delete_chunks(self._locked, table, key, chosen, chunk)
 
     def _locked(self):
         return _Locked(self)
 
     async def counts_by_table(self) -> dict[str, int]:
         """Rows per table (for operators and the retention tests)."""
-        async with self.db.connect() as conn:
-            return {table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
-                    for table in t.metadata.sorted_tables}
+        return await consumer_store.counts_by_table(self.db, t.metadata)
 
     async def reachable(self) -> bool:
         """Whether the database answers (an outage is waited out, not counted as a failure)."""
-        try:
-            async with self.db.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            return True
-        except Exception:  # noqa: BLE001 - not answering is the answer
-            return False
+        return await consumer_store.reachable(self.db)
 
     async def dead_letters(self, limit: int | None = None) -> list:
         """Dead letters, oldest first (the latest `limit` when given)."""
-        query = select(t.dead_letters).order_by(t.dead_letters.c.seq.desc())
-        if limit:
-            query = query.limit(limit)
-        async with self.db.connect() as conn:
-            return list(reversed((await conn.execute(query)).all()))
+        return await consumer_store.dead_letters(self.db, t.dead_letters, limit)
 
     async def _positions(self, conn: AsyncConnection, sources: Iterable[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -538,15 +520,6 @@ class _Locked:
 
 def _us(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def dead_letter_row(source: str, position: int, raw: Any, refused: Refused, now: float) -> dict:
-    return {
-        "source": storable(source, 500), "position": position,
-        "event_id": storable(refused.event_id, 500) if refused.event_id else None,
-        "event_type": storable(refused.event_type, 200) if refused.event_type else None,
-        "reason": storable(refused.reason, REASON_KEPT), "raw": raw_text(raw), "recorded_at": now,
-    }
 
 
 def _sent(attempts: int, message_id: str, recipient: str, note: str | None, now: float) -> dict:

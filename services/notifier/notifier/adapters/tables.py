@@ -3,6 +3,7 @@ each name prefixed `notifier_`, with their own Alembic version table."""
 
 from __future__ import annotations
 
+from recalculator.adapters import consumer_store
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -72,21 +73,9 @@ positions = Table(
     Column("position", BigInteger, nullable=False),
 )
 
-# Records that could not be taken in (not JSON, refused by the contract, values the database
-# cannot hold, or failing again and again): what was read, where, and why.
-dead_letters = Table(
-    "notifier_dead_letters",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("source", String, nullable=False),  # topic:partition, an input file, outbox
-    Column("position", BigInteger, nullable=False),  # offset, line, seq
-    Column("event_id", String),
-    Column("event_type", String),
-    Column("reason", Text, nullable=False),
-    Column("raw", Text, nullable=False),  # UTF-8, errors replaced, cut at 64 KiB
-    Column("recorded_at", Float, nullable=False),  # wall clock, seconds since epoch
-    Index("ix_notifier_dead_letters_recorded", "recorded_at"),
-)
+# Records that could not be taken in: what was read, where, and why (shaped as channel-sync's:
+# recalculator.adapters.consumer_store).
+dead_letters = consumer_store.dead_letter_table("notifier_dead_letters", metadata)
 
 # Small facts: `clock`, the latest business time taken in (µs), and `horizon`, the business
 # time before which notifications may have been pruned: a transition older than it is not

@@ -13,7 +13,7 @@ TLS from the first byte; certificates are verified unless the profile says other
 extra CA file may be given). The password is read from its environment variable or file when
 the connection is opened and is never part of an error or a log line: every error is
 redacted of it (and of its AUTH PLAIN / LOGIN encodings, which a server may echo in its
-reply) and of anything shaped like a credential (`redaction.py`).
+reply) and of anything shaped like a credential (`recalculator/redaction.py`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from __future__ import annotations
 import ssl
 
 import aiosmtplib
+from recalculator.redaction import encodings, redact
 
 from ..config import ProfileError, SmtpProfile
 from ..domain.message import Composed
-from ..redaction import encodings, redact
 from .base import Accepted, DeliveryError
 
 

@@ -7,8 +7,8 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+from recalculator.adapters import consumer_store
 
 revision = "c0003"
 down_revision = "c0002"
@@ -17,18 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "channel_sync_dead_letters",
-        sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("source", sa.String(), nullable=False),
-        sa.Column("position", sa.BigInteger(), nullable=False),
-        sa.Column("event_id", sa.String()),
-        sa.Column("event_type", sa.String()),
-        sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("raw", sa.Text(), nullable=False),
-        sa.Column("recorded_at", sa.Float(), nullable=False),
-    )
-    op.create_index("ix_channel_sync_dead_letters_recorded", "channel_sync_dead_letters", ["recorded_at"])
+    consumer_store.create_dead_letter_table("channel_sync_dead_letters")
 
 
 def downgrade() -> None:

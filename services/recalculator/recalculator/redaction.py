@@ -1,12 +1,16 @@
-"""Credentials out of every error the notifier stores or logs.
+"""Credentials out of every error the notifier and channel-sync store or log.
 
-A server's reply, an exception's text or a traceback can carry a secret: an SMTP server
-that echoes the AUTH exchange (the base64 of the username and password), a library error
-quoting an `Authorization` header, a token in a URL. `redact(text, secrets)` replaces the
-values it is given (and their base64 forms, as AUTH PLAIN and LOGIN send them) and anything
-shaped like a credential: `Authorization: …`, `Bearer …` / `Basic …`, and the values of
-`password`, `secret`, `token`, `api_key` and the like, whether written `key=value`,
-`key: value` or as a JSON member.
+A server's answer, an exception's text or a traceback can carry a secret: an SMTP server
+that echoes the AUTH exchange (the base64 of the username and password), a token endpoint
+that echoes the client secret it was sent, an API that quotes the bearer token of the
+request it refuses, a library error quoting an `Authorization` header, a token in a URL.
+`redact(text, secrets)` replaces the values it is given and anything shaped like a
+credential: `Authorization: …`, `Bearer …` / `Basic …`, and the values of `password`,
+`secret`, `token`, `api_key` and the like, whether written `key=value`, `key: value` or as a
+JSON member, and the password of a `scheme://user:password@` URL. The values come from the
+service: the notifier's SMTP password with the base64 forms AUTH PLAIN and LOGIN send it in
+(`encodings`), channel-sync's channel credentials and the access tokens it fetched, each
+with its base64 form (`Redactor`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,23 @@ def encodings(username: str | None, password: str | None) -> list[str]:
     return [form for form in forms if form]
 
 
+class Redactor:
+    """Secrets collected as they are read or fetched (a set of sinks' credentials and the
+    access tokens fetched since), each with its base64 form; calling it redacts a text."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+
+    def add(self, *values: str | None) -> None:
+        for value in values:
+            if value and len(value) >= _MIN_SECRET:
+                self.secrets.add(value)
+                self.secrets.add(_b64(value))
+
+    def __call__(self, text: str | None) -> str:
+        return redact(text, self.secrets)
+
+
 def redact(text: str | None, secrets: Iterable[str | None] = ()) -> str:
     """`text` without the given secret values and without anything shaped like a credential."""
     if not text:
@@ -54,6 +75,12 @@ def redact(text: str | None, secrets: Iterable[str | None] = ()) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def first_line(error: BaseException, limit: int | None = None) -> str:
+    """The first line of an error's text, redacted (at most `limit` characters), as a log
+    line or a stored reason shows it."""
+    return redact((str(error).splitlines() or [""])[0])[:limit]
 
 
 def _b64(value: str) -> str:
