@@ -25,9 +25,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from e2e.test_worker_crash import BACKORDERS, counts, handled
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
+from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
 from recalculator.domain.engine import Engine
 from recalculator.kafka.settings import InputTopics, KafkaSettings
@@ -43,18 +43,7 @@ PARTITIONS = 4
 
 
 async def fresh_topics(servers: str) -> InputTopics:
-    suffix = uuid.uuid4().hex[:10]
-    topics = InputTopics(orders=f"lo.orders.{suffix}", inventory=f"lo.inventory.{suffix}",
-                         reference=f"lo.reference.{suffix}", commands=f"lo.commands.{suffix}")
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    await admin.start()
-    try:
-        await admin.create_topics([
-            NewTopic(name, num_partitions=PARTITIONS, replication_factor=1) for name in topics.all()
-        ])
-    finally:
-        await admin.close()
-    return topics
+    return await create_topics(servers, partitions=PARTITIONS)
 
 
 def broker(command: str, servers: str) -> None:

@@ -24,19 +24,20 @@ from recalculator.workload import WorkloadShape, generate_day
 from support import published
 
 
-async def create_topics(servers: str) -> InputTopics:
+async def create_topics(servers: str, partitions: int | None = None) -> InputTopics:
+    """Fresh input topics; with `partitions`, that many for every one of them."""
     suffix = uuid.uuid4().hex[:10]
     topics = InputTopics(orders=f"in.orders.{suffix}", inventory=f"in.inventory.{suffix}",
                          reference=f"in.reference.{suffix}", commands=f"in.commands.{suffix}")
+    counts = {topics.orders: 4, topics.inventory: 1, topics.reference: 1, topics.commands: 2}
+    # Stock changes of a SKU must keep their order (an adjustment sets, a receipt adds):
+    # one partition of inventory unless asked otherwise (they are keyed by SKU anyway).
     admin = AIOKafkaAdminClient(bootstrap_servers=servers)
     await admin.start()
     try:
         await admin.create_topics([
-            NewTopic(topics.orders, num_partitions=4, replication_factor=1),
-            # Stock changes of a SKU must keep their order (an adjustment sets, a receipt adds).
-            NewTopic(topics.inventory, num_partitions=1, replication_factor=1),
-            NewTopic(topics.reference, num_partitions=1, replication_factor=1),
-            NewTopic(topics.commands, num_partitions=2, replication_factor=1),
+            NewTopic(name, num_partitions=partitions or count, replication_factor=1)
+            for name, count in counts.items()
         ])
     finally:
         await admin.close()
