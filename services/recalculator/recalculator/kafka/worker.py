@@ -126,7 +126,11 @@ class RecalculatorWorker:
                 **self.kafka.client_options(), group_id=None, enable_auto_commit=False,
                 auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20,
             )
-            await consumer.start()
+            try:
+                await consumer.start()
+            except BaseException:
+                await _quietly(consumer.stop())  # its connections and tasks, before a retry
+                raise
             self.consumer = consumer
         await self._assign_all()
 
