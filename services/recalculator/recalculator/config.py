@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,21 @@ class RetentionSettings(BaseSettings):
     # A manual action naming an order not known yet waits this long for it (business time),
     # then is dead-lettered; 0: refused at once.
     action_wait: timedelta = Field(default=timedelta(minutes=10), ge=timedelta(0))
+
+    @field_validator(
+        "dedupe_window", "closed_order_retention", "outbox_retention", "dead_letter_retention",
+        "action_wait", mode="before",
+    )
+    @classmethod
+    def _seconds(cls, value):
+        """A duration may be given as a number of seconds ("90", "0.5"), as well as in ISO
+        8601: from the environment it arrives as text, which pydantic reads as ISO 8601 only."""
+        if isinstance(value, str):
+            try:
+                return timedelta(seconds=float(value))
+            except (ValueError, OverflowError):  # not a number (pydantic says why), or too large
+                return value
+        return value
 
     def engine_options(self) -> dict[str, timedelta | None]:
         """The keyword arguments of `Engine`, `Router` and `ShardedEngine` for these windows."""

@@ -223,3 +223,30 @@ def test_the_same_log_holds_and_releases_the_same_way_from_a_reference_as_when_r
         assert out.settled == []
         [out] = feed(target, created("b", [("1", "S", 1)], time=at("10:00:03")))
         assert [s.event_id for s in out.settled] == ["x"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, timedelta(minutes=10)), ("PT10M", timedelta(minutes=10)), ("PT36H", timedelta(hours=36)),
+    ("90", timedelta(seconds=90)), ("0", None), ("PT0S", None),
+])
+def test_the_wait_is_a_runtime_setting_handed_to_the_engine(monkeypatch, value, expected):
+    from recalculator.config import RetentionSettings
+
+    if value is None:
+        monkeypatch.delenv("BACKORDERS_ACTION_WAIT", raising=False)
+    else:
+        monkeypatch.setenv("BACKORDERS_ACTION_WAIT", value)
+    options = RetentionSettings().engine_options()
+    assert options["action_wait"] == expected
+    engine = Engine(**options)
+    assert engine.action_wait == (None if expected is None else expected // timedelta(microseconds=1))
+
+
+def test_a_negative_wait_is_refused():
+    from pydantic import ValidationError
+    from recalculator.config import RetentionSettings
+
+    with pytest.raises(ValidationError):
+        RetentionSettings(action_wait=timedelta(seconds=-1))
+    with pytest.raises(ValueError, match="action_wait"):
+        Engine(action_wait=timedelta(seconds=-1))
