@@ -250,3 +250,33 @@ def test_a_negative_wait_is_refused():
         RetentionSettings(action_wait=timedelta(seconds=-1))
     with pytest.raises(ValueError, match="action_wait"):
         Engine(action_wait=timedelta(seconds=-1))
+
+
+def test_an_order_created_after_the_bound_lets_the_action_go_before_it_could_release_it():
+    engine = waiting_engine()
+    feed(engine, mark("o1", time="10:00:00"))
+    [late] = feed(engine, created("o1", [("1", "S", 2)], time=at("10:10:01")))
+    [settled] = late.settled
+    assert (settled.outcome.status, settled.outcome.reason) == (
+        "rejected", "unknown order 'o1' (waited PT10M for it)")
+    assert order_lines(engine, "o1") == {"1": 0} and not engine.waiting
+    engine = waiting_engine()
+    feed(engine, mark("o1", time="10:00:00"))
+    [in_time] = feed(engine, created("o1", [("1", "S", 2)], time=at("10:10:00")))
+    assert [s.outcome.status for s in in_time.settled] == ["applied"]
+
+
+def test_actions_stored_waiting_are_let_go_once_the_clock_passes_them_when_holding_is_off():
+    from recalculator.processing import held_event, held_reference
+
+    raw = to_json(mark("ghost", time="10:00:00"))
+    engine = Engine()  # holding turned off since the action was stored
+    feed(engine, tick("09:00:00"))
+    ref = held_reference(raw.encode(), "commands", 1, 0)
+    engine.restore_waiting(held_event(ref), ref)
+    [before] = feed(engine, tick("10:00:00"))
+    assert before.settled == [] and engine.waiting
+    [after] = feed(engine, tick("10:00:01"))
+    [settled] = after.settled
+    assert settled.outcome.reason == "unknown order 'ghost' (waited PT0S for it)"
+    assert not engine.waiting
