@@ -185,8 +185,9 @@ def test_an_event_with_the_identity_of_a_waiting_action_is_a_duplicate():
     assert after.status == "duplicate" and "already processed" in after.reason
 
 
-@pytest.mark.parametrize("engine", [Engine(), Engine(action_wait=timedelta(0))], ids=["none", "zero"])
-def test_without_a_wait_an_action_naming_an_unknown_order_is_refused_at_once(engine):
+@pytest.mark.parametrize("wait", [None, timedelta(0)], ids=["none", "zero"])
+def test_without_a_wait_an_action_naming_an_unknown_order_is_refused_at_once(wait):
+    engine = Engine(action_wait=wait)
     feed(engine, created("o1", [("1", "S", 1)], time=at("09:00:00")))
     [refused] = feed(engine, mark("o1", "ghost", time="10:00:00"))
     assert (refused.status, refused.reason) == ("rejected", "unknown order 'ghost'")
