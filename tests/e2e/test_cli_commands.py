@@ -208,7 +208,9 @@ def test_explain_says_why_a_line_is_not_calculated_or_manual(tmp_path, small_log
 def test_dead_letters_lists_refused_inputs_with_reasons(tmp_path, small_log):
     db = tmp_path / "state.sqlite"
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"oops"\n' + json.dumps(event("MarkBackorder", {"order_ids": ["ghost"]}, id="m9")) + "\n")
+    # (A manual action naming an unknown order would wait for it: a status change does not.)
+    bad.write_text('{"oops"\n' + json.dumps(event("OrderStatusChanged", {"order_id": "ghost", "rush": True},
+                                                   id="m9")) + "\n")
     assert backorders("run", str(small_log), "--db", str(db), "--no-progress").returncode == 0
     refused = backorders("run", str(bad), "--db", str(db), "--no-progress")
     assert refused.returncode == 0

@@ -153,3 +153,29 @@ def test_missing_events_file_is_a_clear_error(tmp_path):
     )
     assert result.returncode == 2
     assert "cannot read" in result.stderr
+
+
+def test_a_manual_action_dated_before_its_orders_waits_for_them(tmp_path):
+    """The operator's MarkBackorder is stamped two seconds before the order system's
+    OrderCreated of the orders it names: held, then applied once both exist."""
+    lines = [
+        encode({**stock("S", 5), "id": "s1", "time": "2025-04-30T10:00:00Z"}),
+        encode(event("MarkBackorder", {"order_ids": ["a", "b"]}, time="2025-04-30T10:00:01Z", id="mark")),
+        encode({**created("a", [("1", "S", 1)]), "id": "oa", "time": "2025-04-30T10:00:03Z"}),
+        encode({**created("b", [("1", "S", 2)]), "id": "ob", "time": "2025-04-30T10:00:03Z"}),
+    ]
+    result, out, dlq = run_replay(tmp_path, lines)
+    assert result.returncode == 0, result.stderr
+    assert dlq.read_text() == ""
+    published = [json.loads(line) for line in out.read_text().splitlines()]
+    manual = [(e["type"], e["subject"], e["time"]) for e in published
+              if e["type"] == "BackorderChanged" and e["data"]["cause_id"] == "mark"]
+    assert manual == [("BackorderChanged", "a", "2025-04-30T10:00:01Z"),
+                      ("BackorderChanged", "b", "2025-04-30T10:00:01Z")]
+    last = {e["subject"]: e["data"] for e in published if e["type"] == "BackorderChanged"}
+    assert (last["a"]["status"], last["a"]["reason"]) == ("Full", "manual")
+    assert [line["backorder_qty"] for line in last["b"]["lines"]] == [2]
+    # The outputs follow b's own (the OrderCreated that released the mark).
+    assert [e["data"]["cause_id"] for e in published if e["type"] == "BackorderChanged"][-2:] == ["mark", "mark"]
+    assert "4 inputs: 3 applied, 0 duplicates skipped, 0 dead-lettered, 1 held for their orders " \
+           "(1 applied and 0 dead-lettered after waiting)" in result.stderr

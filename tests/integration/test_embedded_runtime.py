@@ -171,3 +171,64 @@ async def test_values_held_while_the_workflow_is_off_survive_a_restart(database)
     assert position["type"] == "SkuPositionChanged"
     assert position["data"] == {"sku": "X", "available_qty": 0, "backorder_qty": 0,
                                 "previous_available_qty": 0, "previous_backorder_qty": 5}
+
+
+def _waiting_log():
+    """A MarkBackorder on a and b dated before both orders (a's a second later, b's two), and
+    a MarkNotBackorder on a ghost order that never comes."""
+    from support import created, event
+
+    return [
+        event("InventoryAdjusted", {"sku": "S", "warehouse_id": "W1", "set_to": 5, "recalculate": True},
+              time="2025-04-30T09:00:00Z", id="stock"),
+        event("MarkBackorder", {"order_ids": ["a", "b"]}, time="2025-04-30T10:00:00Z", id="mark"),
+        event("MarkNotBackorder", {"order_ids": ["ghost"]}, time="2025-04-30T10:00:00Z", id="ghost-mark"),
+        created("a", [("1", "S", 1)], time="2025-04-30T10:00:01Z"),
+        # the restart comes here
+        created("b", [("1", "S", 2)], time="2025-04-30T10:00:02Z"),
+        event("WarehouseUpserted", {"warehouse_id": "W2", "type": "Sellable"}, time="2025-04-30T10:10:01Z"),
+    ]
+
+
+async def test_actions_waiting_for_their_orders_survive_a_restart(database, tmp_path):
+    from recalculator.config import RetentionSettings
+
+    url, schema = database
+    records = [(n, json.dumps(e)) for n, e in enumerate(_waiting_log(), 1)]
+    retention = RetentionSettings(action_wait="PT10M")
+    async with EmbeddedRuntime(url, schema=schema, retention=retention) as runtime:
+        first = await runtime.consume("log", records[:4])
+        assert (first.applied, first.held, first.released) == (2, 2, 0)
+        # Held in the order they were applied: at one instant the orders topic (an action on
+        # one order goes there) before the commands topic.
+        assert list(runtime.engine.waiting) == [("/tests", "ghost-mark"), ("/tests", "mark")]
+    async with EmbeddedRuntime(url, schema=schema, retention=retention) as runtime:
+        engine = runtime.engine
+        assert list(engine.waiting) == [("/tests", "ghost-mark"), ("/tests", "mark")]
+        assert ("/tests", "mark") not in engine.processed
+        # Sent again (a producer's retry): still a duplicate of the waiting action.
+        again = await runtime.consume("retry", [(1, records[1][1])])
+        assert again.duplicates == 1
+        second = await runtime.consume("log", records)  # the position skips the first four
+        assert (second.applied, second.released, second.held_dead_lettered) == (2, 1, 1)
+        assert not engine.waiting and ("/tests", "mark") in engine.processed
+        assert {o: engine.orders[o].lines["1"].published for o in ("a", "b")} == {"a": 1, "b": 2}
+        stored = await outbox_payloads(runtime)
+        [letter] = await runtime.repository.dead_letter_records()
+    async with EmbeddedRuntime(url, schema=schema, retention=retention) as runtime:
+        assert not runtime.engine.waiting  # nothing left waiting once they were settled
+    # The mark's outputs are its own (reason manual, its id and time), right after b's.
+    marked = [json.loads(p) for p in stored if json.loads(p)["data"].get("cause_id") == "mark"]
+    assert [(e["subject"], e["time"], e["data"]["reason"]) for e in marked] == [
+        ("a", "2025-04-30T10:00:00Z", "manual"), ("b", "2025-04-30T10:00:00Z", "manual")]
+    # The ghost's dead letter is the input as it was read before the restart.
+    assert letter.reason == "unknown order 'ghost' (waited PT10M for it)"
+    assert (letter.raw, letter.source, letter.position, letter.event_id) == (records[2][1], "log", 3, "ghost-mark")
+    # The same as replay of the whole log in one go.
+    events = tmp_path / "waiting.jsonl"
+    events.write_text("".join(raw + "\n" for _, raw in records))
+    out, dlq = tmp_path / "out.jsonl", tmp_path / "dlq.jsonl"
+    replay(str(events), str(out), str(dlq), retention=retention)
+    assert stored == out.read_text().splitlines()
+    [replayed] = [json.loads(line) for line in dlq.read_text().splitlines()]
+    assert (replayed["reason"], replayed["position"], replayed["raw"]) == (letter.reason, 3, letter.raw)

@@ -21,7 +21,9 @@ def normalized(outcome):
 
 
 def assert_same_run(events, shards: int) -> tuple[Engine, ShardedEngine]:
-    single, sharded = Engine(), ShardedEngine(shards)
+    # The router refuses a manual action naming an unknown order at once (docs/sharding.md,
+    # known differences): the engine compared with it holds none either.
+    single, sharded = Engine(action_wait=None), ShardedEngine(shards)
     for event in events:
         expected, actual = single.handle(event), sharded.handle(event)
         assert normalized(actual) == normalized(expected), f"{event.type} {event.id}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,7 +32,7 @@ class RetentionSettings(BaseSettings):
     a log forgets and evicts at the same events as the live run did. Durations are ISO 8601 (`P30D`, `PT36H`) or seconds.
 
     These are the runtime's settings, not the seller's client settings of the rules: the
-    engine receives the two windows it applies as plain arguments (`engine_options`)."""
+    engine receives the windows it applies as plain arguments (`engine_options`)."""
 
     model_config = SettingsConfigDict(env_prefix="BACKORDERS_")
 
@@ -48,10 +48,29 @@ class RetentionSettings(BaseSettings):
     dead_letter_retention: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
     # How often the relay prunes (wall-clock seconds; 0: never).
     prune_every_seconds: float = Field(default=60.0, ge=0)
+    # A manual action naming an order not known yet waits this long for it (business time),
+    # then is dead-lettered; 0: refused at once.
+    action_wait: timedelta = Field(default=timedelta(minutes=10), ge=timedelta(0))
 
-    def engine_options(self) -> dict[str, timedelta]:
+    @field_validator(
+        "dedupe_window", "closed_order_retention", "outbox_retention", "dead_letter_retention",
+        "action_wait", mode="before",
+    )
+    @classmethod
+    def _seconds(cls, value):
+        """A duration may be given as a number of seconds ("90", "0.5"), as well as in ISO
+        8601: from the environment it arrives as text, which pydantic reads as ISO 8601 only."""
+        if isinstance(value, str):
+            try:
+                return timedelta(seconds=float(value))
+            except (ValueError, OverflowError):  # not a number (pydantic says why), or too large
+                return value
+        return value
+
+    def engine_options(self) -> dict[str, timedelta | None]:
         """The keyword arguments of `Engine`, `Router` and `ShardedEngine` for these windows."""
         return {
             "dedupe_window": self.dedupe_window,
             "closed_order_retention": self.closed_order_retention,
+            "action_wait": self.action_wait or None,
         }

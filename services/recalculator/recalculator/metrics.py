@@ -8,6 +8,10 @@ EVENTS = Counter(
     "backorders_events", "Inputs handled, by outcome", ["status"]
 )  # exported as backorders_events_total
 DEAD_LETTERS = Counter("backorders_dead_letters", "Inputs refused and dead-lettered")
+HELD_SETTLED = Counter(
+    "backorders_held_actions_settled",
+    "Manual actions held for their orders, then applied or dead-lettered", ["status"],
+)
 PUBLISHED = Counter("backorders_published_events", "BackorderChanged and ProductBackorderChanged decided")
 BATCH_SECONDS = Histogram(
     "backorders_batch_seconds", "Time to handle and commit one batch of inputs",

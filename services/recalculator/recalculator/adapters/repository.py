@@ -19,6 +19,7 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..domain.engine import Changes, Engine
+from ..processing import held_event
 from ..publishing import to_json
 from . import migrate, schema_names
 from . import tables as t
@@ -243,6 +244,10 @@ class Repository:
             held = json.loads(meta["held"])
             engine.held_orders = {k: (v[0], v[1]) for k, v in held["orders"].items()}
             engine.held_totals = held["totals"]
+        # Manual actions waiting for their orders, in the order they were held (after the
+        # orders: each waits for those of its orders not known).
+        for ref in json.loads(meta.get("waiting") or "[]"):
+            engine.restore_waiting(held_event(ref), ref)
         result = await conn.stream(
             select(t.processed_events.c.source, t.processed_events.c.event_id,
                    t.processed_events.c.applied_at)
@@ -316,6 +321,11 @@ class Repository:
         if changes.held:
             held = {"orders": engine.held_orders, "totals": engine.held_totals}
             rows.meta.append({"key": "held", "value": json.dumps(held, sort_keys=True)})
+        if changes.waiting:
+            # Each waiting action's reference (`processing.held_reference`: its raw input and
+            # where it came from), in the order they were held.
+            waiting = [item.ref for item in engine.waiting.values()]
+            rows.meta.append({"key": "waiting", "value": json.dumps(waiting, sort_keys=True)})
         rows.outbox = [outbox_row(output) for output in outputs]
         rows.dead_letters = [d.model_dump() for d in dead]
         if positions:

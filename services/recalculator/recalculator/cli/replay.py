@@ -5,7 +5,8 @@ applies the same events from the input topics (by event time, then topic, key an
 order: `runtime.sequencing`). The same input gives byte-identical output. Exits 0 even when
 inputs were dead-lettered; a summary goes to standard error. The retention windows
 (`BACKORDERS_DEDUPE_WINDOW`, `BACKORDERS_CLOSED_ORDER_RETENTION`) are the runtimes' own, so
-a replay decides what a live run with the same settings decided.
+a replay decides what a live run with the same settings decided; so does the wait of a
+manual action for its orders (`BACKORDERS_ACTION_WAIT`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def replay(events_path: str, out_path: str, dead_letter_path: str, settings=None
                 out.write("\n")
             if result.dead_letter is not None:
                 dead.write(dead_letter_line(result.dead_letter))
+                dead.write("\n")
+            # Manual actions held earlier and refused after this input (they waited their
+            # whole bound, or failed once their orders came); those applied are in outputs.
+            for letter in result.held_dead_letters:
+                dead.write(dead_letter_line(letter))
                 dead.write("\n")
     return tally
 

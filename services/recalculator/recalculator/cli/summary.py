@@ -60,6 +60,9 @@ def render(console: Console, title: str, tally: Tally, seconds: float, counts: d
     run.add_row("applied", str(tally.applied))
     run.add_row("duplicates skipped", str(tally.duplicates))
     run.add_row("dead-lettered", str(tally.dead_lettered))
+    run.add_row("held for their orders", str(tally.held))
+    run.add_row("held, then applied", str(tally.released))
+    run.add_row("held, then dead-lettered", str(tally.held_dead_lettered))
     run.add_row("events published", str(tally.outputs))
     run.add_row("dead letters stored (all time)", str(counts.get("dead", 0)))
     run.add_row("outbox events (all time)", str(counts.get("outbox", 0)))
@@ -83,5 +86,7 @@ def one_line(tally: Tally) -> str:
     """The plain summary line shared by `run` and `replay` (easy to grep)."""
     return (
         f"{tally.total} inputs: {tally.applied} applied, {tally.duplicates} duplicates skipped, "
-        f"{tally.dead_lettered} dead-lettered; {tally.outputs} events published"
+        f"{tally.dead_lettered} dead-lettered, {tally.held} held for their orders "
+        f"({tally.released} applied and {tally.held_dead_lettered} dead-lettered after waiting); "
+        f"{tally.outputs} events published"
     )

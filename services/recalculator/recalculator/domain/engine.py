@@ -22,6 +22,11 @@ applied input event time), so a replay of the same log forgets and evicts at the
 - closed orders wait in a heap by closing time: an order is evicted once it has been closed
   for longer than `closed_order_retention` and none of its lines may still publish a
   backorder, O(log n + lines) per order.
+
+Manual actions naming an order not known yet (docs/behaviour.md, "Manual actions waiting for
+their orders") wait for it for at most `action_wait` of business time: indexed by the orders
+they wait for, so an OrderCreated or OrderSplit looks only at the actions waiting for the
+order it created, and in a heap by their time, so that letting them go costs O(log n) each.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from .pool import Pool
 from .results import (
     APPLIED,
     DUPLICATE,
+    HELD,
     REJECTED,
     LineChange,
     OrderBackorderChange,
@@ -48,7 +54,9 @@ from .results import (
     PartialLine,
     ProductBackorderChange,
     Rejected,
+    Settled,
     SkuPositionChange,
+    UnknownOrder,
 )
 from .shard_operations import ShardOperations
 
@@ -56,6 +64,23 @@ MANUAL_TYPES = frozenset({"ReallocateBackorder", "MarkBackorder", "MarkNotBackor
 # The commands of events.md: stamped by an operator or by the periodic run's scheduler (from
 # the wall clock), they do not move the business clock; the input events do.
 COMMAND_TYPES = MANUAL_TYPES | {"RecalculateBackorders"}
+# The events that create an order, and so may release manual actions waiting for it.
+CREATING_TYPES = frozenset({"OrderCreated", "OrderSplit"})
+
+
+class Waiting:
+    """A manual action held until the orders it names are known (`Engine.waiting`)."""
+
+    __slots__ = ("event", "key", "missing", "ref", "seq", "time")
+
+    def __init__(self, seq: int, key: tuple[str, str], event, ref, time: int,
+                 missing: dict[str, None]) -> None:
+        self.seq = seq  # the order in which actions were held: the order they are tried in
+        self.key = key  # (source, id)
+        self.event = event
+        self.ref = ref  # the caller's, opaque: given back when the action is settled
+        self.time = time  # its own time, µs
+        self.missing = missing  # the named orders not known when it was last tried, in order
 
 
 class _EventScope:
@@ -85,6 +110,7 @@ class Changes:
         "settings",
         "skus",
         "stock",
+        "waiting",
         "warehouses",
     )
 
@@ -97,6 +123,7 @@ class Changes:
         self.positions: set[str] = set()  # SKUs whose published position changed
         self.settings = False
         self.held = False  # the values held back while the workflow is disabled changed
+        self.waiting = False  # the manual actions waiting for their orders changed
         self.clock = False  # last_time moved
         # ((source, event id), applied at) of the events applied
         self.processed: list[tuple[tuple[str, str], int]] = []
@@ -114,12 +141,17 @@ class Engine(EventHandlers, ShardOperations):
         partial: bool = False,
         dedupe_window: timedelta | None = None,
         closed_order_retention: timedelta | None = None,
+        action_wait: timedelta | None = None,
     ) -> None:
         self.settings = settings or BackorderSettings()
         # Retention, in business time (None: kept for ever). A shard (partial) keeps neither:
         # the router deduplicates and decides evictions for it.
         self.dedupe_window = _micros(dedupe_window)
         self.closed_order_retention = _micros(closed_order_retention)
+        # How long a manual action naming an order not known yet waits for it, in business
+        # time (None or 0: it is refused at once). The sharded recalculator's router is not
+        # given one (docs/sharding.md).
+        self.action_wait = _wait_micros(action_wait)
         self.incremental = incremental
         # allocating=False: the router's copy (docs/sharding.md). It validates and keeps
         # orders, lines and reference data exactly as here, but places no line in a pool and
@@ -162,6 +194,13 @@ class Engine(EventHandlers, ShardOperations):
         # saw are held here (first snapshot wins) until the order or SKU is published again.
         self.held_orders: dict[str, tuple[str, dict[str, int]]] = {}
         self.held_totals: dict[str, int] = {}
+        # Manual actions waiting for orders not known yet: by (source, id), in the order they
+        # were held; by the orders they wait for (order id → {hold sequence: action}); and
+        # (time, sequence, key) in a heap, to let them go once they waited `action_wait`.
+        self.waiting: dict[tuple[str, str], Waiting] = {}
+        self._waiting_for: dict[str, dict[int, Waiting]] = {}
+        self._waits: list[tuple[int, int, tuple[str, str]]] = []
+        self._wait_seq = 0
         self.changes = Changes()
         self._scope: _EventScope | None = None
         self._handoff = None  # what a shard operation hands to another shard
@@ -186,14 +225,20 @@ class Engine(EventHandlers, ShardOperations):
 
     # -- the one entry point -------------------------------------------------------------
 
-    def handle(self, event) -> Outcome:
+    def handle(self, event, ref=None) -> Outcome:
         """Apply one validated event (a `backorder_events` model). Never raises for bad
         business input: that comes back as a rejected outcome and changes nothing.
 
         An event is a duplicate when an event with the same `source` and `id` (its
-        CloudEvents identity) was applied within the dedupe window; an event older than
-        that window (by its `time`, against the clock) is refused, since a
-        redelivery that old could no longer be recognised."""
+        CloudEvents identity) was applied within the dedupe window, or is waiting; an event
+        older than that window (by its `time`, against the clock) is refused, since a
+        redelivery that old could no longer be recognised.
+
+        With `action_wait`, a manual action refused only because orders it names are not
+        known is held instead (outcome HELD), with `ref`, the caller's opaque reference to
+        it, given back when it is settled: in the `settled` of the outcome of a later event,
+        applied once an OrderCreated or OrderSplit created the last order it waits for, or
+        refused once it waited `action_wait` (or when it fails for another reason)."""
         now = to_us(event.time)
         key = (event.source, event.id)
         if not self.partial:  # a shard's inputs are deduplicated by the router
@@ -202,6 +247,11 @@ class Engine(EventHandlers, ShardOperations):
                 return Outcome(
                     DUPLICATE, f"event id {event.id!r} from {event.source!r} was already processed"
                 )
+            if key in self.waiting:
+                return Outcome(DUPLICATE, (
+                    f"event id {event.id!r} from {event.source!r} is already waiting for "
+                    "the orders it names"
+                ))
             window = self.dedupe_window
             if window is not None and self.clock is not None and now < self.clock - window:
                 return Outcome(REJECTED, (
@@ -213,11 +263,20 @@ class Engine(EventHandlers, ShardOperations):
         handler = self._handlers.get(event.type)
         if handler is None:
             return Outcome(REJECTED, f"unknown event type {event.type!r}")
-        return self._run(event.id, event.type, handler, event.data, now, True, key)
+        if self.action_wait is not None and event.type in MANUAL_TYPES and not self.partial:
+            outcome = self._run(
+                event.id, event.type, handler, event.data, now, True, key,
+                lambda: self._wait(event, key, now, ref),
+            )
+        else:
+            outcome = self._run(event.id, event.type, handler, event.data, now, True, key)
+        if self.waiting:
+            self._settle_waiting(event, outcome)
+        return outcome
 
     def _run(
         self, event_id: str, event_type: str, handler, data, now: int, record: bool = True,
-        key: tuple[str, str] | None = None,
+        key: tuple[str, str] | None = None, on_unknown: Callable[[], Outcome] | None = None,
     ) -> Outcome:
         scope = self._scope = _EventScope()
         try:
@@ -225,6 +284,8 @@ class Engine(EventHandlers, ShardOperations):
         except Rejected as rejected:
             self._scope = None
             self._handoff = None
+            if on_unknown is not None and isinstance(rejected, UnknownOrder):
+                return on_unknown()
             return Outcome(REJECTED, rejected.reason)
         clock = self.clock
         if event_type not in COMMAND_TYPES and (clock is None or now > clock):
@@ -286,6 +347,131 @@ class Engine(EventHandlers, ShardOperations):
         this shard as an event, and the shard runtime deduplicates by routing sequence."""
         handler = getattr(self, "_op_" + type(operation).__name__)
         return self._run(cause_id, operation.cause_type, handler, operation, now, False)
+
+    # -- manual actions waiting for their orders ---------------------------------------------
+
+    def _wait(self, event, key: tuple[str, str], now: int, ref) -> Outcome:
+        """Hold a manual action refused only because orders it names are unknown."""
+        missing = self._missing(event.type, event.data)
+        wait = self.action_wait
+        if self.clock is not None and now < self.clock - wait:
+            return Outcome(REJECTED, (
+                f"{_unknown(missing)} (the action is more than {_iso_duration(wait)} older than "
+                f"the newest applied input event: it can wait no longer for {_them(missing)})"
+            ))
+        waiting = Waiting(self._wait_seq, key, event, ref, now, missing)
+        self._wait_seq += 1
+        self.waiting[key] = waiting
+        self._index_waiting(waiting)
+        heapq.heappush(self._waits, (now, waiting.seq, key))
+        self.changes.waiting = True
+        return Outcome(HELD, (
+            f"{_unknown(missing)}: held until {'it is' if len(missing) == 1 else 'they are'} "
+            f"known, for at most {_iso_duration(wait)}"
+        ))
+
+    def _missing(self, event_type: str, data) -> dict[str, None]:
+        """The orders a manual action names that are not known, in its order (no repeats)."""
+        named = (data.order_id,) if event_type == "ReallocateBackorder" else data.order_ids
+        orders = self.orders
+        return dict.fromkeys(order_id for order_id in named if order_id not in orders)
+
+    def _index_waiting(self, waiting: Waiting) -> None:
+        for order_id in waiting.missing:
+            waiters = self._waiting_for.get(order_id)
+            if waiters is None:
+                waiters = self._waiting_for[order_id] = {}
+            waiters[waiting.seq] = waiting
+
+    def _unwait(self, waiting: Waiting) -> None:
+        del self.waiting[waiting.key]
+        waiting_for = self._waiting_for
+        for order_id in waiting.missing:
+            waiters = waiting_for.get(order_id)
+            if waiters is not None:
+                waiters.pop(waiting.seq, None)
+                if not waiters:
+                    del waiting_for[order_id]
+        if not self.waiting:
+            self._waits.clear()  # only settled actions' entries are left
+        self.changes.waiting = True
+
+    def _settle_waiting(self, event, outcome: Outcome) -> None:
+        """After each handled event: let go the waiting actions that waited their whole
+        bound, then try again those waiting for an order the event created."""
+        settled = []
+        waits, clock = self._waits, self.clock
+        if waits and clock is not None and waits[0][0] < clock - (self.action_wait or 0):
+            settled = self._expire(clock - (self.action_wait or 0))
+        if outcome.status == APPLIED and event.type in CREATING_TYPES and self._waiting_for:
+            data = event.data
+            created = data.order_id if event.type == "OrderCreated" else data.new_order_id
+            if created in self._waiting_for:
+                settled.extend(self._release(created, outcome))
+        if settled:
+            outcome.settled = settled
+
+    def _expire(self, before: int) -> list[Settled]:
+        """Refuse the waiting actions whose time is before business time `before`, oldest
+        first (then in the order they were held)."""
+        waits, settled = self._waits, []
+        wait = self.action_wait or 0
+        while waits and waits[0][0] < before:
+            _, seq, key = heapq.heappop(waits)
+            waiting = self.waiting.get(key)
+            if waiting is None or waiting.seq != seq:
+                continue  # settled already
+            missing = list(waiting.missing)
+            self._unwait(waiting)
+            reason = f"{_unknown(missing)} (waited {_iso_duration(wait)} for {_them(missing)})"
+            settled.append(self._settled(waiting, Outcome(REJECTED, reason)))
+        return settled
+
+    def _release(self, order_id: str, trigger: Outcome) -> list[Settled]:
+        """`order_id` is known now: the actions waiting for it are tried again, in the order
+        they were held, those still waiting for other orders left as they are."""
+        waiters = self._waiting_for.pop(order_id)
+        settled = []
+        for seq in sorted(waiters):
+            waiting = waiters[seq]
+            del waiting.missing[order_id]
+            if waiting.missing:
+                continue
+            event = waiting.event
+            outcome = self._run(
+                event.id, event.type, self._handlers[event.type], event.data, waiting.time,
+                True, waiting.key, lambda waiting=waiting: self._wait_again(waiting),
+            )
+            if outcome.status == HELD:
+                continue
+            self._unwait(waiting)
+            trigger.evicted.extend(outcome.evicted)
+            settled.append(self._settled(waiting, outcome))
+        return settled
+
+    def _wait_again(self, waiting: Waiting) -> Outcome:
+        """A released action still names an unknown order (one evicted since it was held):
+        it waits for that one, within the same bound."""
+        waiting.missing = self._missing(waiting.event.type, waiting.event.data)
+        self._index_waiting(waiting)
+        return Outcome(HELD, f"{_unknown(list(waiting.missing))}: still held")
+
+    @staticmethod
+    def _settled(waiting: Waiting, outcome: Outcome) -> Settled:
+        event = waiting.event
+        return Settled(event.id, event.type, event.time, waiting.ref, outcome)
+
+    def restore_waiting(self, event, ref) -> None:
+        """A stored waiting action (when loading state, after the orders), in the order
+        they were held."""
+        key = (event.source, event.id)
+        now = to_us(event.time)
+        waiting = Waiting(self._wait_seq, key, event, ref, now,
+                          self._missing(event.type, event.data))
+        self._wait_seq += 1
+        self.waiting[key] = waiting
+        self._index_waiting(waiting)
+        heapq.heappush(self._waits, (now, waiting.seq, key))
 
     # -- state changes --------------------------------------------------------------------------
 
@@ -844,6 +1030,44 @@ def _micros(window: timedelta | None) -> int | None:
     if window <= timedelta(0):
         raise ValueError(f"a retention window must be positive, not {window}")
     return window // timedelta(microseconds=1)
+
+
+def _wait_micros(wait: timedelta | None) -> int | None:
+    """`action_wait` in µs; None or 0: actions are not held."""
+    if wait is None or wait == timedelta(0):
+        return None
+    if wait < timedelta(0):
+        raise ValueError(f"action_wait must not be negative, not {wait}")
+    return wait // timedelta(microseconds=1)
+
+
+def _iso_duration(micros: int) -> str:
+    """A duration in ISO 8601, as the settings take it: PT10M, P1D, PT1M30S."""
+    seconds, fraction = divmod(micros, 1_000_000)
+    days, seconds = divmod(seconds, 86_400)
+    hours, seconds = divmod(seconds, 3_600)
+    minutes, seconds = divmod(seconds, 60)
+    clock = f"{hours}H" if hours else ""
+    clock += f"{minutes}M" if minutes else ""
+    if fraction:
+        clock += f"{seconds}.{fraction:06d}".rstrip("0") + "S"
+    elif seconds:
+        clock += f"{seconds}S"
+    if not days and not clock:
+        return "PT0S"
+    return "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "")
+
+
+def _unknown(missing: list[str] | dict[str, None]) -> str:
+    names = list(missing)
+    if len(names) == 1:
+        return f"unknown order {names[0]!r}"
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return f"unknown orders {', '.join(repr(name) for name in names[:5])}{more}"
+
+
+def _them(missing) -> str:
+    return "it" if len(missing) == 1 else "them"
 
 
 def _duration(micros: int) -> str:

@@ -12,7 +12,7 @@ from backorder_events.limits import MAX_ORDER_LINES, MAX_SKU_STOCK, MAX_STOCK_QT
 
 from . import policy
 from .model import CLOSED, Line, Order, to_us
-from .results import Rejected
+from .results import Rejected, UnknownOrder
 
 _HOLD_LIKE = frozenset({"OnHold", "Quote"})
 
@@ -287,7 +287,7 @@ class EventHandlers:
     def _order(self, order_id: str) -> Order:
         order = self.orders.get(order_id)
         if order is None:
-            raise Rejected(f"unknown order {order_id!r}")
+            raise UnknownOrder(order_id)
         return order
 
     @staticmethod

@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import NamedTuple
 
 APPLIED, DUPLICATE, REJECTED = "applied", "duplicate", "rejected"
+# A manual action naming an order not known yet, kept waiting for it (docs/behaviour.md,
+# "Manual actions waiting for their orders"): decided later, as a `Settled`.
+HELD = "held"
 
 
 # Value objects built several times per event: named tuples are immutable and several times
@@ -70,6 +74,22 @@ class Outcome:
     partials: list[OrderPartial] = field(default_factory=list)
     handoff: object = None  # a shard operation's hand-over (sharding.LineHandoff, SkuExport)
     evicted: list[str] = field(default_factory=list)  # closed orders forgotten after it
+    # Waiting manual actions decided after this event: let go (expired), then applied or
+    # refused when an order this event created was the last one they waited for.
+    settled: list[Settled] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Settled:
+    """A waiting manual action decided after a later event: applied (`outcome` APPLIED, with
+    what it published, reason `manual` and its own id as cause) or refused (`outcome`
+    REJECTED, with the reason; the caller dead-letters it from `ref`)."""
+
+    event_id: str
+    event_type: str
+    time: datetime  # the action's own time: the time of what it publishes
+    ref: object  # what the caller passed to `Engine.handle` with the action
+    outcome: Outcome
 
 
 class Rejected(Exception):
@@ -78,3 +98,11 @@ class Rejected(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class UnknownOrder(Rejected):
+    """Refused because it names an order the engine does not know (yet, or any more)."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"unknown order {order_id!r}")
+        self.order_id = order_id

@@ -42,7 +42,11 @@ class Router:
         *,
         dedupe_window: timedelta | None = None,
         closed_order_retention: timedelta | None = None,
+        action_wait: timedelta | None = None,
     ) -> None:
+        """`action_wait` is taken and not used: the router refuses a manual action naming an
+        order not known yet at once, where the one-process engine holds it for a while
+        (docs/sharding.md, "Known differences")."""
         if shards < 1:
             raise ValueError("a sharded recalculator needs at least one shard")
         self.shards = shards

@@ -54,6 +54,7 @@ class ShardedEngine:
         incremental: bool = True,
         dedupe_window: timedelta | None = None,
         closed_order_retention: timedelta | None = None,
+        action_wait: timedelta | None = None,  # not used: see Router
     ) -> None:
         self.router = Router(
             shards, settings, dedupe_window=dedupe_window,

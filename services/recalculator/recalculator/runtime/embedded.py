@@ -28,7 +28,7 @@ from .. import logs, metrics
 from ..adapters.repository import BatchRows, Pruned, Repository, make_engine
 from ..config import RetentionSettings
 from ..domain.engine import Engine
-from ..domain.results import REJECTED
+from ..domain.results import HELD, REJECTED
 from ..processing import Processed, Tally, process
 from ..publishing import dead_letter
 from .sequencing import in_log_order
@@ -169,7 +169,8 @@ class EmbeddedRuntime:
         record it came from."""
         tally = tally if tally is not None else Tally()
         started = time.perf_counter()
-        before = (tally.applied, tally.duplicates, tally.dead_lettered, tally.outputs)
+        before = (tally.applied, tally.duplicates, tally.dead_lettered, tally.outputs,
+                  tally.held, tally.released, tally.held_dead_lettered)
         outputs: list[dict] = []
         dead = []
         positions: dict[str, int] = {}
@@ -191,6 +192,21 @@ class EmbeddedRuntime:
                     position=record.position, event_id=result.event_id,
                     event_type=result.event_type, reason=result.reason,
                 )
+            elif result.status == HELD:
+                log.info(
+                    "held", source=record.source, partition=record.partition,
+                    position=record.position, event_id=result.event_id,
+                    event_type=result.event_type, reason=result.reason,
+                )
+            # Waiting actions this record settled: their outputs are in `result.outputs`,
+            # the dead letters of those refused come after the record's own.
+            for letter in result.held_dead_letters:
+                dead.append(letter)
+                log.warning(
+                    "dead_lettered", source=letter.source, partition=letter.partition,
+                    position=letter.position, event_id=letter.event_id,
+                    event_type=letter.event_type, reason=letter.reason,
+                )
             if on_processed is not None:
                 on_processed(result)
             # Within an instant a partition's records may go by key, not by offset: the
@@ -210,6 +226,8 @@ class EmbeddedRuntime:
         counts = (
             tally.applied - before[0], tally.duplicates - before[1],
             tally.dead_lettered - before[2], tally.outputs - before[3],
+            tally.held - before[4], tally.released - before[5],
+            tally.held_dead_lettered - before[6],
         )
         return PreparedBatch(rows, len(records), positions, counts, started)
 
@@ -217,13 +235,18 @@ class EmbeddedRuntime:
         """Write a prepared batch in one transaction (fenced when this runtime has a fence)."""
         await self.repository.save_rows(batch.rows, fence=self.fence, conn=self.connection)
         elapsed = time.perf_counter() - batch.started
-        applied, duplicates, dead_lettered, outputs = batch.counts
+        applied, duplicates, dead_lettered, outputs, *waiting = batch.counts
+        held, released, held_dead_lettered = waiting or (0, 0, 0)
         metrics.BATCH_SECONDS.observe(elapsed)
         metrics.RECALCULATION_SECONDS.observe(elapsed / batch.size)
         metrics.EVENTS.labels("applied").inc(applied)
         metrics.EVENTS.labels("duplicate").inc(duplicates)
         metrics.EVENTS.labels("dead_lettered").inc(dead_lettered)
-        metrics.DEAD_LETTERS.inc(dead_lettered)
+        if held or released or held_dead_lettered:
+            metrics.EVENTS.labels("held").inc(held)
+            metrics.HELD_SETTLED.labels("applied").inc(released)
+            metrics.HELD_SETTLED.labels("dead_lettered").inc(held_dead_lettered)
+        metrics.DEAD_LETTERS.inc(dead_lettered + held_dead_lettered)
         metrics.PUBLISHED.inc(outputs)
         log.info(
             "batch_committed", positions=batch.positions, applied=len(batch.rows.processed),
@@ -247,7 +270,9 @@ class PreparedBatch:
     rows: BatchRows
     size: int
     positions: dict[str, int]
-    counts: tuple[int, int, int, int]  # applied, duplicates, dead-lettered, outputs
+    # applied, duplicates, dead-lettered, outputs, and (where actions may be held) held,
+    # held actions applied later, held actions dead-lettered later
+    counts: tuple[int, ...]
     started: float
 
 
