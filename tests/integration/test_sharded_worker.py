@@ -186,3 +186,32 @@ async def test_sharded_workers_reach_the_state_of_replay(workload, workers):
             assert applied > 0 and rebuilt == want
     finally:
         await drop_all(url, base)
+
+
+async def test_a_router_started_alone_sets_up_the_pipeline_it_writes_to():
+    """The router's worker on a fresh base, with no other stage started before it: it makes
+    the pipeline's tables itself (it waited for them for ever when the worker's start only
+    migrated its own schema), then routes the log."""
+    servers, url = kafka_bootstrap(), postgres_url()
+    base = f"router_{uuid.uuid4().hex[:8]}"
+    topics = await create_topics(servers)
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    log = [stock("SKU-R", 1), created("r1", [("1", "SKU-R", 2)])]
+    await produce([to_json(e).encode() for e in log], kafka, topics)
+
+    async def route() -> None:
+        async with sharded.RouterWorker(url, base, 2, kafka=kafka, topics=topics) as router:
+            await router.catch_up()
+
+    try:
+        await asyncio.wait_for(route(), 90)  # the start included: it used to wait for ever
+        db = make_engine(url)
+        try:
+            async with db.connect() as conn:
+                routed = (await conn.exec_driver_sql(f'select count(*) from "{base}".routed')).scalar()
+        finally:
+            await db.dispose()
+        assert routed >= 2
+    finally:
+        for schema in sharded.all_schemas(base, 2):
+            await _drop_schema(url, schema)

@@ -154,11 +154,9 @@ class RouterRuntime(EmbeddedRuntime):
         self.engine = self.router.engine
         self.seq = 0
 
-    async def start(self) -> RouterRuntime:
+    async def prepare_storage(self) -> None:
         await setup_pipeline(self.url, self.base, self.shards)
         await migrate_stage(self.url, self.repository.schema)
-        await self.reload()
-        return self
 
     async def reload(self) -> None:
         """The router's state, read after claiming it (`claimed_snapshot`). The worker

@@ -114,7 +114,7 @@ class RecalculatorWorker:
     async def _start(self, reset: bool) -> None:
         await self._acquire_lock()
         repository = self.runtime.repository
-        await repository.create_schema()
+        await self.runtime.prepare_storage()
         if reset:
             await repository.erase()
         # Claim first, then load: a deposed owner can write nothing after the claim, so the

@@ -67,9 +67,14 @@ class EmbeddedRuntime:
         self.failing: Record | None = None  # the record an unexpected error escaped from
 
     async def start(self) -> EmbeddedRuntime:
-        await self.repository.create_schema()
+        await self.prepare_storage()
         await self.reload()
         return self
+
+    async def prepare_storage(self) -> None:
+        """The schema brought to the latest migration (a runtime with more tables adds
+        them here)."""
+        await self.repository.create_schema()
 
     def new_engine(self) -> Engine:
         return Engine(**self.retention.engine_options())
