@@ -78,6 +78,12 @@ class Lane:
         return self.idle_at is not None and self.idle_at >= arrived + idle_bound
 
 
+# How long a partition found empty must stay so before later records pass it, unless told
+# otherwise (BACKORDERS_IDLE_BOUND_MS): long enough to cover a producer's batching (5 ms
+# by default since Kafka 4.0) and a fetch round trip, short enough not to dominate latency.
+DEFAULT_IDLE_BOUND_MS = 50
+
+
 class EventTimeMerge:
     """The live merge: lanes are offered records as they are read, and give back, in the
     order of the module docstring, those whose turn has come for certain."""

@@ -17,6 +17,7 @@ from .. import logs, metrics
 from ..adapters import locks
 from ..kafka.settings import InputTopics, KafkaSettings
 from ..kafka.worker import RecalculatorWorker
+from ..ordering import DEFAULT_IDLE_BOUND_MS
 from .common import CommandError, add_db_option, database_url, from_environment
 
 log = logs.get("recalculator.worker")
@@ -61,7 +62,7 @@ def register(commands) -> None:
 
 async def run_worker(
     url: str, batch_size: int, schema: str | None = None, recalc_minutes: float = 0, shards: int = 0,
-    idle_bound_ms: float = 50,
+    idle_bound_ms: float = DEFAULT_IDLE_BOUND_MS,
 ) -> None:
     """Until SIGINT or SIGTERM. A standby waiting for the lock stops waiting then, and the
     process ends as a running worker does (exit code 0)."""
@@ -120,7 +121,7 @@ def handle_worker(args) -> int:
     recalc_minutes = from_environment(args.recalc_every_minutes, "BACKORDERS_RECALC_EVERY_MINUTES", float, 30.0)
     if shards < 0:
         raise CommandError("--shards must be 0 (one active worker) or more")
-    idle_bound_ms = from_environment(args.idle_bound_ms, "BACKORDERS_IDLE_BOUND_MS", float, 50.0)
+    idle_bound_ms = from_environment(args.idle_bound_ms, "BACKORDERS_IDLE_BOUND_MS", float, float(DEFAULT_IDLE_BOUND_MS))
     metrics.serve(metrics_port)
     asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, recalc_minutes, shards,
                            idle_bound_ms))

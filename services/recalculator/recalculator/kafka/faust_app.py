@@ -20,6 +20,7 @@ import os
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .. import logs
+from ..ordering import DEFAULT_IDLE_BOUND_MS
 from ..runtime.tuning import tune_collector
 from .faust_support import make_app
 from .settings import KafkaSettings
@@ -33,7 +34,7 @@ class FaustWorkerConfig(BaseSettings):
     schema_name: str | None = None  # BACKORDERS_SCHEMA_NAME
     batch_size: int = 1000
     recalc_every_minutes: float = 30
-    idle_bound_ms: float = 50  # BACKORDERS_IDLE_BOUND_MS (docs/behaviour.md)
+    idle_bound_ms: float = DEFAULT_IDLE_BOUND_MS  # BACKORDERS_IDLE_BOUND_MS (docs/behaviour.md)
 
     def url(self) -> str:
         url = self.database_url or os.environ.get("DATABASE_URL")

@@ -39,7 +39,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 from .. import logs, metrics
 from ..adapters import locks
 from ..adapters.repository import FencedOut
-from ..ordering import EventTimeMerge
+from ..ordering import DEFAULT_IDLE_BOUND_MS, EventTimeMerge
 from ..processing import event_time, read
 from ..publishing import to_json
 from ..runtime.embedded import EmbeddedRuntime, Record
@@ -73,7 +73,7 @@ class RecalculatorWorker:
         topics: InputTopics | None = None,
         batch_size: int = 1000,
         recalc_every_seconds: float = 0,
-        idle_bound_seconds: float = 0.05,
+        idle_bound_seconds: float = DEFAULT_IDLE_BOUND_MS / 1000,
         max_attempts: int = 3,
     ) -> None:
         self.schema = schema
