@@ -5,12 +5,14 @@ with the one-process engine."""
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from recalculator.domain.engine import Engine
+from recalculator.domain.model import Line, Order
 from recalculator.domain.sharded import ShardedEngine
 from recalculator.workload import WorkloadShape, generate_days
 from support import created, event, feed, order_lines, parsed, stock
@@ -171,6 +173,26 @@ def test_a_closed_order_is_evicted_once_the_retention_has_passed():
     assert exactly.evicted == []
     [past] = feed(engine, tick(DAY + timedelta(hours=1, seconds=1)))
     assert past.evicted == ["o1"]
+
+
+def test_an_evicted_order_is_freed_at_once_not_left_to_the_cycle_collector():
+    """The runtimes make full collections rare (runtime/tuning.py): an evicted order that
+    only the cycle collector could free would stay in memory for days of a long run."""
+    engine = backordered_then_completed(retention=DAY)
+    feed(engine, event("RecalculateBackorders", {}, time=at(timedelta(hours=2))))
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable is kept in gc.garbage
+    try:
+        [past] = feed(engine, tick(2 * DAY))
+        assert past.evicted == ["o1"]
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, Order | Line)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
 
 
 def test_an_event_naming_an_evicted_order_is_dead_lettered_as_unknown():

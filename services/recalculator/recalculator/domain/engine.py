@@ -749,6 +749,10 @@ class Engine(EventHandlers, ShardOperations):
             if pending:
                 pending.discard(line)
             line.live = False
+        # An order and its lines refer to each other: without this, the evicted order would
+        # wait for a full collection, which the runtimes' collector settings make rare
+        # (runtime/tuning.py), and memory would grow by every order closed meanwhile.
+        order.lines.clear()
         order_id = order.order_id
         del self.orders[order_id]
         self.expired.discard(order_id)
