@@ -2,7 +2,7 @@
 
 Every handler checks everything it needs before it changes anything, so a refused event
 (`Rejected`) leaves the state as it was. Handlers say which SKUs to recalculate by adding
-them to the event's scope; `Engine.handle` does the rest.
+them to the event's scope; the engine (`base.EngineBase.handle`) does the rest.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ _CUSTOMER_SERIALIZER = Customer.__pydantic_serializer__
 
 
 class EventHandlers:
-    """The per-event-type half of `Engine` (a mixin: the state lives in `Engine`)."""
+    """The per-event-type half of every engine role (a mixin: the state lives in
+    `base.EngineBase`)."""
 
     # -- order events ----------------------------------------------------------------------
 

@@ -17,13 +17,31 @@ Fully-shippable mode has no such prefix structure: any change marks the pool sta
 
 Every line whose allocation may have changed is added to `dirty`, the owning SKU's set of
 lines to look at when the SKU is next recalculated.
+
+A pool knows of its lines only what `PoolLine` names (`model.Line` has it all), so this
+module needs no other module of the core: the model refers to the pool that holds a line.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sortedcontainers import SortedList
 
-from .model import Line
+
+class _Dated(Protocol):
+    order_date: int  # µs: a line is frozen by its order's date (max_days_to_be_back)
+
+
+class PoolLine(Protocol):
+    """What a pool reads and writes of the lines it holds."""
+
+    order: _Dated
+    qty: int
+    published: int  # a frozen line holds what it does not publish: qty - published
+    key: tuple | None  # its priority key, set before it is inserted
+    alloc: int  # written by the pool
+    frozen: bool  # written by the pool
 
 
 class Pool:
@@ -49,7 +67,7 @@ class Pool:
         sku: str,
         warehouse_id: str | None,
         supply: int,
-        dirty: set[Line],
+        dirty: set[PoolLine],
         *,
         fully_shippable: bool = False,
         track_dates: bool = False,
@@ -59,7 +77,7 @@ class Pool:
         self.supply = supply  # physical supply already floored at 0 (rules §3)
         self.frozen_used = 0  # what frozen lines hold: sum of qty - published backorder
         self.queue: SortedList = SortedList()  # priority keys of live (non-frozen) lines
-        self.by_key: dict[tuple, Line] = {}
+        self.by_key: dict[tuple, PoolLine] = {}
         self.filled = 0  # sum of live allocations
         self.boundary: tuple | None = None
         self.dirty = dirty
@@ -68,7 +86,7 @@ class Pool:
         # (order_date, key) of live and frozen lines, only when max_days_to_be_back is set.
         self.live_dates: SortedList | None = SortedList() if track_dates else None
         self.frozen_dates: SortedList | None = SortedList() if track_dates else None
-        self.frozen: dict[tuple, Line] = {}
+        self.frozen: dict[tuple, PoolLine] = {}
 
     # -- reading -----------------------------------------------------------------------
 
@@ -101,7 +119,7 @@ class Pool:
 
     # -- structural changes --------------------------------------------------------------
 
-    def insert(self, line: Line) -> None:
+    def insert(self, line: PoolLine) -> None:
         """Add a live line; `line.key` must be set. The pool is left unsettled."""
         key = line.key
         self.queue.add(key)
@@ -122,7 +140,7 @@ class Pool:
         else:
             line.alloc = 0
 
-    def remove(self, line: Line) -> None:
+    def remove(self, line: PoolLine) -> None:
         """Take a line (live or frozen) out of the pool. The pool is left unsettled."""
         self.dirty.add(line)
         if line.frozen:
@@ -165,12 +183,12 @@ class Pool:
             self.insert(line)
             self.stale = True
 
-    def _unfreeze_bookkeeping(self, line: Line) -> None:
+    def _unfreeze_bookkeeping(self, line: PoolLine) -> None:
         self.frozen_dates.remove((line.order.order_date, line.key))
         self.frozen_used -= line.qty - line.published
         line.frozen = False
 
-    def _detach_live(self, line: Line) -> None:
+    def _detach_live(self, line: PoolLine) -> None:
         key = line.key
         queue = self.queue
         index = queue.bisect_left(key)
@@ -241,7 +259,7 @@ class Pool:
         """First pass: whole lines that fit, in priority order; second pass: what is left
         goes, in priority order, to the lines still short."""
         left = self.available
-        plan: list[tuple[Line, int]] = []
+        plan: list[tuple[PoolLine, int]] = []
         for line in self.lines_in_order():
             if line.qty <= left:
                 plan.append((line, line.qty))

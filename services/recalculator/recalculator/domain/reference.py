@@ -1,7 +1,7 @@
 """Rules §3–§6 computed from scratch for one SKU, straight from the text of the rules.
 
 This is the yardstick for the incremental pools: the property tests compare the two, the
-benchmark times both, and `Engine(incremental=False)` runs on it. It reads the engine's
+benchmark times both, and `Engine(incremental=False)` runs on it. It reads an engine's
 inputs (orders, stock, settings, published values) and changes nothing.
 """
 
@@ -13,7 +13,7 @@ from . import policy
 from .model import Line
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .base import EngineBase
 
 
 def allocate(lines_in_priority: list[Line], supply: int, fully_shippable: bool) -> dict:
@@ -43,7 +43,7 @@ def allocate(lines_in_priority: list[Line], supply: int, fully_shippable: bool) 
 class _PoolView:
     """One pool recomputed from scratch: its calculated lines, frozen lines and allocation."""
 
-    def __init__(self, engine: Engine, sku: str, warehouse: str | None, now: int) -> None:
+    def __init__(self, engine: EngineBase, sku: str, warehouse: str | None, now: int) -> None:
         settings = engine.settings
         cutoff = policy.frozen_cutoff(settings, now)
         live: list[Line] = []
@@ -70,7 +70,7 @@ class _PoolView:
         self.leftover = max(0, self.available - sum(self.alloc.values()))
 
 
-def sku_targets(engine: Engine, sku: str, now: int) -> list[tuple[Line, int]]:
+def sku_targets(engine: EngineBase, sku: str, now: int) -> list[tuple[Line, int]]:
     """The backorder quantity every line of `sku` should publish at `now`."""
     settings = engine.settings
     warehouses = set()
@@ -112,7 +112,7 @@ def sku_targets(engine: Engine, sku: str, now: int) -> list[tuple[Line, int]]:
 
 
 
-def sku_available(engine: Engine, sku: str, now: int) -> int:
+def sku_available(engine: EngineBase, sku: str, now: int) -> int:
     """What `Engine.available` gives, from scratch: per pool the SKU is sold from, the supply
     its own lines leave, less what short lines of the SKUs it replaces would draw on it."""
     settings = engine.settings

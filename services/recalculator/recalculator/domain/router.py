@@ -1,11 +1,11 @@
 """The router of the SKU-sharded recalculator (docs/sharding.md). Pure.
 
 It validates every input event against a copy of the engine that keeps orders, lines and
-reference data but allocates nothing, so an event is accepted or refused exactly as the
-one-process engine would. An accepted event becomes records for the SKU shards: the event
-restricted to each shard's lines or SKUs, and the operations that keep shards whole (an
-order's header for a shard that has not seen it, a line moving to another shard's SKU, SKUs
-moving when their replacement groups merge).
+reference data but allocates nothing (`engine.RoutingEngine`), so an event is accepted or
+refused exactly as the one-process engine would. An accepted event becomes records for the
+SKU shards: the event restricted to each shard's lines or SKUs, and the operations that keep
+shards whole (an order's header for a shard that has not seen it, a line moving to another
+shard's SKU, SKUs moving when their replacement groups merge).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from backorder_events import BackorderSettings
 
-from .engine import Engine
+from .engine import RoutingEngine
 from .results import APPLIED
 from .sharding import (
     AcquireSkus,
@@ -52,9 +52,8 @@ class Router:
         self.shards = shards
         # The router's copy decides duplicates and evictions for every stage (its shards
         # keep no window of their own).
-        self.engine = Engine(
-            settings, allocating=False, dedupe_window=dedupe_window,
-            closed_order_retention=closed_order_retention,
+        self.engine = RoutingEngine(
+            settings, dedupe_window=dedupe_window, closed_order_retention=closed_order_retention,
         )
         self.groups = SkuGroups()
         self.known: dict[str, set[int]] = {}  # order id → shards that hold its header

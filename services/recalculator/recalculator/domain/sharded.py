@@ -11,10 +11,11 @@ from datetime import timedelta
 from backorder_events import BackorderSettings
 
 from .assembler import Assembler
-from .engine import MANUAL_TYPES, Engine
+from .engine import reason_of
 from .model import to_us
 from .results import APPLIED, Outcome
 from .router import Router
+from .shard_engine import ShardEngine
 from .sharding import (
     OPERATIONS,
     AcquireSkus,
@@ -29,7 +30,7 @@ class ShardDisagreement(AssertionError):
     """A shard refused what the router accepted: the shards and the router have diverged."""
 
 
-def apply_record(engine: Engine, item, cause_id: str, now: int) -> Outcome:
+def apply_record(engine: ShardEngine, item, cause_id: str, now: int) -> Outcome:
     if isinstance(item, OPERATIONS):
         outcome = engine.apply(item, cause_id, now)
     else:
@@ -39,10 +40,6 @@ def apply_record(engine: Engine, item, cause_id: str, now: int) -> Outcome:
             f"{type(item).__name__} of {cause_id!r}: {outcome.status}: {outcome.reason}"
         )
     return outcome
-
-
-def reason_of(event_type: str) -> str:
-    return "manual" if event_type in MANUAL_TYPES else "recalculation"
 
 
 class ShardedEngine:
@@ -61,7 +58,7 @@ class ShardedEngine:
             closed_order_retention=closed_order_retention,
         )
         self.shards = [
-            Engine(settings, incremental=incremental, partial=True) for _ in range(shards)
+            ShardEngine(settings, incremental=incremental) for _ in range(shards)
         ]
         self.assembler = Assembler()
 

@@ -58,10 +58,11 @@ from ..adapters.shard_codec import (
     handoff_key,
 )
 from ..domain.assembler import AssembledOrder, Assembler
-from ..domain.engine import COMMAND_TYPES, Engine
+from ..domain.engine import COMMAND_TYPES
 from ..domain.model import to_us
 from ..domain.results import APPLIED, DUPLICATE, PartialLine
 from ..domain.router import Router
+from ..domain.shard_engine import ShardEngine
 from ..domain.sharded import apply_record, reason_of
 from ..domain.sharding import AcquireSkus, ArriveLine, DepartLine, ReleaseSkus
 from ..processing import Processed, Tally, read
@@ -370,7 +371,7 @@ class ShardStage(_Stage):
         self.batch_size = batch_size
         self.db = make_engine(url, self.schema, also=base)
         self.repository = Repository(self.db, self.schema)
-        self.engine = Engine(partial=True)
+        self.engine = ShardEngine()
         self.fence: str | None = None
         self.relay = OutboxRelay(self.repository, kafka, topics)
         self._lock = None
@@ -396,7 +397,7 @@ class ShardStage(_Stage):
 
     async def reload(self) -> None:
         """The shard's state, read after claiming it (`claimed_snapshot`)."""
-        engine = Engine(partial=True)
+        engine = ShardEngine()
         async with claimed_snapshot(self.repository) as (fence, conn):
             await self.repository.load(engine, conn)
         self.engine, self.fence = engine, fence

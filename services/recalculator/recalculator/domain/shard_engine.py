@@ -1,14 +1,50 @@
-"""The shard-only half of `Engine`: operations the router sends to a SKU shard besides input
-events (docs/sharding.md). A mixin like `EventHandlers`; the state lives in `Engine`."""
+"""A SKU shard of the sharded recalculator (docs/sharding.md): `ShardEngine` allocates and
+recalculates like `Engine` (`recalculation.py`), but holds only the lines of its SKUs. So it
+reports every order it touched with those lines (`OrderPartial`) and leaves the order-level
+status, what was published before and the decision to publish to the assembler. It keeps no
+dedupe window and evicts nothing of its own: the router deduplicates its inputs and decides
+evictions for it. Besides input events, it applies the router's operations (`apply`)."""
 
 from __future__ import annotations
 
+from backorder_events import BackorderSettings
+
+from .base import EventScope
 from .model import Line, Order
-from .results import OrderPartial, Rejected
+from .recalculation import AllocatingEngine
+from .results import OrderPartial, Outcome, PartialLine, Rejected
 from .sharding import LineHandoff, MovedLine, SkuExport
 
 
-class ShardOperations:
+class ShardEngine(AllocatingEngine):
+    def __init__(self, settings: BackorderSettings | None = None, *,
+                 incremental: bool = True) -> None:
+        super().__init__(settings, incremental=incremental)
+
+    def apply(self, operation, cause_id: str, now: int) -> Outcome:
+        """Apply one of the router's shard operations (`sharding.py`) on behalf of the input
+        event `cause_id`: the same outcome as `handle`, plus what a departing line or SKU
+        hands over. Operations are not recorded as processed ids: the cause may also reach
+        this shard as an event, and the shard runtime deduplicates by routing sequence."""
+        handler = getattr(self, "_op_" + type(operation).__name__)
+        return self._run(cause_id, operation.cause_type, handler, operation, now)
+
+    def _order_partials(self, scope: EventScope) -> list[OrderPartial]:
+        """This shard's view of every order the event touched: its lines here, as they are
+        now; and the orders it evicted (docs/sharding.md)."""
+        partials = []
+        for order_id in sorted(scope.orders_before):
+            order = self.orders[order_id]
+            lines = tuple(
+                PartialLine(line_id, line.sku, line.qty, line.published)
+                for line_id, line in order.lines.items()
+            )
+            partials.append(OrderPartial(order_id, order.company_id, lines))
+        partials.extend(scope.evicted)
+        return partials
+
+    # -- the router's operations ------------------------------------------------------------
+
     def _op_IntroduceOrder(self, op, now: int) -> None:
         if op.order_id in self.orders:
             raise Rejected(f"order {op.order_id!r} is already known to this shard")
