@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
+COPY platform ./platform
 COPY services ./services
 RUN pip install --no-cache-dir .
 ENV BACKORDERS_DATA_DIR=/data

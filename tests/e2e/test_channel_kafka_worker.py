@@ -32,9 +32,10 @@ from channel_sync.domain.projection import Projection
 from channel_sync.service import parse
 from integration.conftest import _drop_schema, postgres_url
 from integration.test_channel_embedded import _toml
-from recalculator.adapters.repository import make_engine
+from backorders_platform.database import make_engine
 from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
+from recalculator.runtime.embedded import EmbeddedRuntime
+from backorders_platform.database import sqlite_url
 from recalculator.workload import WorkloadShape, generate_day
 from sqlalchemy import text
 

@@ -30,7 +30,8 @@ from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
 from recalculator.domain.engine import Engine
-from recalculator.kafka.settings import InputTopics, KafkaSettings
+from backorder_events.topics import InputTopics
+from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.processing import process
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime

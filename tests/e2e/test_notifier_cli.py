@@ -14,7 +14,8 @@ from pathlib import Path
 from integration.test_notifier_smtp import Recorder, smtp_server
 from notifier.embedded import run_embedded
 from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
+from recalculator.runtime.embedded import EmbeddedRuntime
+from backorders_platform.database import sqlite_url
 from recalculator.workload import WorkloadShape, generate_day
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -32,7 +32,7 @@ from integration.test_notifier_smtp import (
 )
 from notifier.adapters.store import Store
 from notifier.domain.rules import notification_id
-from recalculator.adapters.repository import make_engine
+from backorders_platform.database import make_engine
 
 BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
 

@@ -21,7 +21,7 @@ from integration.conftest import (
 )
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import KafkaSettings
+from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.workload import WorkloadShape

@@ -17,9 +17,9 @@ import uuid
 import pytest
 from integration.conftest import _drop_schema, day_and_expected, postgres_url
 from integration.test_kafka_worker import create_topics
-from recalculator.adapters.repository import make_engine
+from backorders_platform.database import make_engine
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import KafkaSettings
+from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.workload import WorkloadShape
 from sqlalchemy import text

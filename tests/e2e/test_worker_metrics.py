@@ -15,7 +15,7 @@ import uuid
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import KafkaSettings
+from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.publishing import to_json
 from support import created
 

@@ -18,7 +18,7 @@ from channel_sync.config import default_config
 from channel_sync.domain.projection import Projection
 from channel_sync.service import ChannelSyncService
 from consumer_support import Stream, database_away, failing_apply
-from recalculator.adapters.repository import make_engine
+from backorders_platform.database import make_engine
 
 POSITIONS, REFERENCE = "cs.positions", "cs.reference"
 

@@ -17,7 +17,8 @@ from channel_sync.domain.projection import Projection
 from channel_sync.embedded import run_embedded
 from channel_sync.service import parse
 from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
+from recalculator.runtime.embedded import EmbeddedRuntime
+from backorders_platform.database import sqlite_url
 from recalculator.workload import WorkloadShape, generate_day
 
 

@@ -16,7 +16,7 @@ from channel_sync.domain.projection import Projection
 from channel_sync.service import Record
 from consumer_support import Stream
 from integration.test_channel_agent_failures import POSITIONS, worker_service
-from recalculator.adapters.repository import FencedOut
+from backorders_platform.database import FencedOut
 from sqlalchemy import func, select
 
 FIRST = [purchase_order("PO-1", ("CAT-HAMMOCK", 5, 0, "2025-05-05")), position("CAT-HAMMOCK", 0, 2)]

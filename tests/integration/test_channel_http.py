@@ -30,7 +30,7 @@ from channel_support import (
 from channel_sync import config as config_module
 from channel_sync.adapters.store import Store
 from channel_sync.service import ChannelSyncService
-from recalculator.adapters.repository import make_engine
+from backorders_platform.database import make_engine
 
 DAY = [
     product("CAT-HAMMOCK", "Cat Hammock, Grey"),

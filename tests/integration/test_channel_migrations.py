@@ -9,7 +9,8 @@ from channel_sync.adapters import tables as channel_tables
 from channel_sync.adapters.migrate import VERSION_TABLE
 from channel_sync.adapters.store import Store
 from recalculator.adapters import tables as recalculator_tables
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import Repository
+from backorders_platform.database import make_engine
 from sqlalchemy import inspect, text
 
 

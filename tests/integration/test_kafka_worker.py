@@ -16,7 +16,8 @@ from integration.conftest import (
     postgres_url,
 )
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import InputTopics, KafkaSettings
+from backorder_events.topics import InputTopics
+from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
@@ -112,7 +113,7 @@ async def test_the_active_worker_publishes_the_periodic_recalculation_to_the_log
 
 
 async def test_a_worker_that_lost_its_lock_cannot_write_once_another_took_over():
-    from recalculator.adapters.repository import FencedOut
+    from backorders_platform.database import FencedOut
 
     servers, url = kafka_bootstrap(), postgres_url()
     schema = f"fence_{uuid.uuid4().hex[:10]}"

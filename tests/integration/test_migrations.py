@@ -8,7 +8,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from recalculator.adapters import tables
 from recalculator.adapters.migrate import alembic_config
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import Repository
+from backorders_platform.database import make_engine
 from sqlalchemy import inspect, text
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()

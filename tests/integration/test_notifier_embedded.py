@@ -21,7 +21,8 @@ import pytest
 from notifier.domain.rules import notification_id
 from notifier.embedded import run_embedded
 from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
+from recalculator.runtime.embedded import EmbeddedRuntime
+from backorders_platform.database import sqlite_url
 from recalculator.workload import WorkloadShape, generate_day
 from sqlalchemy import create_engine, text
 

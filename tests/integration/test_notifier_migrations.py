@@ -8,7 +8,8 @@ from alembic.migration import MigrationContext
 from notifier.adapters import tables
 from notifier.adapters.migrate import VERSION_TABLE
 from notifier.adapters.store import Store
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import Repository
+from backorders_platform.database import make_engine
 from sqlalchemy import inspect, text
 
 

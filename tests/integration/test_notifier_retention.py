@@ -16,7 +16,7 @@ from notifier.config import from_mapping
 from notifier.defaults import default_mapping
 from notifier.domain.intake import FAILED, PENDING, QUEUED, SENT, SUPPRESSED
 from notifier.service import NotifierService
-from recalculator.screening import Refused
+from backorders_platform.screening import Refused
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -26,8 +26,8 @@ from notifier.adapters.store import Store
 from notifier.config import from_mapping
 from notifier.domain.intake import FAILED, PENDING, QUEUED, SENT
 from notifier.service import NotifierService
-from recalculator import logs
-from recalculator.adapters.repository import make_engine
+from backorders_platform import logs
+from backorders_platform.database import make_engine
 
 # -- events ---------------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ import uuid
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from integration.conftest import consume_all, kafka_bootstrap
 from recalculator.kafka.relay import RELAY_SOURCE, OutboxRelay
-from recalculator.kafka.settings import KafkaSettings, OutputTopics
+from backorders_platform.kafka_settings import KafkaSettings
+from backorder_events.topics import OutputTopics
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.workload import WorkloadShape, generate_day

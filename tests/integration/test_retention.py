@@ -12,13 +12,8 @@ from datetime import timedelta
 from alembic import command
 from recalculator.adapters import tables as t
 from recalculator.adapters.migrate import RECALCULATOR
-from recalculator.adapters.repository import (
-    DEAD_LETTER_RELAY_SOURCE,
-    OUTBOX_RELAY_SOURCE,
-    Pruned,
-    Repository,
-    make_engine,
-)
+from recalculator.adapters.repository import DEAD_LETTER_RELAY_SOURCE, OUTBOX_RELAY_SOURCE, Pruned, Repository
+from backorders_platform.database import make_engine
 from recalculator.cli.replay import replay
 from recalculator.config import RetentionSettings
 from recalculator.publishing import to_json
@@ -227,7 +222,7 @@ async def test_the_relay_prunes_what_it_sent(database):
     from integration.test_outbox_relay import fresh_topics
     from integration.conftest import kafka_bootstrap
     from recalculator.kafka.relay import OutboxRelay
-    from recalculator.kafka.settings import KafkaSettings
+    from backorders_platform.kafka_settings import KafkaSettings
 
     url, schema = database
     servers = kafka_bootstrap()

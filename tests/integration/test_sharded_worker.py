@@ -19,12 +19,14 @@ from integration.conftest import (
     postgres_url,
 )
 from integration.test_kafka_worker import create_topics
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import Repository
+from backorders_platform.database import make_engine
 from recalculator.cli.worker import produce
 from recalculator.domain.engine import Engine
 from recalculator.domain.model import NONE
 from recalculator.kafka import sharded
-from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
+from backorder_events.topics import InputTopics, OutputTopics
+from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.kafka.worker import lag_of
 from recalculator.processing import process
 from recalculator.publishing import to_json

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import recalculator.retrying as retrying
+import backorders_platform.retrying as retrying
 from sqlalchemy.exc import DBAPIError
 
 

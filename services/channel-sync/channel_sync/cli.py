@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from recalculator.cli.common import add_db_option
+from backorders_platform.commands import add_db_option
 
 
 def register(commands) -> None:

@@ -7,9 +7,9 @@ import json
 import sys
 from datetime import UTC, datetime
 
-from recalculator.adapters.repository import make_engine
-from recalculator.cli.common import CommandError, database_url
-from recalculator.config import RecalculatorConfig
+from backorders_platform.database import make_engine
+from backorders_platform.commands import CommandError, database_url
+from backorders_platform.settings import StorageSettings
 from rich.console import Console
 from rich.table import Table
 
@@ -23,7 +23,7 @@ def load_config(path: str | None):
     """`--config`, else $CHANNEL_SYNC_CONFIG, else $BACKORDERS_CHANNELS_CONFIG, else the
     built-in default (`config.load_configured`)."""
     try:
-        return config_module.load_configured(path, RecalculatorConfig().data_dir)
+        return config_module.load_configured(path, StorageSettings().data_dir)
     except config_module.ConfigError as error:
         raise CommandError("invalid channel configuration:\n  " + "\n  ".join(error.problems)) from None
 

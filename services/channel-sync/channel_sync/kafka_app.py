@@ -48,14 +48,15 @@ from pathlib import Path
 
 from mode import CrashingSupervisor
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from recalculator import logs
-from recalculator.adapters.repository import FencedOut, make_engine
-from recalculator.config import RecalculatorConfig
-from recalculator.kafka.faust_support import make_app, raw_topic, record_batches, seek_from_stored
-from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
-from recalculator.redaction import first_line
-from recalculator.retrying import until_done
-from recalculator.screening import MAX_RECORD_BYTES
+from backorders_platform import logs
+from backorders_platform.database import FencedOut, make_engine
+from backorders_platform.settings import StorageSettings
+from backorders_platform.faust_support import make_app, raw_topic, record_batches, seek_from_stored
+from backorder_events.topics import InputTopics, OutputTopics
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_platform.redaction import first_line
+from backorders_platform.retrying import until_done
+from backorders_platform.screening import MAX_RECORD_BYTES
 
 from . import config as config_module
 from .adapters import lock
@@ -94,7 +95,7 @@ class WorkerConfig(BaseSettings):
 
     def channels(self) -> config_module.ChannelsConfig:
         try:
-            return config_module.load_configured(self.config, RecalculatorConfig().data_dir)
+            return config_module.load_configured(self.config, StorageSettings().data_dir)
         except config_module.ConfigError as error:
             # Checked when the worker starts: a readable message, not a traceback.
             raise SystemExit("channel-sync: invalid channel configuration:\n  " + "\n  ".join(error.problems)) from None
@@ -110,7 +111,7 @@ INPUTS, OUTPUTS = InputTopics(), OutputTopics()
 # out; a restarted one waits that long before it is given them.
 app = make_app(
     SETTINGS.app_id, KafkaSettings(), web_bind="127.0.0.1", web_port=SETTINGS.web_port,
-    datadir=str(RecalculatorConfig().data_dir / "channel-sync-faust"),  # faust's own files
+    datadir=str(StorageSettings().data_dir / "channel-sync-faust"),  # faust's own files
     broker_session_timeout=SETTINGS.session_timeout_seconds,
     broker_heartbeat_interval=min(3.0, SETTINGS.session_timeout_seconds / 3),
 )

@@ -15,8 +15,8 @@ from itertools import islice
 from pathlib import Path
 
 from recalculator.adapters import tables as recalculator_tables
-from recalculator.adapters.repository import make_engine
-from recalculator.runtime.embedded import EmbeddedSummary
+from backorders_platform.database import make_engine
+from backorders_platform.embedded_summary import EmbeddedSummary
 from sqlalchemy import inspect, select
 
 from .adapters.store import Store

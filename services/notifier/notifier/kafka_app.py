@@ -38,18 +38,14 @@ from pathlib import Path
 
 from mode import CrashingSupervisor
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from recalculator import logs
-from recalculator.adapters.repository import make_engine
-from recalculator.kafka.faust_support import (
-    make_app,
-    raw_topic,
-    record_batches,
-    seek_from_stored,
-)
-from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
-from recalculator.redaction import first_line
-from recalculator.retrying import until_done
-from recalculator.screening import MAX_RECORD_BYTES
+from backorders_platform import logs
+from backorders_platform.database import make_engine
+from backorders_platform.faust_support import make_app, raw_topic, record_batches, seek_from_stored
+from backorder_events.topics import InputTopics, OutputTopics
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_platform.redaction import first_line
+from backorders_platform.retrying import until_done
+from backorders_platform.screening import MAX_RECORD_BYTES
 
 from .adapters.store import Store
 from .config import NotifierConfig, load

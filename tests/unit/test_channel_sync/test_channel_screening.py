@@ -9,7 +9,7 @@ import json
 import pytest
 from channel_support import container, position, product, purchase_order
 from channel_sync.service import parse, read_record
-from recalculator.screening import Refused
+from backorders_platform.screening import Refused
 
 
 @pytest.mark.parametrize(("raw", "reason"), [

@@ -10,12 +10,7 @@ from pathlib import Path
 from backorder_events import BackorderSettings
 from pydantic import ValidationError
 
-from ..config import RecalculatorConfig
-from ..runtime.embedded import sqlite_url
-
-
-class CommandError(Exception):
-    """A problem with the command's arguments or files, said in one line."""
+from backorders_platform.commands import CommandError
 
 
 def load_settings(path: str | None) -> BackorderSettings:
@@ -39,23 +34,6 @@ def load_settings(path: str | None) -> BackorderSettings:
             f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in error.errors()
         )
         raise CommandError(f"settings file {path}: {problems}") from None
-
-
-def database_url(db: str | None, config: RecalculatorConfig | None = None) -> str:
-    config = config or RecalculatorConfig()
-    if db:
-        return db if "://" in db else sqlite_url(db)
-    if config.database_url:
-        return config.database_url
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    return sqlite_url(config.default_db())
-
-
-def add_db_option(parser) -> None:
-    parser.add_argument(
-        "--db",
-        help="SQLite file or SQLAlchemy URL (default: $BACKORDERS_DATABASE_URL or var/backorders.sqlite)",
-    )
 
 
 def from_environment(value, name: str, kind: type, default):

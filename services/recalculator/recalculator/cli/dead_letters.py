@@ -7,8 +7,9 @@ import asyncio
 from rich.console import Console
 from rich.table import Table
 
-from ..adapters.repository import Repository, make_engine
-from .common import add_db_option, database_url
+from ..adapters.repository import Repository
+from backorders_platform.database import make_engine
+from backorders_platform.commands import add_db_option, database_url
 
 
 def register(commands) -> None:

@@ -9,10 +9,11 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from ..adapters.repository import Repository, make_engine
+from ..adapters.repository import Repository
+from backorders_platform.database import make_engine
 from ..domain.engine import Engine
 from ..domain.explain import explain_order
-from .common import CommandError, add_db_option, database_url
+from backorders_platform.commands import CommandError, add_db_option, database_url
 
 
 def register(commands) -> None:

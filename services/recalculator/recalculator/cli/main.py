@@ -8,11 +8,11 @@ import sys
 from channel_sync import cli as channels_cli
 from notifier import cli as notifier_cli
 
-from .. import logs
-from ..adapters.schema_names import InvalidSchemaName
+from backorders_platform import logs
+from backorders_platform.schema_names import InvalidSchemaName
 from ..runtime.tuning import tune_collector
 from . import dead_letters, explain, relay, replay, run, search, status, topics, worker
-from .common import CommandError
+from backorders_platform.commands import CommandError
 
 
 def build_parser() -> argparse.ArgumentParser:

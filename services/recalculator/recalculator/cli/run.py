@@ -27,10 +27,11 @@ from rich.progress import (
 
 from ..config import RecalculatorConfig
 from ..publishing import to_json
-from ..runtime.embedded import EmbeddedRuntime, sqlite_url
+from ..runtime.embedded import EmbeddedRuntime
+from backorders_platform.database import sqlite_url
 from ..workload import WorkloadShape, generate_day
 from . import summary
-from .common import CommandError, add_db_option, database_url
+from backorders_platform.commands import CommandError, add_db_option, database_url
 
 
 def register(commands) -> None:

@@ -11,9 +11,10 @@ from rich.table import Table
 from sqlalchemy import and_, select
 
 from ..adapters import tables as t
-from ..adapters.repository import Repository, make_engine
+from ..adapters.repository import Repository
+from backorders_platform.database import make_engine
 from ..domain.model import from_us
-from .common import add_db_option, database_url
+from backorders_platform.commands import add_db_option, database_url
 
 # The seed's order filters (rules §7).
 ORDER_FILTERS = {

@@ -12,11 +12,14 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from ..adapters import tables as t
-from ..adapters.repository import Repository, make_engine
+from ..adapters.repository import Repository
+from backorders_platform.database import make_engine
 from ..kafka.relay import RELAY_SOURCE
-from ..kafka.settings import InputTopics, KafkaSettings
+from backorder_events.topics import InputTopics
+from backorders_platform.kafka_settings import KafkaSettings
 from ..kafka.worker import lag_of
-from .common import add_db_option, database_url, from_environment
+from backorders_platform.commands import add_db_option, database_url
+from .common import from_environment
 
 
 def register(commands) -> None:

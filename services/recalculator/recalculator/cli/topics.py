@@ -7,7 +7,8 @@ import dataclasses
 import json
 
 from ..kafka.replay import rebuild, replay_topics
-from .common import CommandError, add_db_option, database_url, from_environment
+from backorders_platform.commands import CommandError, add_db_option, database_url
+from .common import from_environment
 
 
 def register(commands) -> None:

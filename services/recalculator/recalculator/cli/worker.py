@@ -13,12 +13,15 @@ from aiokafka import AIOKafkaProducer
 from channel_sync.cli import register_worker as register_channel_sync_worker
 from notifier.cli import register_worker as register_notifier_worker
 
-from .. import logs, metrics
-from ..adapters import locks
-from ..kafka.settings import InputTopics, KafkaSettings
+from backorders_platform import logs
+from .. import metrics
+from backorders_platform import locks
+from backorder_events.topics import InputTopics
+from backorders_platform.kafka_settings import KafkaSettings
 from ..kafka.worker import RecalculatorWorker
 from ..ordering import DEFAULT_IDLE_BOUND_MS
-from .common import CommandError, add_db_option, database_url, from_environment
+from backorders_platform.commands import CommandError, add_db_option, database_url
+from .common import from_environment
 
 log = logs.get("recalculator.worker")
 

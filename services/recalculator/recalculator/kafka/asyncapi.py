@@ -11,13 +11,7 @@ from pathlib import Path
 from backorder_events import INPUT_EVENT_TYPES, OUTPUT_EVENT_TYPES, DeadLetter
 from pydantic.json_schema import models_json_schema
 
-from .settings import (
-    INVENTORY_TYPES,
-    ORDER_TYPES,
-    REFERENCE_TYPES,
-    InputTopics,
-    OutputTopics,
-)
+from backorder_events.topics import INVENTORY_TYPES, ORDER_TYPES, REFERENCE_TYPES, InputTopics, OutputTopics
 
 TARGET = Path(__file__).resolve().parents[4] / "schemas" / "asyncapi.json"
 

@@ -19,11 +19,11 @@ import os
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .. import logs
+from backorders_platform import logs
 from ..ordering import DEFAULT_IDLE_BOUND_MS
 from ..runtime.tuning import tune_collector
-from .faust_support import make_app
-from .settings import KafkaSettings
+from backorders_platform.faust_support import make_app
+from backorders_platform.kafka_settings import KafkaSettings
 from .worker import RecalculatorWorker
 
 

@@ -38,11 +38,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .. import logs
-from ..adapters import locks
+from backorders_platform import logs
+from backorders_platform import locks
 from ..adapters.repository import DEAD_LETTER_RELAY_SOURCE, OUTBOX_RELAY_SOURCE, Repository
 from ..config import RetentionSettings
-from .settings import KafkaSettings, OutputTopics
+from backorders_platform.kafka_settings import KafkaSettings
+from backorder_events.topics import OutputTopics
 
 RELAY_SOURCE = OUTBOX_RELAY_SOURCE
 # While running, dead letters (rare) are looked for at most this often; the outbox at every

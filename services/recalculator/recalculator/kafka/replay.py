@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ..domain.engine import Engine
 from ..domain.model import NONE
 from ..runtime.embedded import EmbeddedRuntime
-from .settings import InputTopics, KafkaSettings
+from backorder_events.topics import InputTopics
+from backorders_platform.kafka_settings import KafkaSettings
 from .worker import RecalculatorWorker
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from .settings import KafkaSettings
+from backorders_platform.kafka_settings import KafkaSettings
 
 _DELETE_CHUNK = 200  # topics per request: one request for thousands can time out
 
