@@ -231,7 +231,7 @@ def test_marked_by_recalculation_or_by_mark_backorder_one_email_per_transition(t
 def test_a_configuration_loaded_beforehand_is_used_as_it_is(tmp_path, monkeypatch):
     # `backorders run` checks the configuration before the recalculator starts and hands
     # the loaded one over; the file is not read again (here it has broken since).
-    from notifier.config import load_configured
+    from notifier.configured import load_configured
 
     records = generated(5, 100)
     url = sqlite_url(tmp_path / "demo.sqlite")

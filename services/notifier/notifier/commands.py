@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .adapters.store import Store
-from .cli import CONFIG_ENV
-from .config import ConfigError, NotifierConfig, load_configured
+from .config import CONFIG_ENV, ConfigError, NotifierConfig
+from .configured import load_configured
 from .domain.intake import FAILED, STATUSES
 from .domain.message import MessageError
 from .domain.rules import is_marked_backorder, notification_id

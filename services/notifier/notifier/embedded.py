@@ -20,7 +20,8 @@ from backorders_platform.embedded_summary import EmbeddedSummary
 from sqlalchemy import inspect, select
 
 from .adapters.store import Store
-from .config import FileProfile, NotifierConfig, load_configured
+from .config import FileProfile, NotifierConfig
+from .configured import load_configured
 from .domain.intake import FAILED, PENDING, QUEUED, SENT, SUPPRESSED, IntakeTally
 from .service import DeliveryTally, NotifierService
 
@@ -41,7 +42,7 @@ async def run_embedded(
     """Take in `inputs` (the records the recalculator consumed from `source`) and the
     outbox of the database at `db_url`, deliver what is due, and summarise. The
     configuration is `config` when given (already loaded and checked, e.g. by
-    `config.load_configured` before the recalculator ran), else `config_path`, else
+    `configured.load_configured` before the recalculator ran), else `config_path`, else
     `$BACKORDERS_NOTIFIER_CONFIG`, else the built-in default; a file that does not check
     out raises ConfigError."""
     if config is None:
