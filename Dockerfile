@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY platform ./platform
 COPY services ./services
+COPY app ./app
 RUN pip install --no-cache-dir .
 ENV BACKORDERS_DATA_DIR=/data
 VOLUME ["/data"]

@@ -64,7 +64,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from bench.cpu_budget import CpuBudget, unavailable
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 RATE = 2000
 SECONDS = 10
 SHARDS = 4

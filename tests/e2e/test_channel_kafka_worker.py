@@ -168,7 +168,7 @@ def test_sigkill_while_positions_stream_in_loses_nothing_and_resends_nothing_acc
         }
         faust_worker = [sys.executable, "-m", "faust", "-A", "channel_sync.kafka_app", "worker", "--without-web",
                         "-l", "info"]
-        cli_worker = [sys.executable, "-m", "recalculator.cli.main", "worker", "channel-sync"]
+        cli_worker = [sys.executable, "-m", "backorders_app.main", "worker", "channel-sync"]
         log = open(tmp_path / "worker.log", "ab")
 
         def start(command):

@@ -10,7 +10,7 @@ import pytest
 from backorder_events import BackorderChanged, DeadLetter, ProductBackorderChanged
 from support import created, event, stock
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 def run_replay(tmp_path, lines, *extra):

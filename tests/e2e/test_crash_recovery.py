@@ -15,7 +15,7 @@ import time
 from recalculator.cli.replay import replay
 from recalculator.workload import WorkloadShape, generate_day, write_jsonl
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 def start(log, db, env):

@@ -12,14 +12,14 @@ import textwrap
 from pathlib import Path
 
 from integration.test_notifier_smtp import Recorder, smtp_server
-from notifier.embedded import run_embedded
+from backorders_app.downstream import notify as run_embedded
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from backorders_platform.database import sqlite_url
 from recalculator.workload import WorkloadShape, generate_day
 
 ROOT = Path(__file__).resolve().parents[2]
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 def backorders(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -34,7 +34,7 @@ from notifier.adapters.store import Store
 from notifier.domain.rules import notification_id
 from backorders_platform.database import make_engine
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 async def create_topics(servers: str, suffix: str) -> tuple[str, str]:

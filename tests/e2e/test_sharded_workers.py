@@ -28,7 +28,7 @@ from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.workload import WorkloadShape
 from sqlalchemy import text
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 async def stage_counts(url: str, base: str) -> dict:

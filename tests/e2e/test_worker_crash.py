@@ -25,7 +25,7 @@ from recalculator.workload import WorkloadShape
 from sqlalchemy import text
 from support import published
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 async def counts(url: str, schema: str) -> dict:

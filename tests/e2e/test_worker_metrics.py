@@ -19,7 +19,7 @@ from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.publishing import to_json
 from support import created
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 def free_port() -> int:

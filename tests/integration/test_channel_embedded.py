@@ -14,7 +14,7 @@ from channel_support import CREDENTIALS, StandIn, http_config
 from channel_sync.config import default_config
 from channel_sync.domain import feeds
 from channel_sync.domain.projection import Projection
-from channel_sync.embedded import run_embedded
+from backorders_app.downstream import sync_channels as run_embedded
 from channel_sync.service import parse
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from notifier.domain.rules import notification_id
-from notifier.embedded import run_embedded
+from backorders_app.downstream import notify as run_embedded
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from backorders_platform.database import sqlite_url
@@ -159,7 +159,7 @@ def test_a_run_killed_half_way_finishes_when_run_again(tmp_path):
     script = textwrap.dedent(f"""
         import asyncio, json, sys
         from pathlib import Path
-        from notifier.embedded import run_embedded
+        from backorders_app.downstream import notify as run_embedded
         records = [tuple(r) for r in json.loads(Path({str(log)!r}).read_text())]
         asyncio.run(run_embedded({sqlite_url(path)!r}, records, "generated", data_dir=Path({str(tmp_path)!r})))
     """)

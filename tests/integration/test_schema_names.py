@@ -38,7 +38,7 @@ HOSTILE = [
     "colon:name",
 ]
 LEGAL = ["backorders", "_x", "Order", "T1_shard12", "x" * 63]
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 @pytest.mark.parametrize("name", HOSTILE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from recalculator.cli.main import build_parser
+from backorders_app.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,7 @@
 """`backorders worker recalculator`: the recalculator on Kafka, with its state in SQL
-(`DATABASE_URL` or `--db`), plus `backorders produce` to publish a log to the input topics."""
+(`DATABASE_URL` or `--db`), plus `backorders produce` to publish a log to the input topics.
+The `worker` command itself, which gathers every service's worker, is the composition
+root's (`backorders_app.worker`)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ import sys
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from channel_sync.cli import register_worker as register_channel_sync_worker
-from notifier.cli import register_worker as register_notifier_worker
 
 from backorders_platform import logs
 from .. import metrics
@@ -26,9 +26,8 @@ from .common import from_environment
 log = logs.get("recalculator.worker")
 
 
-def register(commands) -> None:
-    worker = commands.add_parser("worker", help="run a service worker on Kafka")
-    kinds = worker.add_subparsers(dest="service", required=True, metavar="SERVICE")
+def register_worker(kinds) -> None:
+    """`backorders worker recalculator`: added to the `worker` command's services."""
     recalculator = kinds.add_parser("recalculator", help="the allocation worker")
     add_db_option(recalculator)
     recalculator.add_argument("--schema", help="PostgreSQL schema holding the state (default: the search path)")
@@ -55,9 +54,9 @@ def register(commands) -> None:
         help="Prometheus /metrics port (0: off; default: $BACKORDERS_METRICS_PORT or 9464)",
     )
     recalculator.set_defaults(handler=handle_worker)
-    register_notifier_worker(kinds)  # the notifier's faust worker: notifier/cli.py
-    register_channel_sync_worker(kinds)  # channel-sync's faust worker: channel_sync/cli.py
 
+
+def register(commands) -> None:
     produce = commands.add_parser("produce", help="publish a CloudEvents log to the input topics")
     produce.add_argument("events", help="JSON lines, or - for stdin")
     produce.set_defaults(handler=handle_produce)
