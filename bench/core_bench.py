@@ -46,7 +46,7 @@ from recalculator.publishing import dead_letter_line, to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from backorders_platform.database import sqlite_url
 from recalculator.runtime.tuning import tune_collector
-from recalculator.workload import WorkloadShape, generate_day
+from backorders_workload import WorkloadShape, generate_day
 
 OUT = Path("var/bench/core.json")
 SEED = 42

@@ -58,7 +58,7 @@ from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from backorders_platform.database import sqlite_url
 from recalculator.runtime.tuning import tune_collector
-from recalculator.workload import WorkloadShape, generate_day, generate_days
+from backorders_workload import WorkloadShape, generate_day, generate_days
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 

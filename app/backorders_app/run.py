@@ -31,7 +31,7 @@ from recalculator.cli import summary
 from recalculator.config import RecalculatorConfig
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_day
+from backorders_workload import WorkloadShape, generate_day
 
 from . import downstream
 

@@ -36,7 +36,7 @@ from backorders_platform.database import make_engine
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from backorders_platform.database import sqlite_url
-from recalculator.workload import WorkloadShape, generate_day
+from backorders_workload import WorkloadShape, generate_day
 from sqlalchemy import text
 
 BATCHES = {"wayfair": 20, "overstock": 50, "magento": 25}

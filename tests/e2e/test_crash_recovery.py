@@ -13,7 +13,7 @@ import sys
 import time
 
 from recalculator.cli.replay import replay
-from recalculator.workload import WorkloadShape, generate_day, write_jsonl
+from backorders_workload import WorkloadShape, generate_day, write_jsonl
 
 BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 

@@ -36,7 +36,7 @@ from recalculator.processing import process
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.runtime.sequencing import in_log_order
-from recalculator.workload import WorkloadShape, generate_day
+from backorders_workload import WorkloadShape, generate_day
 from support import published
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -16,7 +16,7 @@ from backorders_app.downstream import notify as run_embedded
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from backorders_platform.database import sqlite_url
-from recalculator.workload import WorkloadShape, generate_day
+from backorders_workload import WorkloadShape, generate_day
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKORDERS = [sys.executable, "-m", "backorders_app.main"]

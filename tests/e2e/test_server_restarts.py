@@ -24,7 +24,7 @@ from recalculator.cli.worker import produce
 from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape
+from backorders_workload import WorkloadShape
 from support import published
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

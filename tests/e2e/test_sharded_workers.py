@@ -25,7 +25,7 @@ from recalculator.cli.worker import produce
 from recalculator.domain.model import NONE
 from recalculator.kafka import sharded
 from backorders_platform.kafka_settings import KafkaSettings
-from recalculator.workload import WorkloadShape
+from backorders_workload import WorkloadShape
 from sqlalchemy import text
 
 BACKORDERS = [sys.executable, "-m", "backorders_app.main"]

@@ -21,7 +21,7 @@ from backorders_platform.database import make_engine
 from recalculator.cli.worker import produce
 from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape
+from backorders_workload import WorkloadShape
 from sqlalchemy import text
 from support import published
 

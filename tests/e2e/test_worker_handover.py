@@ -19,7 +19,7 @@ from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
 from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape
+from backorders_workload import WorkloadShape
 from support import published
 
 

@@ -16,7 +16,7 @@ from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from recalculator.cli.worker import produce
 from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.publishing import to_json
-from recalculator.workload import WorkloadShape, generate_day
+from backorders_workload import WorkloadShape, generate_day
 
 
 def postgres(command: str) -> None:

@@ -16,7 +16,7 @@ from recalculator.processing import process
 from recalculator.publishing import to_json
 from backorders_platform.database import sqlite_url
 from recalculator.runtime.sequencing import in_log_order
-from recalculator.workload import WorkloadShape, generate_day
+from backorders_workload import WorkloadShape, generate_day
 
 
 class Database(NamedTuple):

@@ -19,7 +19,7 @@ from channel_sync.service import parse
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from backorders_platform.database import sqlite_url
-from recalculator.workload import WorkloadShape, generate_day
+from backorders_workload import WorkloadShape, generate_day
 
 
 async def recalculated_day(tmp_path: Path, seed: int = 5, orders: int = 600, skus: int = 50):

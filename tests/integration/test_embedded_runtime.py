@@ -11,7 +11,7 @@ from recalculator.cli.replay import replay
 from recalculator.domain.engine import Engine
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_day, write_jsonl
+from backorders_workload import WorkloadShape, generate_day, write_jsonl
 from support import published
 
 

@@ -21,7 +21,7 @@ from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_day
+from backorders_workload import WorkloadShape, generate_day
 from support import published
 
 

@@ -14,7 +14,7 @@ from recalculator.domain.engine import Engine
 from recalculator.processing import process
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_days, write_jsonl
+from backorders_workload import WorkloadShape, generate_days, write_jsonl
 from sqlalchemy import func, select
 
 DAYS = 10

@@ -23,7 +23,7 @@ from backorders_app.downstream import notify as run_embedded
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from backorders_platform.database import sqlite_url
-from recalculator.workload import WorkloadShape, generate_day
+from backorders_workload import WorkloadShape, generate_day
 from sqlalchemy import create_engine, text
 
 

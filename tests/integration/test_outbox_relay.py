@@ -14,7 +14,7 @@ from backorders_platform.kafka_settings import KafkaSettings
 from backorder_events.topics import OutputTopics
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_day
+from backorders_workload import WorkloadShape, generate_day
 
 
 async def fresh_topics(servers: str) -> OutputTopics:

@@ -18,7 +18,7 @@ from recalculator.cli.replay import replay
 from recalculator.config import RetentionSettings
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_days, write_jsonl
+from backorders_workload import WorkloadShape, generate_days, write_jsonl
 from sqlalchemy import select, text
 
 DAY = timedelta(days=1)

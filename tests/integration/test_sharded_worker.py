@@ -30,7 +30,7 @@ from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.kafka.worker import lag_of
 from recalculator.processing import process
 from recalculator.publishing import to_json
-from recalculator.workload import WorkloadShape
+from backorders_workload import WorkloadShape
 from support import created, event, stock
 
 SHARDS = 4
