@@ -38,13 +38,14 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from backorders_platform import logs
-from recalculator.adapters import tables
-from backorders_platform.migrations import drop_schema
-from backorders_platform.database import make_engine
-from recalculator.cli.worker import produce
 from backorder_events.topics import InputTopics, OutputTopics
+from backorders_platform import logs
+from backorders_platform.database import make_engine, sqlite_url
 from backorders_platform.kafka_settings import KafkaSettings
+from backorders_platform.migrations import drop_schema
+from backorders_workload import WorkloadShape, generate_day, generate_days
+from recalculator.adapters import tables
+from recalculator.cli.worker import produce
 from recalculator.kafka.sharded import (
     LIVE_SECONDS,
     TICK_SECONDS,
@@ -56,9 +57,7 @@ from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.ordering import DEFAULT_IDLE_BOUND_MS
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from backorders_platform.database import sqlite_url
 from recalculator.runtime.tuning import tune_collector
-from backorders_workload import WorkloadShape, generate_day, generate_days
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 

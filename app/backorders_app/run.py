@@ -16,6 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+from backorders_platform.commands import CommandError, add_db_option, database_url
+from backorders_platform.database import sqlite_url
+from backorders_workload import WorkloadShape, generate_day
+from recalculator.cli import summary
+from recalculator.config import RecalculatorConfig
+from recalculator.publishing import to_json
+from recalculator.runtime.embedded import EmbeddedRuntime
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,14 +31,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-
-from backorders_platform.commands import CommandError, add_db_option, database_url
-from backorders_platform.database import sqlite_url
-from recalculator.cli import summary
-from recalculator.config import RecalculatorConfig
-from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime
-from backorders_workload import WorkloadShape, generate_day
 
 from . import downstream
 

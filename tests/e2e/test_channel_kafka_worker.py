@@ -26,17 +26,16 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from backorders_platform.database import make_engine, sqlite_url
+from backorders_workload import WorkloadShape, generate_day
 from channel_support import CREDENTIALS, StandIn, http_config
 from channel_sync.domain import feeds
 from channel_sync.domain.projection import Projection
 from channel_sync.service import parse
 from integration.conftest import _drop_schema, postgres_url
 from integration.test_channel_embedded import _toml
-from backorders_platform.database import make_engine
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from backorders_platform.database import sqlite_url
-from backorders_workload import WorkloadShape, generate_day
 from sqlalchemy import text
 
 BATCHES = {"wayfair": 20, "overstock": 50, "magento": 25}

@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 
-from recalculator.cli.replay import replay
 from backorders_workload import WorkloadShape, generate_day, write_jsonl
+from recalculator.cli.replay import replay
 
 BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 

@@ -11,12 +11,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-from integration.test_notifier_smtp import Recorder, smtp_server
 from backorders_app.downstream import notify as run_embedded
-from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime
 from backorders_platform.database import sqlite_url
 from backorders_workload import WorkloadShape, generate_day
+from integration.test_notifier_smtp import Recorder, smtp_server
+from recalculator.publishing import to_json
+from recalculator.runtime.embedded import EmbeddedRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKORDERS = [sys.executable, "-m", "backorders_app.main"]

@@ -12,10 +12,10 @@ import time
 import urllib.request
 import uuid
 
+from backorders_platform.kafka_settings import KafkaSettings
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
-from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.publishing import to_json
 from support import created
 

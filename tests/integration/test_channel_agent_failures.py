@@ -12,13 +12,13 @@ from pathlib import Path
 
 import channel_sync.kafka_app as kafka_app
 import pytest
+from backorders_platform.database import make_engine
 from channel_support import position, product, purchase_order
 from channel_sync.adapters.store import Store
 from channel_sync.config import default_config
 from channel_sync.domain.projection import Projection
 from channel_sync.service import ChannelSyncService
 from consumer_support import Stream, database_away, failing_apply
-from backorders_platform.database import make_engine
 
 POSITIONS, REFERENCE = "cs.positions", "cs.reference"
 

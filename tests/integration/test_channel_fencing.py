@@ -10,13 +10,13 @@ import json
 
 import channel_sync.kafka_app as kafka_app
 import pytest
+from backorders_platform.database import FencedOut
 from channel_support import position, purchase_order, records
 from channel_sync.adapters import tables as t
 from channel_sync.domain.projection import Projection
 from channel_sync.service import Record
 from consumer_support import Stream
 from integration.test_channel_agent_failures import POSITIONS, worker_service
-from backorders_platform.database import FencedOut
 from sqlalchemy import func, select
 
 FIRST = [purchase_order("PO-1", ("CAT-HAMMOCK", 5, 0, "2025-05-05")), position("CAT-HAMMOCK", 0, 2)]

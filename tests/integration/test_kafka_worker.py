@@ -9,6 +9,9 @@ import uuid
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from backorder_events.topics import InputTopics
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape, generate_day
 from integration.conftest import (
     _drop_schema,
     day_and_expected,
@@ -16,12 +19,9 @@ from integration.conftest import (
     postgres_url,
 )
 from recalculator.cli.worker import produce
-from backorder_events.topics import InputTopics
-from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from backorders_workload import WorkloadShape, generate_day
 from support import published
 
 

@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 import pytest
-from notifier.domain.rules import notification_id
 from backorders_app.downstream import notify as run_embedded
-from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime
 from backorders_platform.database import sqlite_url
 from backorders_workload import WorkloadShape, generate_day
+from notifier.domain.rules import notification_id
+from recalculator.publishing import to_json
+from recalculator.runtime.embedded import EmbeddedRuntime
 from sqlalchemy import create_engine, text
 
 

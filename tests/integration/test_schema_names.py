@@ -10,14 +10,14 @@ import subprocess
 import sys
 
 import pytest
+from backorders_platform import schema_names
+from backorders_platform.database import make_engine
+from backorders_platform.migrations import drop_schema
 from channel_sync.adapters.store import Store as ChannelStore
 from integration.conftest import postgres_url
 from notifier.adapters.store import Store as NotifierStore
 from recalculator.adapters import migrate
-from backorders_platform import schema_names
-from backorders_platform.migrations import drop_schema
 from recalculator.adapters.repository import Repository
-from backorders_platform.database import make_engine
 from recalculator.kafka import sharded
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime, Record

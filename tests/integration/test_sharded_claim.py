@@ -9,14 +9,14 @@ import asyncio
 import uuid
 
 import pytest
+from backorders_platform.database import FencedOut, make_engine, upsert
+from backorders_platform.kafka_settings import KafkaSettings
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from integration.test_sharded_worker import output_topics
 from recalculator.adapters import pipeline_tables as pt
 from recalculator.adapters.repository import BatchRows, Repository
-from backorders_platform.database import FencedOut, make_engine, upsert
 from recalculator.kafka import sharded
-from backorders_platform.kafka_settings import KafkaSettings
 from sqlalchemy import text
 
 

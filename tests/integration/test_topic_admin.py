@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from integration.conftest import kafka_bootstrap
 from backorders_platform.kafka_settings import KafkaSettings
+from integration.conftest import kafka_bootstrap
 from recalculator.kafka.topic_admin import delete_topics, topic_names
 
 pytestmark = pytest.mark.integration

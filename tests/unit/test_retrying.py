@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 import backorders_platform.retrying as retrying
+import pytest
 from sqlalchemy.exc import DBAPIError
 
 

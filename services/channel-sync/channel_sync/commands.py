@@ -7,8 +7,9 @@ import json
 import sys
 from datetime import UTC, datetime
 
-from backorders_platform.database import make_engine
 from backorders_platform.commands import CommandError, database_url
+from backorders_platform.database import make_engine
+from backorders_platform.logs import LogSettings
 from backorders_platform.settings import StorageSettings
 from rich.console import Console
 from rich.table import Table
@@ -154,7 +155,8 @@ def handle_worker(args) -> int:
     """Runs `faust -A channel_sync.kafka_app worker` in this process."""
     from .kafka_app import app
 
-    level = {"warning": "warn", "critical": "crit"}.get(args.loglevel.lower(), args.loglevel.lower())
+    chosen = (args.loglevel or LogSettings().log_level).lower()
+    level = {"warning": "warn", "critical": "crit"}.get(chosen, chosen)
     sys.argv = ["backorders worker channel-sync", "worker", "--without-web", "--loglevel", level]
     app.main()
     return 0  # pragma: no cover - app.main() exits

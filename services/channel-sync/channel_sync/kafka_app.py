@@ -43,20 +43,20 @@ Environment: `CHANNEL_SYNC_DATABASE_URL` (else `BACKORDERS_DATABASE_URL`, else
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
-from mode import CrashingSupervisor
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from backorder_events.topics import InputTopics, OutputTopics
 from backorders_platform import logs
 from backorders_platform.database import FencedOut, make_engine
-from backorders_platform.settings import StorageSettings
 from backorders_platform.faust_support import make_app, raw_topic, record_batches, seek_from_stored
-from backorder_events.topics import InputTopics, OutputTopics
 from backorders_platform.kafka_settings import KafkaSettings
 from backorders_platform.redaction import first_line
 from backorders_platform.retrying import until_done
 from backorders_platform.screening import MAX_RECORD_BYTES
+from backorders_platform.settings import StorageSettings
+from mode import CrashingSupervisor
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import config as config_module
 from .adapters import lock
@@ -67,10 +67,12 @@ log = logs.get("channel_sync.worker")
 
 
 class WorkerConfig(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CHANNEL_SYNC_")
+    model_config = SettingsConfigDict(env_prefix="CHANNEL_SYNC_", env_ignore_empty=True, populate_by_name=True)
 
-    database_url: str | None = None
-    schema_name: str | None = None  # CHANNEL_SYNC_SCHEMA_NAME (or CHANNEL_SYNC_SCHEMA)
+    database_url: str | None = Field(None, validation_alias=AliasChoices(
+        "CHANNEL_SYNC_DATABASE_URL", "BACKORDERS_DATABASE_URL", "DATABASE_URL"))
+    schema_name: str | None = Field(None, validation_alias=AliasChoices(
+        "CHANNEL_SYNC_SCHEMA_NAME", "CHANNEL_SYNC_SCHEMA"))
     config: Path | None = None
     app_id: str = "backorders-channel-sync"
     batch_size: int = 500
@@ -85,13 +87,12 @@ class WorkerConfig(BaseSettings):
     prune_every_seconds: float = 600.0  # the windows are the configuration's [retention]
 
     def url(self) -> str:
-        url = self.database_url or os.environ.get("BACKORDERS_DATABASE_URL") or os.environ.get("DATABASE_URL")
-        if not url:
+        if not self.database_url:
             raise SystemExit("channel-sync: set CHANNEL_SYNC_DATABASE_URL (or DATABASE_URL) to its PostgreSQL database")
-        return url
+        return self.database_url
 
     def schema(self) -> str | None:
-        return self.schema_name or os.environ.get("CHANNEL_SYNC_SCHEMA") or None
+        return self.schema_name
 
     def channels(self) -> config_module.ChannelsConfig:
         try:

@@ -27,10 +27,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from backorder_events import SkuPositionChanged, parse_event_obj
-from backorders_platform import logs
-from backorders_platform import consumer_store
-from backorders_platform.database import FencedOut
+from backorders_platform import consumer_store, logs
 from backorders_platform.consumer_intake import Intake
+from backorders_platform.database import FencedOut
 from backorders_platform.redaction import first_line
 from backorders_platform.screening import MAX_RECORD_BYTES, Refused, Screen
 

@@ -12,15 +12,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from backorders_platform import schema_names
-from backorders_platform.database import make_engine
 from backorders_platform.commands import CommandError, database_url
+from backorders_platform.database import make_engine
 from backorders_platform.settings import StorageSettings
 from rich.console import Console
 from rich.table import Table
 
 from .adapters.store import Store
 from .config import CONFIG_ENV, ConfigError, NotifierConfig
-from .configured import load_configured
+from .configured import configured_path, load_configured
 from .domain.intake import FAILED, STATUSES
 from .domain.message import MessageError
 from .domain.rules import is_marked_backorder, notification_id
@@ -210,7 +210,7 @@ def handle_resend(args) -> int:
 
 def handle_worker(args) -> int:
     """Checks the configuration, then becomes `faust -A notifier.kafka_app worker`."""
-    config_path = args.config or os.environ.get(CONFIG_ENV)
+    config_path = configured_path(args.config)
     load_config(config_path)  # readable errors here rather than in faust's start-up
     data_dir = StorageSettings().data_dir
     env = {"BACKORDERS_DATABASE_URL": database_url(args.db)}

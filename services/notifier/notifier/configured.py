@@ -4,11 +4,24 @@ not imported by it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from .config import CONFIG_ENV, NotifierConfig, load
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .config import NotifierConfig, load
 from .defaults import default_config
+
+
+class ConfigLocation(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BACKORDERS_", env_ignore_empty=True)
+
+    notifier_config: Path | None = None  # BACKORDERS_NOTIFIER_CONFIG (config.CONFIG_ENV)
+
+
+def configured_path(path: str | Path | None = None) -> Path | None:
+    """The configuration file to read: `path`, else $BACKORDERS_NOTIFIER_CONFIG; None: the
+    built-in default."""
+    return Path(path) if path else ConfigLocation().notifier_config
 
 
 def load_configured(path: str | Path | None = None, *, data_dir: Path) -> NotifierConfig:
@@ -17,7 +30,7 @@ def load_configured(path: str | Path | None = None, *, data_dir: Path) -> Notifi
     `.eml` file under `<data_dir>/mail`). The file is checked completely; raises
     ConfigError, whose text is `notifier configuration FILE:` then one `  - problem` line
     per problem (also in `.problems`)."""
-    chosen = path or os.environ.get(CONFIG_ENV) or None
+    chosen = configured_path(path)
     if chosen:
         return load(chosen)
     return default_config(data_dir)

@@ -32,20 +32,20 @@ consumer group, default `backorders-notifier`), `BACKORDERS_NOTIFIER_INTAKE_ATTE
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
-from mode import CrashingSupervisor
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from backorder_events.topics import InputTopics, OutputTopics
 from backorders_platform import logs
 from backorders_platform.database import make_engine
 from backorders_platform.faust_support import make_app, raw_topic, record_batches, seek_from_stored
-from backorder_events.topics import InputTopics, OutputTopics
 from backorders_platform.kafka_settings import KafkaSettings
 from backorders_platform.redaction import first_line
 from backorders_platform.retrying import until_done
 from backorders_platform.screening import MAX_RECORD_BYTES
+from mode import CrashingSupervisor
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .adapters.store import Store
 from .config import NotifierConfig, load
@@ -56,9 +56,9 @@ log = logs.get("notifier.kafka")
 
 
 class NotifierWorkerConfig(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BACKORDERS_")
+    model_config = SettingsConfigDict(env_prefix="BACKORDERS_", env_ignore_empty=True, populate_by_name=True)
 
-    database_url: str | None = None
+    database_url: str | None = Field(None, validation_alias=AliasChoices("BACKORDERS_DATABASE_URL", "DATABASE_URL"))
     schema_name: str | None = None
     notifier_config: Path | None = None
     notifier_group: str = "backorders-notifier"
@@ -76,10 +76,9 @@ class NotifierWorkerConfig(BaseSettings):
     notifier_prune_every_seconds: float = 600.0
 
     def url(self) -> str:
-        url = self.database_url or os.environ.get("DATABASE_URL")
-        if not url:
+        if not self.database_url:
             raise RuntimeError("set BACKORDERS_DATABASE_URL (or DATABASE_URL) to the notifier's database")
-        return url
+        return self.database_url
 
     def notifier(self) -> NotifierConfig:
         return load(self.notifier_config) if self.notifier_config else default_config(self.data_dir)

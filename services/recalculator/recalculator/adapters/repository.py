@@ -17,10 +17,14 @@ from datetime import timedelta
 from backorder_events import BackorderSettings, DeadLetter
 from backorders_platform.database import (  # append and chunks: also kafka/sharded.py's
     FencedOut,
-    append_rows as _append,
-    chunks as _chunks,
     dialect_insert,
     upsert,
+)
+from backorders_platform.database import (
+    append_rows as _append,
+)
+from backorders_platform.database import (
+    chunks as _chunks,
 )
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine

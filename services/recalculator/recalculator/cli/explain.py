@@ -6,14 +6,14 @@ import asyncio
 import dataclasses
 import json
 
+from backorders_platform.commands import CommandError, add_db_option, database_url
+from backorders_platform.database import make_engine
 from rich.console import Console
 from rich.table import Table
 
 from ..adapters.repository import Repository
-from backorders_platform.database import make_engine
 from ..domain.engine import Engine
 from ..domain.explain import explain_order
-from backorders_platform.commands import CommandError, add_db_option, database_url
 
 
 def register(commands) -> None:

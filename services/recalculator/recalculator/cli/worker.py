@@ -12,16 +12,15 @@ import sys
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-
-from backorders_platform import logs
-from .. import metrics
-from backorders_platform import locks
 from backorder_events.topics import InputTopics
+from backorders_platform import locks, logs
+from backorders_platform.commands import CommandError, add_db_option, database_url, options
 from backorders_platform.kafka_settings import KafkaSettings
+
+from .. import metrics
 from ..kafka.worker import RecalculatorWorker
 from ..ordering import DEFAULT_IDLE_BOUND_MS
-from backorders_platform.commands import CommandError, add_db_option, database_url
-from .common import from_environment
+from .options import WorkerOptions
 
 log = logs.get("recalculator.worker")
 
@@ -118,15 +117,12 @@ async def until_stopped(starting, stop: asyncio.Event) -> bool:
 
 
 def handle_worker(args) -> int:
-    shards = from_environment(args.shards, "BACKORDERS_SHARDS", int, 0)
-    metrics_port = from_environment(args.metrics_port, "BACKORDERS_METRICS_PORT", int, 9464)
-    recalc_minutes = from_environment(args.recalc_every_minutes, "BACKORDERS_RECALC_EVERY_MINUTES", float, 30.0)
-    if shards < 0:
+    chosen = options(WorkerOptions, args, "shards", "metrics_port", "recalc_every_minutes", "idle_bound_ms")
+    if chosen.shards < 0:
         raise CommandError("--shards must be 0 (one active worker) or more")
-    idle_bound_ms = from_environment(args.idle_bound_ms, "BACKORDERS_IDLE_BOUND_MS", float, float(DEFAULT_IDLE_BOUND_MS))
-    metrics.serve(metrics_port)
-    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, recalc_minutes, shards,
-                           idle_bound_ms))
+    metrics.serve(chosen.metrics_port)
+    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, chosen.recalc_every_minutes,
+                           chosen.shards, chosen.idle_bound_ms))
     return 0
 
 

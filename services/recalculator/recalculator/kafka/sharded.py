@@ -27,19 +27,19 @@ from datetime import datetime
 
 from aiokafka.errors import KafkaError
 from backorder_events import DeadLetter, InvalidEvent
+from backorder_events.topics import InputTopics, OutputTopics
+from backorders_platform import locks, logs, schema_names
+from backorders_platform.database import FencedOut, make_engine, upsert
+from backorders_platform.kafka_settings import KafkaSettings
 from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.engine import Result
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from backorders_platform import logs
-from backorders_platform import locks
 from ..adapters import pipeline_tables as pt
-from backorders_platform import schema_names
 from ..adapters import tables as t
 from ..adapters.migrate import PIPELINE
 from ..adapters.repository import BatchRows, Repository, _append, _chunks, outbox_row
-from backorders_platform.database import FencedOut, make_engine, upsert
 from ..adapters.shard_codec import (
     decode_handoff,
     decode_partial,
@@ -60,8 +60,6 @@ from ..processing import Processed, Tally, read
 from ..publishing import dead_letter, order_event, output_events
 from ..runtime.embedded import EmbeddedRuntime, PreparedBatch, refused
 from .relay import OutboxRelay
-from backorder_events.topics import InputTopics, OutputTopics
-from backorders_platform.kafka_settings import KafkaSettings
 from .worker import RecalculatorWorker
 
 log = logs.get("recalculator.sharded")

@@ -33,19 +33,18 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from backorder_events.topics import COMMANDS_KEY, InputTopics
+from backorders_platform import locks, logs
+from backorders_platform.database import FencedOut
+from backorders_platform.kafka_settings import KafkaSettings
 from sqlalchemy.exc import SQLAlchemyError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from backorders_platform import logs
 from .. import metrics
-from backorders_platform import locks
-from backorders_platform.database import FencedOut
 from ..ordering import DEFAULT_IDLE_BOUND_MS, EventTimeMerge, topic_ranks
 from ..processing import event_time, read
 from ..publishing import to_json
 from ..runtime.embedded import EmbeddedRuntime, Record
-from backorder_events.topics import COMMANDS_KEY, InputTopics
-from backorders_platform.kafka_settings import KafkaSettings
 
 log = logs.get("recalculator.worker")
 

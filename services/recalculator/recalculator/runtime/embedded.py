@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backorder_events import InvalidEvent
-
 from backorders_platform import logs
+from backorders_platform.database import make_engine
+
 from .. import metrics
 from ..adapters.repository import BatchRows, Pruned, Repository
-from backorders_platform.database import make_engine
 from ..config import RetentionSettings
 from ..domain.engine import Engine
 from ..domain.results import HELD, REJECTED

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from backorder_events.topics import InputTopics
+
 from ..ordering import file_order, topic_ranks
 from ..processing import event_time, read
 
