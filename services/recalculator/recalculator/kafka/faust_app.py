@@ -10,6 +10,10 @@ Configuration from the environment: `BACKORDERS_DATABASE_URL` (or `DATABASE_URL`
 `BACKORDERS_SCHEMA`, `BACKORDERS_BATCH_SIZE`, `BACKORDERS_RECALC_EVERY_MINUTES` (default 30),
 `BACKORDERS_IDLE_BOUND_MS` (default 50),
 `KAFKA_*` and `BACKORDERS_TOPIC_*`.
+
+faust finds the app as an attribute of the module it is pointed at (`-A`), so this module
+builds it, from `KAFKA_*`, when imported: nothing else in the recalculator reads the
+environment on import. The worker's own settings are read when its task starts.
 """
 
 from __future__ import annotations
