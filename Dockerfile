@@ -6,6 +6,7 @@ COPY schemas ./schemas
 COPY platform ./platform
 COPY services ./services
 COPY app ./app
+COPY tools ./tools
 RUN pip install --no-cache-dir .
 ENV BACKORDERS_DATA_DIR=/data
 VOLUME ["/data"]
