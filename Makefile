@@ -49,7 +49,7 @@ bench-kafka: install
 ## Regenerate the committed JSON Schema files and the AsyncAPI document from the models.
 schemas: install
 	$(BIN)/python -m backorder_events.generate
-	$(BIN)/python -m recalculator.kafka.asyncapi
+	$(BIN)/python -m backorder_events.asyncapi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -38,14 +38,15 @@ from pathlib import Path
 from random import Random
 
 from backorder_events import InvalidEvent, parse_event, parse_event_obj
-from recalculator import logs
+from backorders_platform import logs
+from backorders_platform.database import sqlite_url
+from backorders_workload import WorkloadShape, generate_day
 from recalculator.domain.engine import Engine
 from recalculator.domain.reference import sku_targets
 from recalculator.processing import process
 from recalculator.publishing import dead_letter_line, to_json
-from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
+from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.runtime.tuning import tune_collector
-from recalculator.workload import WorkloadShape, generate_day
 
 OUT = Path("var/bench/core.json")
 SEED = 42

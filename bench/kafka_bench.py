@@ -38,12 +38,14 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from recalculator import logs
+from backorder_events.topics import InputTopics, OutputTopics
+from backorders_platform import logs
+from backorders_platform.database import make_engine, sqlite_url
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_platform.migrations import drop_schema
+from backorders_workload import WorkloadShape, generate_day, generate_days
 from recalculator.adapters import tables
-from recalculator.adapters.migrate import drop_schema
-from recalculator.adapters.repository import make_engine
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
 from recalculator.kafka.sharded import (
     LIVE_SECONDS,
     TICK_SECONDS,
@@ -54,15 +56,14 @@ from recalculator.kafka.topic_admin import delete_topics, topic_names
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.ordering import DEFAULT_IDLE_BOUND_MS
 from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
+from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.runtime.tuning import tune_collector
-from recalculator.workload import WorkloadShape, generate_day, generate_days
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 from bench.cpu_budget import CpuBudget, unavailable
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 RATE = 2000
 SECONDS = 10
 SHARDS = 4

@@ -210,3 +210,15 @@ async def wait_for(condition, timeout: float = 60.0, step: float = 0.2) -> None:
     while not condition():
         assert time.monotonic() < end, "timed out"
         await asyncio.sleep(step)
+
+
+def kafka_worker(data_dir):
+    """Channel-sync's faust worker built in the test (default settings, the built-in file
+    sinks under `data_dir`), for its agent to be fed directly."""
+    from backorder_events.topics import InputTopics, OutputTopics
+    from backorders_platform.kafka_settings import KafkaSettings
+    from backorders_platform.settings import StorageSettings
+    from channel_sync.kafka_worker import ChannelSyncKafkaWorker, WorkerConfig
+
+    return ChannelSyncKafkaWorker(WorkerConfig(), KafkaSettings(), InputTopics(), OutputTopics(),
+                                  StorageSettings(data_dir=data_dir))

@@ -13,7 +13,7 @@ import os
 import warnings
 
 import pytest
-from recalculator.kafka.settings import KafkaSettings
+from backorders_platform.kafka_settings import KafkaSettings
 from recalculator.kafka.topic_admin import delete_topics, topic_names
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,10 +19,8 @@ from .envelope import (
     PositiveQty,
     Sku,
 )
+from .invalid import InvalidEvent
 from .limits import MAX_DEAD_LETTER_RAW_BYTES, MAX_DEAD_LETTER_TEXT, MAX_ID_LENGTH
-
-if TYPE_CHECKING:
-    from .parse import InvalidEvent
 
 
 class BackorderLine(DataModel):

@@ -10,6 +10,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from .commands import MarkBackorder, MarkNotBackorder, ReallocateBackorder, RecalculateBackorders
 from .envelope import CloudEvent
+from .invalid import InvalidEvent
 from .limits import MAX_EVENT_BYTES, MAX_ID_LENGTH, NUL
 from .outputs import storable_text
 from .inputs import (
@@ -55,16 +56,6 @@ INPUT_EVENT_TYPES: dict[str, type[CloudEvent]] = {
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(InputEvent)
 _MAX_ERRORS = 5
-
-
-class InvalidEvent(ValueError):
-    """A message that is not a valid input event; `reason` is one readable line."""
-
-    def __init__(self, reason: str, event_id: str | None = None, event_type: str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.event_id = event_id
-        self.event_type = event_type
 
 
 def parse_event(raw: str | bytes | None) -> InputEvent:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from recalculator.kafka.faust_support import make_app, raw_topic, record_batches, seek_from_stored
-from recalculator.kafka.settings import KafkaSettings
+from backorders_platform.faust_support import make_app, raw_topic, record_batches, seek_from_stored
+from backorders_platform.kafka_settings import KafkaSettings
 
 DB = os.environ["PROBE_DB"]
 app = make_app(os.environ["PROBE_APP_ID"], KafkaSettings(), broker_commit_every=1, broker_commit_interval=0.1)

@@ -12,7 +12,7 @@ from channel_support import CREDENTIALS, http_config
 from integration.test_channel_embedded import _toml
 from test_channel_kafka_worker import ThreadedStandIn
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 def backorders(*args, env=None):

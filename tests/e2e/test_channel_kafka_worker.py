@@ -26,16 +26,16 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from backorders_platform.database import make_engine, sqlite_url
+from backorders_workload import WorkloadShape, generate_day
 from channel_support import CREDENTIALS, StandIn, http_config
 from channel_sync.domain import feeds
 from channel_sync.domain.projection import Projection
 from channel_sync.service import parse
 from integration.conftest import _drop_schema, postgres_url
 from integration.test_channel_embedded import _toml
-from recalculator.adapters.repository import make_engine
 from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
-from recalculator.workload import WorkloadShape, generate_day
+from recalculator.runtime.embedded import EmbeddedRuntime
 from sqlalchemy import text
 
 BATCHES = {"wayfair": 20, "overstock": 50, "magento": 25}
@@ -167,7 +167,7 @@ def test_sigkill_while_positions_stream_in_loses_nothing_and_resends_nothing_acc
         }
         faust_worker = [sys.executable, "-m", "faust", "-A", "channel_sync.kafka_app", "worker", "--without-web",
                         "-l", "info"]
-        cli_worker = [sys.executable, "-m", "recalculator.cli.main", "worker", "channel-sync"]
+        cli_worker = [sys.executable, "-m", "backorders_app.main", "worker", "channel-sync"]
         log = open(tmp_path / "worker.log", "ab")
 
         def start(command):

@@ -15,10 +15,10 @@ import subprocess
 import time
 import uuid
 
+from backorders_platform.database import make_engine
 from channel_support import position, product, purchase_order
 from consumer_support import BACKORDERS, assert_dead_lettered, create_topics, listed_dead_letters, produce, stop
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
-from recalculator.adapters.repository import make_engine
 from sqlalchemy import text
 
 

@@ -106,7 +106,7 @@ def test_a_second_worker_waits_as_a_standby_and_takes_over(tmp_path):
 
             # A push from the command line is refused while a worker runs.
             refused = subprocess.run(
-                [sys.executable, "-m", "recalculator.cli.main", "channels", "push", "--db", url, "--schema", schema,
+                [sys.executable, "-m", "backorders_app.main", "channels", "push", "--db", url, "--schema", schema,
                  "--config", str(config)],
                 env=env, capture_output=True, text=True, timeout=120, check=False,
             )
@@ -126,7 +126,7 @@ def test_a_second_worker_waits_as_a_standby_and_takes_over(tmp_path):
 
             # No worker: the command line pushes (nothing is left to send).
             pushed = subprocess.run(
-                [sys.executable, "-m", "recalculator.cli.main", "channels", "push", "--db", url, "--schema", schema,
+                [sys.executable, "-m", "backorders_app.main", "channels", "push", "--db", url, "--schema", schema,
                  "--config", str(config)],
                 env=env, capture_output=True, text=True, timeout=120, check=False,
             )
@@ -153,7 +153,7 @@ def test_a_bad_configuration_stops_the_worker_with_readable_lines(tmp_path, how)
                       '[channels.overstock]\nkind = "overstock"\nsink = "file"\n'
                       'sku_map = { "A-1" = "OS-1", "B-1" = "OS-1" }\n')
     command = {
-        "backorders": [sys.executable, "-m", "recalculator.cli.main", "worker", "channel-sync"],
+        "backorders": [sys.executable, "-m", "backorders_app.main", "worker", "channel-sync"],
         "faust": [sys.executable, "-m", "faust", "-A", "channel_sync.kafka_app", "worker", "--without-web"],
     }[how]
     env = {**os.environ, **CREDENTIALS, "CHANNEL_SYNC_CONFIG": str(config), "BACKORDERS_DATA_DIR": str(tmp_path),

@@ -10,7 +10,7 @@ import sys
 import pytest
 from support import created, event, in_sequence, stock
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 def backorders(*args, env_dir=None, stdin=None):

@@ -15,7 +15,7 @@ from backorder_events import DeadLetter
 from backorder_events.limits import MAX_DEAD_LETTER_RAW_BYTES
 from support import created, poison_inputs, poison_setup
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 @pytest.fixture

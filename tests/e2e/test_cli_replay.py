@@ -10,7 +10,7 @@ import pytest
 from backorder_events import BackorderChanged, DeadLetter, ProductBackorderChanged
 from support import created, event, stock
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 def run_replay(tmp_path, lines, *extra):
@@ -85,7 +85,7 @@ def test_bad_inputs_are_dead_lettered_with_reasons_and_processing_goes_on(tmp_pa
 
 
 def test_same_input_gives_byte_identical_output(tmp_path):
-    from recalculator.workload import WorkloadShape, generate_day, write_jsonl
+    from backorders_workload import WorkloadShape, generate_day, write_jsonl
 
     log = tmp_path / "day.jsonl"
     write_jsonl(generate_day(7, WorkloadShape(orders=600, skus=40)), log)

@@ -12,10 +12,10 @@ import subprocess
 import sys
 import time
 
+from backorders_workload import WorkloadShape, generate_day, write_jsonl
 from recalculator.cli.replay import replay
-from recalculator.workload import WorkloadShape, generate_day, write_jsonl
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 def start(log, db, env):

@@ -11,13 +11,13 @@ import sys
 import time
 import uuid
 
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape
 from e2e.test_worker_crash import counts
 from integration.conftest import _drop_schema, day_and_expected, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape
 from support import published
 
 

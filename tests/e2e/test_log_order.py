@@ -25,17 +25,18 @@ import uuid
 from pathlib import Path
 
 import pytest
+from backorder_events.topics import InputTopics
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape, generate_day
 from e2e.test_worker_crash import BACKORDERS, counts, handled
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
 from recalculator.domain.engine import Engine
-from recalculator.kafka.settings import InputTopics, KafkaSettings
 from recalculator.processing import process
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.runtime.sequencing import in_log_order
-from recalculator.workload import WorkloadShape, generate_day
 from support import published
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -11,14 +11,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+from backorders_app.downstream import notify as run_embedded
+from backorders_platform.database import sqlite_url
+from backorders_workload import WorkloadShape, generate_day
 from integration.test_notifier_smtp import Recorder, smtp_server
-from notifier.embedded import run_embedded
 from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
-from recalculator.workload import WorkloadShape, generate_day
+from recalculator.runtime.embedded import EmbeddedRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 def backorders(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -23,6 +23,7 @@ from collections import Counter
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from backorders_platform.database import make_engine
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_notifier_smtp import (
     Recorder,
@@ -32,9 +33,8 @@ from integration.test_notifier_smtp import (
 )
 from notifier.adapters.store import Store
 from notifier.domain.rules import notification_id
-from recalculator.adapters.repository import make_engine
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 async def create_topics(servers: str, suffix: str) -> tuple[str, str]:

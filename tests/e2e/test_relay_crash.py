@@ -17,7 +17,7 @@ import uuid
 import pytest
 from integration.conftest import consume_all
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 BATCH = 50
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape
 from integration.conftest import (
     _drop_schema,
     day_and_expected,
@@ -21,10 +23,8 @@ from integration.conftest import (
 )
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape
 from support import published
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

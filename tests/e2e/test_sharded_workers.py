@@ -17,18 +17,18 @@ import time
 import uuid
 
 import pytest
+from backorders_platform.database import make_engine
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape
 from integration.conftest import _drop_schema, day_and_expected, postgres_url
 from integration.test_kafka_worker import create_topics
 from integration.test_sharded_worker import SHARDS, assembled, expected_state
-from recalculator.adapters.repository import make_engine
 from recalculator.cli.worker import produce
 from recalculator.domain.model import NONE
 from recalculator.kafka import sharded
-from recalculator.kafka.settings import KafkaSettings
-from recalculator.workload import WorkloadShape
 from sqlalchemy import text
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 async def stage_counts(url: str, base: str) -> dict:

@@ -13,11 +13,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from backorders_platform.kafka_settings import KafkaSettings
 from e2e.test_worker_crash import BACKORDERS, handled
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.publishing import to_json
 from support import created
 

@@ -15,17 +15,17 @@ import time
 import uuid
 
 import pytest
+from backorders_platform.database import make_engine
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape
 from integration.conftest import _drop_schema, day_and_expected, postgres_url
 from integration.test_kafka_worker import create_topics
-from recalculator.adapters.repository import make_engine
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape
 from sqlalchemy import text
 from support import published
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 async def counts(url: str, schema: str) -> dict:

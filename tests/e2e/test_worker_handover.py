@@ -13,13 +13,13 @@ import threading
 import time
 import uuid
 
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape
 from e2e.test_worker_crash import BACKORDERS, counts, handled, recalculate_once_consumed
 from integration.conftest import _drop_schema, day_and_expected, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape
 from support import published
 
 

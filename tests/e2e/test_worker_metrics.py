@@ -12,14 +12,14 @@ import time
 import urllib.request
 import uuid
 
+from backorders_platform.kafka_settings import KafkaSettings
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.publishing import to_json
 from support import created
 
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 def free_port() -> int:

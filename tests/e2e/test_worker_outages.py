@@ -10,13 +10,13 @@ import subprocess
 import time
 import uuid
 
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape, generate_day
 from e2e.test_log_order import broker, fresh_topics, wait_until
 from e2e.test_worker_crash import BACKORDERS, handled
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.publishing import to_json
-from recalculator.workload import WorkloadShape, generate_day
 
 
 def postgres(command: str) -> None:

@@ -10,13 +10,13 @@ import uuid
 from typing import NamedTuple
 
 import pytest
-from recalculator.adapters.migrate import drop_schema
+from backorders_platform.database import sqlite_url
+from backorders_platform.migrations import drop_schema
+from backorders_workload import WorkloadShape, generate_day
 from recalculator.domain.engine import Engine
 from recalculator.processing import process
 from recalculator.publishing import to_json
-from recalculator.runtime.embedded import sqlite_url
 from recalculator.runtime.sequencing import in_log_order
-from recalculator.workload import WorkloadShape, generate_day
 
 
 class Database(NamedTuple):

@@ -1,4 +1,4 @@
-"""Channel-sync's faust agent (`channel_sync.kafka_app.take_in`) when its intake fails, on
+"""Channel-sync's faust agent (`ChannelSyncKafkaWorker.take_in`) when its intake fails, on
 SQLite and PostgreSQL, fed by a stand-in for faust's stream: no exception loses a record or
 stops the worker. A batch that fails for an unforeseen reason is tried again; a record that
 keeps failing is dead-lettered alone, with the traceback, and the others are taken in; an
@@ -10,15 +10,14 @@ import json
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import channel_sync.kafka_app as kafka_app
 import pytest
-from channel_support import position, product, purchase_order
+from backorders_platform.database import make_engine
+from channel_support import kafka_worker, position, product, purchase_order
 from channel_sync.adapters.store import Store
 from channel_sync.config import default_config
 from channel_sync.domain.projection import Projection
 from channel_sync.service import ChannelSyncService
 from consumer_support import Stream, database_away, failing_apply
-from recalculator.adapters.repository import make_engine
 
 POSITIONS, REFERENCE = "cs.positions", "cs.reference"
 
@@ -35,9 +34,14 @@ async def worker_service(database, tmp_path: Path):
 
 
 @pytest.fixture
-async def agent_service(database, tmp_path, monkeypatch):
+def worker(tmp_path):
+    return kafka_worker(tmp_path)
+
+
+@pytest.fixture
+async def agent_service(database, tmp_path, worker):
     async with worker_service(database, tmp_path) as service:
-        monkeypatch.setattr(kafka_app.running, "service", service)
+        worker.running.service = service
         yield service
 
 
@@ -51,11 +55,11 @@ def _workload() -> list[tuple[str, int, str]]:
     ]
 
 
-async def test_a_record_that_keeps_failing_is_dead_lettered_alone_and_the_others_go_on(agent_service, monkeypatch):
+async def test_a_record_that_keeps_failing_is_dead_lettered_alone_and_the_others_go_on(agent_service, worker, monkeypatch):
     tries = failing_apply(monkeypatch, Projection,
                           lambda event, _: event.type == "PurchaseOrderUpdated" and event.data.po_id == "PO-BUG",
                           RuntimeError("an input nothing foresaw"))
-    await kafka_app.take_in.fun(Stream(_workload()))
+    await worker.take_in.fun(Stream(_workload()))
 
     service = agent_service
     assert set(service.projection.purchase_orders) == {"PO-1"}
@@ -72,26 +76,26 @@ async def test_a_record_that_keeps_failing_is_dead_lettered_alone_and_the_others
     assert set(stored.purchase_orders) == {"PO-1"} and set(stored.positions) == {"CAT-HAMMOCK", "BUG"}
 
 
-async def test_a_failure_that_goes_away_is_tried_again_and_nothing_is_dead_lettered(agent_service, monkeypatch):
+async def test_a_failure_that_goes_away_is_tried_again_and_nothing_is_dead_lettered(agent_service, worker, monkeypatch):
     failing_apply(monkeypatch, Projection, lambda _, failed: len(failed) < 2, KeyError("a passing fault"))
-    await kafka_app.take_in.fun(Stream(_workload()))
+    await worker.take_in.fun(Stream(_workload()))
     service = agent_service
     assert set(service.projection.purchase_orders) == {"PO-1", "PO-BUG"}
     assert await service.store.dead_letters() == []
     assert await service.store.positions() == {f"{REFERENCE}:0": 2, f"{POSITIONS}:0": 1}
 
 
-async def test_an_outage_is_waited_out_without_counting_as_a_failure(agent_service, monkeypatch):
+async def test_an_outage_is_waited_out_without_counting_as_a_failure(agent_service, worker, monkeypatch):
     store = agent_service.store
     # far more than the 3 attempts a failure gets
     down = database_away(monkeypatch, store, "commit_consumed", 8, ConnectionResetError("the database went away"))
-    await kafka_app.take_in.fun(Stream(_workload()))
+    await worker.take_in.fun(Stream(_workload()))
     assert down["failures"] == 8
     assert set(agent_service.projection.purchase_orders) == {"PO-1", "PO-BUG"}
     assert await store.dead_letters() == []
 
 
-async def test_unreadable_records_are_dead_lettered_and_the_partition_goes_on(agent_service):
+async def test_unreadable_records_are_dead_lettered_and_the_partition_goes_on(agent_service, worker):
     poison = [
         (POSITIONS, 0, '{"type": "SkuPositionChanged", "id": "p-1"'),
         (POSITIONS, 0, json.dumps({**position("CAT-HAMMOCK", 1, 0), "time": "0001-01-01T00:00:00+01:00"})),
@@ -100,7 +104,7 @@ async def test_unreadable_records_are_dead_lettered_and_the_partition_goes_on(ag
         (POSITIONS, 0, json.dumps(position("S" * 1_000_000, 1, 0))),
         (POSITIONS, 0, json.dumps(position("CAT-HAMMOCK", 7, 1))),
     ]
-    await kafka_app.take_in.fun(Stream(poison))
+    await worker.take_in.fun(Stream(poison))
     service = agent_service
     reasons = [row.reason for row in await service.store.dead_letters()]
     assert [r.split(":")[0] for r in reasons] == [

@@ -10,15 +10,16 @@ import io
 import json
 from pathlib import Path
 
+from backorders_app.downstream import sync_channels as run_embedded
+from backorders_platform.database import sqlite_url
+from backorders_workload import WorkloadShape, generate_day
 from channel_support import CREDENTIALS, StandIn, http_config
 from channel_sync.config import default_config
 from channel_sync.domain import feeds
 from channel_sync.domain.projection import Projection
-from channel_sync.embedded import run_embedded
 from channel_sync.service import parse
 from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
-from recalculator.workload import WorkloadShape, generate_day
+from recalculator.runtime.embedded import EmbeddedRuntime
 
 
 async def recalculated_day(tmp_path: Path, seed: int = 5, orders: int = 600, skus: int = 50):

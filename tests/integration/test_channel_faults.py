@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from backorders_platform import logs
+from backorders_platform.database import make_engine
 from channel_support import (
     CREDENTIALS,
     Answer,
@@ -28,8 +30,6 @@ from channel_sync import config as config_module
 from channel_sync.adapters.store import Store
 from channel_sync.service import ChannelSyncService
 from integration.test_channel_http import DAY, channel_sync
-from recalculator import logs
-from recalculator.adapters.repository import make_engine
 
 
 @pytest.fixture

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 
-import channel_sync.kafka_app as kafka_app
 import pytest
-from channel_support import position, purchase_order, records
+from backorders_platform.database import FencedOut
+from channel_support import kafka_worker, position, purchase_order, records
 from channel_sync.adapters import tables as t
 from channel_sync.domain.projection import Projection
 from channel_sync.service import Record
 from consumer_support import Stream
 from integration.test_channel_agent_failures import POSITIONS, worker_service
-from recalculator.adapters.repository import FencedOut
 from sqlalchemy import func, select
 
 FIRST = [purchase_order("PO-1", ("CAT-HAMMOCK", 5, 0, "2025-05-05")), position("CAT-HAMMOCK", 0, 2)]
@@ -57,10 +56,11 @@ async def test_a_deposed_process_writes_nothing_and_sends_nothing(database, tmp_
             async def crash(error):
                 crashed.append(error)
 
-            monkeypatch.setattr(kafka_app.running, "service", first)
-            monkeypatch.setattr(kafka_app.app, "crash", crash)
+            worker = kafka_worker(tmp_path / "worker")
+            worker.running.service = first
+            monkeypatch.setattr(worker.app, "crash", crash)
             with pytest.raises(FencedOut):
-                await kafka_app.take_in.fun(Stream([(POSITIONS, 0, json.dumps(position("MUG", 9, 0)))]))
+                await worker.take_in.fun(Stream([(POSITIONS, 0, json.dumps(position("MUG", 9, 0)))]))
             assert len(crashed) == 1
 
             assert await _snapshot(first) == before

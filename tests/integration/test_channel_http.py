@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from backorders_platform.database import make_engine
 from channel_support import (
     CREDENTIALS,
     Answer,
@@ -30,7 +31,6 @@ from channel_support import (
 from channel_sync import config as config_module
 from channel_sync.adapters.store import Store
 from channel_sync.service import ChannelSyncService
-from recalculator.adapters.repository import make_engine
 
 DAY = [
     product("CAT-HAMMOCK", "Cat Hammock, Grey"),

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from backorders_platform.database import make_engine
 from channel_sync.adapters import tables as channel_tables
 from channel_sync.adapters.migrate import VERSION_TABLE
 from channel_sync.adapters.store import Store
 from recalculator.adapters import tables as recalculator_tables
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import Repository
 from sqlalchemy import inspect, text
 
 

@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from backorders_platform.database import make_engine
 from channel_support import CREDENTIALS, Answer, StandIn, cloud, container, http_config, position, purchase_order
 from channel_sync import config as config_module
 from channel_sync.adapters.store import Store
 from channel_sync.domain import feeds
 from channel_sync.domain.projection import Projection
 from channel_sync.service import ChannelSyncService, Record
-from recalculator.adapters.repository import make_engine
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 GROWING = ("channel_sync_purchase_orders", "channel_sync_containers", "channel_sync_receipts",

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from backorders_workload import WorkloadShape, generate_day, write_jsonl
 from recalculator.adapters import tables as t
 from recalculator.cli.replay import replay
 from recalculator.domain.engine import Engine
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_day, write_jsonl
 from support import published
 
 

@@ -9,11 +9,11 @@ import json
 import uuid
 
 from aiokafka import AIOKafkaProducer
+from backorders_platform.kafka_settings import KafkaSettings
 from integration.conftest import _drop_schema, consume_all, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from integration.test_outbox_relay import fresh_topics
 from recalculator.kafka.relay import OutboxRelay
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.publishing import to_json
 from support import created, event, order_lines, stock

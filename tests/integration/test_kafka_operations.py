@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import uuid
 
+from backorders_platform.database import make_engine
+from backorders_platform.kafka_settings import KafkaSettings
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
-from recalculator.adapters.repository import make_engine
 from recalculator.cli.worker import produce
 from recalculator.kafka.replay import rebuild, replay_topics
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.publishing import to_json
 from sqlalchemy import text

@@ -15,11 +15,11 @@ import uuid
 from aiokafka import AIOKafkaProducer
 from backorder_events import DeadLetter
 from backorder_events.limits import MAX_DEAD_LETTER_RAW_BYTES, MAX_STOCK_QTY
+from backorders_platform.kafka_settings import KafkaSettings
 from integration.conftest import _drop_schema, consume_all, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from integration.test_outbox_relay import fresh_topics
 from recalculator.kafka.relay import OutboxRelay
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
 from support import created, order_lines, poison_inputs, poison_setup
 

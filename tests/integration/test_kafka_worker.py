@@ -9,6 +9,9 @@ import uuid
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from backorder_events.topics import InputTopics
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape, generate_day
 from integration.conftest import (
     _drop_schema,
     day_and_expected,
@@ -16,11 +19,9 @@ from integration.conftest import (
     postgres_url,
 )
 from recalculator.cli.worker import produce
-from recalculator.kafka.settings import InputTopics, KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_day
 from support import published
 
 
@@ -112,7 +113,7 @@ async def test_the_active_worker_publishes_the_periodic_recalculation_to_the_log
 
 
 async def test_a_worker_that_lost_its_lock_cannot_write_once_another_took_over():
-    from recalculator.adapters.repository import FencedOut
+    from backorders_platform.database import FencedOut
 
     servers, url = kafka_bootstrap(), postgres_url()
     schema = f"fence_{uuid.uuid4().hex[:10]}"

@@ -11,15 +11,15 @@ import json
 import uuid
 import weakref
 
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape, generate_day
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics, drain
 from recalculator.cli.worker import produce
 from recalculator.domain.engine import Engine
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_day
 from support import created, event, order_lines, published
 
 

@@ -10,9 +10,10 @@ import json
 from alembic import command
 from alembic.script import ScriptDirectory
 from backorder_events.limits import MAX_DEAD_LETTER_RAW_BYTES, MAX_LINE_QTY, MAX_ORDER_LINES, MAX_STOCK_QTY
+from backorders_platform.database import make_engine
 from recalculator.adapters import migrate
 from recalculator.adapters import tables as t
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import Repository
 from recalculator.runtime.embedded import EmbeddedRuntime
 from sqlalchemy import select, text
 from support import created, order_lines, poison_inputs, poison_setup, stock

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from backorders_workload import WorkloadShape, generate_days, write_jsonl
 from recalculator.adapters import tables as t
 from recalculator.adapters.repository import DEAD_LETTER_RELAY_SOURCE, OUTBOX_RELAY_SOURCE
 from recalculator.cli.replay import replay
@@ -14,7 +15,6 @@ from recalculator.domain.engine import Engine
 from recalculator.processing import process
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_days, write_jsonl
 from sqlalchemy import func, select
 
 DAYS = 10

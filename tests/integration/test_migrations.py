@@ -6,9 +6,10 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from backorders_platform.database import make_engine
 from recalculator.adapters import tables
 from recalculator.adapters.migrate import alembic_config
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import Repository
 from sqlalchemy import inspect, text
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()

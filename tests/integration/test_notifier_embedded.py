@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 
 import pytest
+from backorders_app.downstream import notify as run_embedded
+from backorders_platform.database import sqlite_url
+from backorders_workload import WorkloadShape, generate_day
 from notifier.domain.rules import notification_id
-from notifier.embedded import run_embedded
 from recalculator.publishing import to_json
-from recalculator.runtime.embedded import EmbeddedRuntime, sqlite_url
-from recalculator.workload import WorkloadShape, generate_day
+from recalculator.runtime.embedded import EmbeddedRuntime
 from sqlalchemy import create_engine, text
 
 
@@ -158,7 +159,7 @@ def test_a_run_killed_half_way_finishes_when_run_again(tmp_path):
     script = textwrap.dedent(f"""
         import asyncio, json, sys
         from pathlib import Path
-        from notifier.embedded import run_embedded
+        from backorders_app.downstream import notify as run_embedded
         records = [tuple(r) for r in json.loads(Path({str(log)!r}).read_text())]
         asyncio.run(run_embedded({sqlite_url(path)!r}, records, "generated", data_dir=Path({str(tmp_path)!r})))
     """)
@@ -230,7 +231,7 @@ def test_marked_by_recalculation_or_by_mark_backorder_one_email_per_transition(t
 def test_a_configuration_loaded_beforehand_is_used_as_it_is(tmp_path, monkeypatch):
     # `backorders run` checks the configuration before the recalculator starts and hands
     # the loaded one over; the file is not read again (here it has broken since).
-    from notifier.config import load_configured
+    from notifier.configured import load_configured
 
     records = generated(5, 100)
     url = sqlite_url(tmp_path / "demo.sqlite")

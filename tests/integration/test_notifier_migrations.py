@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from backorders_platform.database import make_engine
 from notifier.adapters import tables
 from notifier.adapters.migrate import VERSION_TABLE
 from notifier.adapters.store import Store
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import Repository
 from sqlalchemy import inspect, text
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from backorders_platform.screening import Refused
 from integration.test_notifier_smtp import notifier
 from notifier.adapters import tables as t
 from notifier.adapters.store import Store
@@ -16,7 +17,6 @@ from notifier.config import from_mapping
 from notifier.defaults import default_mapping
 from notifier.domain.intake import FAILED, PENDING, QUEUED, SENT, SUPPRESSED
 from notifier.service import NotifierService
-from recalculator.screening import Refused
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 

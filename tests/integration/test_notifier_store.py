@@ -8,12 +8,12 @@ import asyncio
 import json
 import uuid
 
+from backorders_platform.database import make_engine
+from backorders_platform.migrations import drop_schema
 from integration.conftest import postgres_url
 from notifier.adapters.store import Store
 from notifier.config import from_mapping
 from notifier.service import NotifierService
-from recalculator.adapters.migrate import drop_schema
-from recalculator.adapters.repository import make_engine
 from sqlalchemy import text
 
 

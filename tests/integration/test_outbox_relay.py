@@ -8,12 +8,13 @@ import json
 import uuid
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from backorder_events.topics import OutputTopics
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape, generate_day
 from integration.conftest import consume_all, kafka_bootstrap
 from recalculator.kafka.relay import RELAY_SOURCE, OutboxRelay
-from recalculator.kafka.settings import KafkaSettings, OutputTopics
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_day
 
 
 async def fresh_topics(servers: str) -> OutputTopics:

@@ -10,12 +10,13 @@ import uuid
 from collections import Counter
 
 import pytest
+from backorders_platform.database import make_engine
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_platform.migrations import drop_schema
 from integration.conftest import consume_all, kafka_bootstrap, postgres_url
 from integration.test_outbox_relay import fresh_topics
-from recalculator.adapters.migrate import drop_schema
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import Repository
 from recalculator.kafka.relay import DEAD_LETTER_RELAY_SOURCE, RELAY_SOURCE, OutboxRelay
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime, Record
 from support import created

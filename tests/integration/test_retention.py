@@ -12,18 +12,13 @@ from datetime import timedelta
 from alembic import command
 from recalculator.adapters import tables as t
 from recalculator.adapters.migrate import RECALCULATOR
-from recalculator.adapters.repository import (
-    DEAD_LETTER_RELAY_SOURCE,
-    OUTBOX_RELAY_SOURCE,
-    Pruned,
-    Repository,
-    make_engine,
-)
+from recalculator.adapters.repository import DEAD_LETTER_RELAY_SOURCE, OUTBOX_RELAY_SOURCE, Pruned, Repository
+from backorders_platform.database import make_engine
 from recalculator.cli.replay import replay
 from recalculator.config import RetentionSettings
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from recalculator.workload import WorkloadShape, generate_days, write_jsonl
+from backorders_workload import WorkloadShape, generate_days, write_jsonl
 from sqlalchemy import select, text
 
 DAY = timedelta(days=1)
@@ -227,7 +222,7 @@ async def test_the_relay_prunes_what_it_sent(database):
     from integration.test_outbox_relay import fresh_topics
     from integration.conftest import kafka_bootstrap
     from recalculator.kafka.relay import OutboxRelay
-    from recalculator.kafka.settings import KafkaSettings
+    from backorders_platform.kafka_settings import KafkaSettings
 
     url, schema = database
     servers = kafka_bootstrap()

@@ -10,12 +10,14 @@ import subprocess
 import sys
 
 import pytest
+from backorders_platform import schema_names
+from backorders_platform.database import make_engine
+from backorders_platform.migrations import drop_schema
 from channel_sync.adapters.store import Store as ChannelStore
 from integration.conftest import postgres_url
 from notifier.adapters.store import Store as NotifierStore
-from recalculator.adapters import migrate, schema_names
-from recalculator.adapters.migrate import drop_schema
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters import migrate
+from recalculator.adapters.repository import Repository
 from recalculator.kafka import sharded
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime, Record
@@ -36,7 +38,7 @@ HOSTILE = [
     "colon:name",
 ]
 LEGAL = ["backorders", "_x", "Order", "T1_shard12", "x" * 63]
-BACKORDERS = [sys.executable, "-m", "recalculator.cli.main"]
+BACKORDERS = [sys.executable, "-m", "backorders_app.main"]
 
 
 @pytest.mark.parametrize("name", HOSTILE)

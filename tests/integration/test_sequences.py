@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 
 from alembic import command
+from backorders_platform.database import make_engine
 from channel_sync.adapters import tables as ct
 from channel_sync.adapters.store import Store as ChannelStore
 from recalculator.adapters import tables as t
 from recalculator.adapters.migrate import RECALCULATOR
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import Repository
 from recalculator.kafka.relay import RELAY_SOURCE
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime, Record

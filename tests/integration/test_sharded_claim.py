@@ -9,13 +9,14 @@ import asyncio
 import uuid
 
 import pytest
+from backorders_platform.database import FencedOut, make_engine, upsert
+from backorders_platform.kafka_settings import KafkaSettings
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from integration.test_sharded_worker import output_topics
 from recalculator.adapters import pipeline_tables as pt
-from recalculator.adapters.repository import BatchRows, FencedOut, Repository, make_engine, upsert
+from recalculator.adapters.repository import BatchRows, Repository
 from recalculator.kafka import sharded
-from recalculator.kafka.settings import KafkaSettings
 from sqlalchemy import text
 
 

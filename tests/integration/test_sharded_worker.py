@@ -11,6 +11,10 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from backorder_events.topics import InputTopics, OutputTopics
+from backorders_platform.database import make_engine
+from backorders_platform.kafka_settings import KafkaSettings
+from backorders_workload import WorkloadShape
 from integration.conftest import (
     _drop_schema,
     consume_all,
@@ -19,16 +23,14 @@ from integration.conftest import (
     postgres_url,
 )
 from integration.test_kafka_worker import create_topics
-from recalculator.adapters.repository import Repository, make_engine
+from recalculator.adapters.repository import Repository
 from recalculator.cli.worker import produce
 from recalculator.domain.engine import Engine
 from recalculator.domain.model import NONE
 from recalculator.kafka import sharded
-from recalculator.kafka.settings import InputTopics, KafkaSettings, OutputTopics
 from recalculator.kafka.worker import lag_of
 from recalculator.processing import process
 from recalculator.publishing import to_json
-from recalculator.workload import WorkloadShape
 from support import created, event, stock
 
 SHARDS = 4

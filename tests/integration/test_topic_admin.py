@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from backorders_platform.kafka_settings import KafkaSettings
 from integration.conftest import kafka_bootstrap
-from recalculator.kafka.settings import KafkaSettings
 from recalculator.kafka.topic_admin import delete_topics, topic_names
 
 pytestmark = pytest.mark.integration

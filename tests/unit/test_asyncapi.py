@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from recalculator.kafka import asyncapi
+from backorder_events import asyncapi
 
 
 def test_committed_document_matches_the_models():

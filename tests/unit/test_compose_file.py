@@ -3,10 +3,11 @@ commands and the addresses agree with what the code reads."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import yaml
-from recalculator.cli.main import build_parser
+from backorders_app.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,5 +42,7 @@ def test_compose_commands_are_commands_of_the_cli():
 def test_the_dockerfile_installs_the_project_and_runs_the_cli():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install" in dockerfile and 'ENTRYPOINT ["backorders"]' in dockerfile
-    for folder in ("schemas", "services"):
-        assert f"COPY {folder}" in dockerfile
+    # Every folder the root pyproject.toml maps a package from is in the image.
+    mapped = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    for folder in sorted({path.split("/")[0] for path in mapped.values()}):
+        assert f"COPY {folder} ./{folder}" in dockerfile, folder

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from recalculator.kafka.settings import KafkaSettings, OutputTopics
+from backorder_events.topics import OutputTopics
+from backorders_platform.kafka_settings import KafkaSettings
 
 
 def test_sasl_settings_must_be_complete(monkeypatch):
@@ -33,7 +34,7 @@ def test_defaults_and_topic_names(monkeypatch):
 
 
 def test_each_event_goes_to_its_topic_with_its_key():
-    from recalculator.kafka.settings import InputTopics
+    from backorder_events.topics import InputTopics
 
     topics = InputTopics()
 
@@ -56,8 +57,8 @@ def test_each_event_goes_to_its_topic_with_its_key():
 
 def test_faust_apps_take_the_same_connection_settings():
     import faust
+    from backorders_platform.faust_support import make_app
     from pydantic import SecretStr
-    from recalculator.kafka.faust_support import make_app
 
     plain = make_app("t-plain", KafkaSettings(bootstrap_servers="10.0.0.1:9092,10.0.0.2:9092"))
     assert [str(url) for url in plain.conf.broker] == ["kafka://10.0.0.1:9092", "kafka://10.0.0.2:9092"]

@@ -9,12 +9,12 @@ import gc
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from backorders_workload import WorkloadShape, generate_days
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from recalculator.domain.engine import Engine
 from recalculator.domain.model import Line, Order
 from recalculator.domain.sharded import ShardedEngine
-from recalculator.workload import WorkloadShape, generate_days
 from support import created, event, feed, order_lines, parsed, stock
 from test_allocation_properties import ORDER_IDS, SKUS, event_data, lines, order_ids, parse_all
 from test_sharded_equivalence import normalized

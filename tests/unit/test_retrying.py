@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
+import backorders_platform.retrying as retrying
 import pytest
-import recalculator.retrying as retrying
 from sqlalchemy.exc import DBAPIError
 
 

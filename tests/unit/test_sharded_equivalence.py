@@ -4,11 +4,11 @@ what the one-process engine publishes, whatever the number of shards."""
 from __future__ import annotations
 
 import pytest
+from backorders_workload import WorkloadShape, generate_day
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from recalculator.domain.engine import Engine
 from recalculator.domain.sharded import ShardedEngine
-from recalculator.workload import WorkloadShape, generate_day
 from support import parsed
 from test_allocation_properties import event_logs, parse_all
 

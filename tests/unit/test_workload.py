@@ -9,7 +9,7 @@ from collections import Counter, defaultdict, deque
 from datetime import UTC, datetime
 
 import pytest
-from recalculator.workload import (
+from backorders_workload import (
     BAD_EVENT_KINDS,
     KNOWN_TYPES,
     WorkloadShape,

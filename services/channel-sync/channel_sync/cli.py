@@ -12,9 +12,7 @@ or the built-in default that writes files under `<data dir>/feeds`).
 
 from __future__ import annotations
 
-import os
-
-from recalculator.cli.common import add_db_option
+from backorders_platform.commands import add_db_option
 
 
 def register(commands) -> None:
@@ -61,7 +59,7 @@ def _common(parser) -> None:
 def register_worker(kinds) -> None:
     """`backorders worker channel-sync`: added to the `worker` command's services."""
     parser = kinds.add_parser("channel-sync", help="channel-sync on Kafka (faust-streaming worker)")
-    parser.add_argument("--loglevel", default=os.environ.get("BACKORDERS_LOG_LEVEL", "warning"))
+    parser.add_argument("--loglevel", help="faust's log level (default: $BACKORDERS_LOG_LEVEL or warning)")
     parser.set_defaults(handler=_lazy("handle_worker"))
 
 

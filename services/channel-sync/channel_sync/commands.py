@@ -7,9 +7,10 @@ import json
 import sys
 from datetime import UTC, datetime
 
-from recalculator.adapters.repository import make_engine
-from recalculator.cli.common import CommandError, database_url
-from recalculator.config import RecalculatorConfig
+from backorders_platform.commands import CommandError, database_url
+from backorders_platform.database import make_engine
+from backorders_platform.logs import LogSettings
+from backorders_platform.settings import StorageSettings
 from rich.console import Console
 from rich.table import Table
 
@@ -23,7 +24,7 @@ def load_config(path: str | None):
     """`--config`, else $CHANNEL_SYNC_CONFIG, else $BACKORDERS_CHANNELS_CONFIG, else the
     built-in default (`config.load_configured`)."""
     try:
-        return config_module.load_configured(path, RecalculatorConfig().data_dir)
+        return config_module.load_configured(path, StorageSettings().data_dir)
     except config_module.ConfigError as error:
         raise CommandError("invalid channel configuration:\n  " + "\n  ".join(error.problems)) from None
 
@@ -154,7 +155,8 @@ def handle_worker(args) -> int:
     """Runs `faust -A channel_sync.kafka_app worker` in this process."""
     from .kafka_app import app
 
-    level = {"warning": "warn", "critical": "crit"}.get(args.loglevel.lower(), args.loglevel.lower())
+    chosen = (args.loglevel or LogSettings().log_level).lower()
+    level = {"warning": "warn", "critical": "crit"}.get(chosen, chosen)
     sys.argv = ["backorders worker channel-sync", "worker", "--without-web", "--loglevel", level]
     app.main()
     return 0  # pragma: no cover - app.main() exits

@@ -247,9 +247,9 @@ def load_configured(
     `data_dir` defaults to the project's data folder). Raises ConfigError, whose `problems`
     are readable lines (`str(error)` joins them)."""
     if data_dir is None:
-        from recalculator.config import RecalculatorConfig
+        from backorders_platform.settings import StorageSettings
 
-        data_dir = RecalculatorConfig().data_dir
+        data_dir = StorageSettings().data_dir
     chosen = configured_path(path, env)
     if chosen is None:
         return default_config(Path(data_dir))

@@ -1,10 +1,11 @@
 """Channel-sync in the embedded runtime (`make run`): after the recalculator has committed a
 log to its database, channel-sync takes in the same raw inputs (purchase orders,
-containers, product names, the feed settings) and the SkuPositionChanged events of the
-recalculator's outbox (read by `seq`, never changed), then pushes every channel.
+containers, product names, the feed settings) and the SkuPositionChanged events the
+recalculator published (handed over by the composition root as `PublishedEvents`), then
+pushes every channel.
 
 Its tables live in the same database. Positions are stored per input source and for the
-outbox, and each channel keeps the rows it accepted, so running it again over the same
+published events, and each channel keeps the rows it accepted, so running it again over the same
 database sends nothing new. With no configuration file the built-in default lists Wayfair,
 Overstock and Magento with the file sink: payloads are written under `<data_dir>/feeds`.
 """
@@ -14,16 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from recalculator.adapters import tables as recalculator_tables
-from recalculator.adapters.repository import make_engine
-from recalculator.runtime.embedded import EmbeddedSummary
-from sqlalchemy import inspect, select
+from backorders_platform.database import make_engine
+from backorders_platform.embedded_summary import EmbeddedSummary
+from backorders_platform.published import PublishedEvents
 
 from . import config as config_module
 from .adapters.store import Store
 from .service import ChannelSyncService, PushReport, Record, TakenIn
 
-OUTBOX_SOURCE = "outbox"
+PUBLISHED_SOURCE = "outbox"  # the name its position is stored under (databases hold it)
 INPUT_PREFIX = "input:"
 BATCH = 1000
 
@@ -33,12 +33,13 @@ async def run_embedded(
     inputs: Iterable[tuple[int, bytes | str]],
     source: str,
     *,
+    published: PublishedEvents,
     data_dir: Path,
     config_path: Path | None = None,
     config: config_module.ChannelsConfig | None = None,
 ) -> EmbeddedSummary:
     """Take in `inputs` (the records the recalculator consumed from `source`) and the
-    SkuPositionChanged events of the outbox at `db_url`, push every channel, summarise.
+    SkuPositionChanged events it `published`, push every channel, summarise.
 
     `config`: the configuration already loaded and checked (`config.load_configured`, so a
     bad file is refused before the recalculator runs); else `config_path` is read, else
@@ -52,7 +53,7 @@ async def run_embedded(
         service = await ChannelSyncService(Store(db), config).start()
         try:
             taken = await service.consume(INPUT_PREFIX + source, inputs, batch_size=BATCH)
-            taken.add(await take_in_outbox(service))
+            taken.add(await take_in_published(service, published))
             reports = await service.push_all()
             await service.prune()
             counts = await service.store.counts()
@@ -63,26 +64,14 @@ async def run_embedded(
     return summarise(config, taken, reports, counts)
 
 
-async def take_in_outbox(service: ChannelSyncService, *, batch: int = BATCH) -> TakenIn:
-    """Every SkuPositionChanged of the recalculator's outbox after the stored position."""
+async def take_in_published(service: ChannelSyncService, published: PublishedEvents, *,
+                            batch: int = BATCH) -> TakenIn:
+    """Every SkuPositionChanged published after the stored position."""
     tally = TakenIn()
-    db = service.store.db
-    async with db.connect() as conn:
-        if not await conn.run_sync(lambda c: inspect(c).has_table(recalculator_tables.outbox.name)):
-            return tally  # no recalculator in this database
-    outbox = recalculator_tables.outbox
-    while True:
-        after = await service.store.position(OUTBOX_SOURCE) or 0
-        query = (
-            select(outbox.c.seq, outbox.c.payload)
-            .where(outbox.c.seq > after, outbox.c.event_type == "SkuPositionChanged")
-            .order_by(outbox.c.seq).limit(batch)
-        )
-        async with db.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        if not rows:
-            return tally
-        tally.add(await service.take_in(Record(OUTBOX_SOURCE, seq, payload) for seq, payload in rows))
+    after = await service.store.position(PUBLISHED_SOURCE) or 0
+    async for chunk in published.after(after, types={"SkuPositionChanged"}, batch=batch):
+        tally.add(await service.take_in(Record(PUBLISHED_SOURCE, e.position, e.payload) for e in chunk))
+    return tally
 
 
 def summarise(config, taken: TakenIn, reports: dict[str, PushReport], counts: dict) -> EmbeddedSummary:

@@ -27,12 +27,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from backorder_events import SkuPositionChanged, parse_event_obj
-from recalculator import logs
-from recalculator.adapters import consumer_store
-from recalculator.adapters.repository import FencedOut
-from recalculator.consumer_intake import Intake
-from recalculator.redaction import first_line
-from recalculator.screening import MAX_RECORD_BYTES, Refused, Screen
+from backorders_platform import consumer_store, logs
+from backorders_platform.consumer_intake import Intake
+from backorders_platform.database import FencedOut
+from backorders_platform.redaction import first_line
+from backorders_platform.screening import MAX_RECORD_BYTES, Refused, Screen
 
 from .adapters.store import Store
 from .channels.base import ACCEPTED, GAVE_UP, REJECTED, Batch

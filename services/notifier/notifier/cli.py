@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from recalculator.cli.common import add_db_option
+from backorders_platform.commands import add_db_option
 
 CONFIG_ENV = "BACKORDERS_NOTIFIER_CONFIG"  # = config.CONFIG_ENV (not imported: this module stays light)
 

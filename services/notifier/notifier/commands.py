@@ -11,16 +11,16 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from recalculator.adapters import schema_names
-from recalculator.adapters.repository import make_engine
-from recalculator.cli.common import CommandError, database_url
-from recalculator.config import RecalculatorConfig
+from backorders_platform import schema_names
+from backorders_platform.commands import CommandError, database_url
+from backorders_platform.database import make_engine
+from backorders_platform.settings import StorageSettings
 from rich.console import Console
 from rich.table import Table
 
 from .adapters.store import Store
-from .cli import CONFIG_ENV
-from .config import ConfigError, NotifierConfig, load_configured
+from .config import CONFIG_ENV, ConfigError, NotifierConfig
+from .configured import configured_path, load_configured
 from .domain.intake import FAILED, STATUSES
 from .domain.message import MessageError
 from .domain.rules import is_marked_backorder, notification_id
@@ -29,7 +29,7 @@ from .service import NotifierService, build_message
 
 def load_config(path: str | None) -> NotifierConfig:
     try:
-        return load_configured(path, data_dir=RecalculatorConfig().data_dir)
+        return load_configured(path, data_dir=StorageSettings().data_dir)
     except ConfigError as error:
         raise CommandError(str(error)) from None
 
@@ -210,9 +210,9 @@ def handle_resend(args) -> int:
 
 def handle_worker(args) -> int:
     """Checks the configuration, then becomes `faust -A notifier.kafka_app worker`."""
-    config_path = args.config or os.environ.get(CONFIG_ENV)
+    config_path = configured_path(args.config)
     load_config(config_path)  # readable errors here rather than in faust's start-up
-    data_dir = RecalculatorConfig().data_dir
+    data_dir = StorageSettings().data_dir
     env = {"BACKORDERS_DATABASE_URL": database_url(args.db)}
     if args.schema:
         env["BACKORDERS_SCHEMA_NAME"] = schema_names.checked(args.schema)  # refused here, not in faust

@@ -285,20 +285,6 @@ class NotifierConfig:
         return found
 
 
-def load_configured(path: str | Path | None = None, *, data_dir: Path) -> NotifierConfig:
-    """The configuration a runtime or command uses: the file `path`, else the file named by
-    $BACKORDERS_NOTIFIER_CONFIG, else the built-in default (every message written as an
-    `.eml` file under `<data_dir>/mail`). The file is checked completely; raises
-    ConfigError, whose text is `notifier configuration FILE:` then one `  - problem` line
-    per problem (also in `.problems`)."""
-    chosen = path or os.environ.get(CONFIG_ENV) or None
-    if chosen:
-        return load(chosen)
-    from .defaults import default_config  # it builds on this module
-
-    return default_config(data_dir)
-
-
 def load(path: str | Path) -> NotifierConfig:
     """Read and check a configuration file; raises ConfigError."""
     file = Path(path)

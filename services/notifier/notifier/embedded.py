@@ -1,9 +1,10 @@
 """The notifier in the embedded runtime (`make run`): after the recalculator has committed a
 log to its database, the notifier takes in the same raw inputs (for its projection of
-customers) and the `BackorderChanged` events of the recalculator's outbox, then delivers.
+customers) and the recalculator's published `BackorderChanged` events (handed over by the
+composition root as `PublishedEvents`), then delivers.
 
 Its tables live in the same database. Positions are kept per input source and for the
-outbox (`seq`), so running it again over the same database takes in and sends nothing new.
+published events, so running it again over the same database takes in and sends nothing new.
 With no configuration file (argument or `BACKORDERS_NOTIFIER_CONFIG`) the built-in default
 applies: every message is written as an `.eml` file under `<data_dir>/mail`.
 """
@@ -14,17 +15,17 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
-from recalculator.adapters import tables as recalculator_tables
-from recalculator.adapters.repository import make_engine
-from recalculator.runtime.embedded import EmbeddedSummary
-from sqlalchemy import inspect, select
+from backorders_platform.database import make_engine
+from backorders_platform.embedded_summary import EmbeddedSummary
+from backorders_platform.published import PublishedEvents
 
 from .adapters.store import Store
-from .config import FileProfile, NotifierConfig, load_configured
+from .config import FileProfile, NotifierConfig
+from .configured import load_configured
 from .domain.intake import FAILED, PENDING, QUEUED, SENT, SUPPRESSED, IntakeTally
 from .service import DeliveryTally, NotifierService
 
-OUTBOX_SOURCE = "outbox"
+PUBLISHED_SOURCE = "outbox"  # the name its position is stored under (databases hold it)
 BATCH = 1000
 
 
@@ -33,15 +34,16 @@ async def run_embedded(
     inputs: Iterable[tuple[int, bytes | str]],
     source: str,
     *,
+    published: PublishedEvents,
     data_dir: Path,
     config_path: Path | None = None,
     config: NotifierConfig | None = None,
     wait_for_retries: float = 60.0,
 ) -> EmbeddedSummary:
     """Take in `inputs` (the records the recalculator consumed from `source`) and the
-    outbox of the database at `db_url`, deliver what is due, and summarise. The
+    events it `published`, deliver what is due, and summarise. The
     configuration is `config` when given (already loaded and checked, e.g. by
-    `config.load_configured` before the recalculator ran), else `config_path`, else
+    `configured.load_configured` before the recalculator ran), else `config_path`, else
     `$BACKORDERS_NOTIFIER_CONFIG`, else the built-in default; a file that does not check
     out raises ConfigError."""
     if config is None:
@@ -57,8 +59,10 @@ async def run_embedded(
         intake = IntakeTally()
         for chunk in _batches(inputs, BATCH):
             intake.add(await service.take_in({source: chunk}))
-        async for chunk in _outbox(db, await store.position(OUTBOX_SOURCE) or 0):
-            intake.add(await service.take_in({OUTBOX_SOURCE: chunk}))
+        async for chunk in published.after(await store.position(PUBLISHED_SOURCE) or 0, batch=BATCH):
+            # Every event moves the position; only BackorderChanged is a record to take in.
+            records = [(e.position, e.payload if e.type == "BackorderChanged" else None) for e in chunk]
+            intake.add(await service.take_in({PUBLISHED_SOURCE: records}))
         delivered = await service.deliver_all(wait_for_retries=wait_for_retries)
         await service.prune()
         counts = await store.counts()
@@ -93,26 +97,3 @@ def _batches(records: Iterable[tuple[int, bytes | str]], size: int) -> Iterator[
     iterator = iter(records)
     while chunk := list(islice(iterator, size)):
         yield chunk
-
-
-async def _outbox(db, after: int):
-    """`BackorderChanged` rows of the recalculator's outbox after `after`, by `seq`, in
-    chunks; the other rows are taken too (as no record: positions only), so the position
-    moves past them."""
-    async with db.connect() as conn:
-        exists = await conn.run_sync(lambda sync: inspect(sync).has_table(recalculator_tables.outbox.name))
-    if not exists:
-        return
-    outbox = recalculator_tables.outbox
-    while True:
-        async with db.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(outbox.c.seq, outbox.c.event_type, outbox.c.payload)
-                    .where(outbox.c.seq > after).order_by(outbox.c.seq).limit(BATCH)
-                )
-            ).all()
-        if not rows:
-            return
-        yield [(row.seq, row.payload if row.event_type == "BackorderChanged" else None) for row in rows]
-        after = rows[-1].seq

@@ -21,10 +21,10 @@ from functools import partial
 from typing import Any
 
 from backorder_events import BackorderChanged, parse_event_obj
-from recalculator import logs
-from recalculator.consumer_intake import Intake
-from recalculator.redaction import redact
-from recalculator.screening import MAX_RECORD_BYTES, Refused, Screen
+from backorders_platform import logs
+from backorders_platform.consumer_intake import Intake
+from backorders_platform.redaction import redact
+from backorders_platform.screening import MAX_RECORD_BYTES, Refused, Screen
 
 from .adapters.store import Claimed, Pruned, Store
 from .config import FileProfile, NotifierConfig

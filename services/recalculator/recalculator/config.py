@@ -6,20 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from backorders_platform.settings import StorageSettings
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class RecalculatorConfig(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BACKORDERS_")
-
-    data_dir: Path = Path("var")
-    # The persistent embedded database (`backorders run FILE`, search, explain).
-    database_url: str | None = None
+class RecalculatorConfig(StorageSettings):
     batch_size: int = 1000
-
-    def default_db(self) -> Path:
-        return self.data_dir / "backorders.sqlite"
 
     def demo_db(self) -> Path:
         return self.data_dir / "demo.sqlite"

@@ -216,3 +216,8 @@ def file_order(entries: Iterable[tuple[int | None, int, bytes, Any]]) -> list[An
         keyed.append(((latest, rank, key, line), record))
     keyed.sort(key=lambda item: item[0])
     return [record for _, record in keyed]
+
+
+def topic_ranks(topics) -> dict[str, int]:
+    """Each input topic's tie-break rank among records of the same time (ROLES), by name."""
+    return {getattr(topics, role): rank for role, rank in RANKS.items()}

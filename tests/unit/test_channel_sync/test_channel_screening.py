@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from backorders_platform.screening import Refused
 from channel_support import container, position, product, purchase_order
 from channel_sync.service import parse, read_record
-from recalculator.screening import Refused
 
 
 @pytest.mark.parametrize(("raw", "reason"), [

@@ -135,7 +135,8 @@ def test_passwords_come_from_the_environment_or_a_file_and_are_never_shown(tmp_p
 
 
 def test_the_configuration_in_use_is_the_path_else_the_environment_else_the_default(tmp_path, monkeypatch):
-    from notifier.config import CONFIG_ENV, load_configured
+    from notifier.config import CONFIG_ENV
+    from notifier.configured import load_configured
 
     good = write(tmp_path, VALID)
     bad = tmp_path / "bad.toml"

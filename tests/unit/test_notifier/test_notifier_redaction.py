@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from recalculator.redaction import MASK, encodings, redact
+from backorders_platform.redaction import MASK, encodings, redact
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -9,7 +9,7 @@ import json
 import pytest
 from backorder_events import BackorderChanged, OrderCreated
 from notifier.service import decode
-from recalculator.screening import RAW_KEPT, Refused, raw_text, storable
+from backorders_platform.screening import RAW_KEPT, Refused, raw_text, storable
 
 from notifier_events import backorder_changed, order_created
 

@@ -13,7 +13,7 @@ by construction: no lock.
 
 from __future__ import annotations
 
-from recalculator.adapters import locks
+from backorders_platform import locks
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 release = locks.release

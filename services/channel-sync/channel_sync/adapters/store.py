@@ -26,10 +26,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from recalculator.adapters import consumer_store
-from recalculator.adapters.repository import FencedOut, dialect_insert, upsert
-from recalculator.redaction import redact
-from recalculator.screening import Refused, storable
+from backorders_platform import consumer_store
+from backorders_platform.database import FencedOut, dialect_insert, upsert
+from backorders_platform.redaction import redact
+from backorders_platform.screening import Refused, storable
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recalculator.adapters import consumer_store
+from backorders_platform import consumer_store
 from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
@@ -125,5 +125,5 @@ channels = Table(
 )
 
 # Records that could not be taken in: what was read, where, and why (shaped as the notifier's:
-# recalculator.adapters.consumer_store).
+# backorders_platform.consumer_store).
 dead_letters = consumer_store.dead_letter_table("channel_sync_dead_letters", metadata)

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 
 import aiohttp
-from recalculator.redaction import Redactor
+from backorders_platform.redaction import Redactor
 
 from ..config import ChannelsConfig, MagentoChannel, OverstockChannel, WayfairChannel
 from .base import Batch, Outcome, Sink

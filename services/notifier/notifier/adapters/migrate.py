@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recalculator.adapters.migrate import MigrationSet
+from backorders_platform.migrations import MigrationSet
 
 VERSION_TABLE = "notifier_alembic_version"
 MIGRATIONS_SET = MigrationSet(Path(__file__).with_name("migrations"), version_table=VERSION_TABLE, lock_name="notf")

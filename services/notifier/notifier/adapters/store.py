@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from recalculator.adapters import consumer_store, locks
-from recalculator.adapters.repository import dialect_insert, upsert
-from recalculator.screening import Refused
+from backorders_platform import consumer_store, locks
+from backorders_platform.database import dialect_insert, upsert
+from backorders_platform.screening import Refused
 from sqlalchemy import Float, and_, bindparam, cast, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 

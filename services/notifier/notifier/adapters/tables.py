@@ -3,7 +3,7 @@ each name prefixed `notifier_`, with their own Alembic version table."""
 
 from __future__ import annotations
 
-from recalculator.adapters import consumer_store
+from backorders_platform import consumer_store
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -74,7 +74,7 @@ positions = Table(
 )
 
 # Records that could not be taken in: what was read, where, and why (shaped as channel-sync's:
-# recalculator.adapters.consumer_store).
+# backorders_platform.consumer_store).
 dead_letters = consumer_store.dead_letter_table("notifier_dead_letters", metadata)
 
 # Small facts: `clock`, the latest business time taken in (µs), and `horizon`, the business

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ssl
 
 import aiosmtplib
-from recalculator.redaction import encodings, redact
+from backorders_platform.redaction import encodings, redact
 
 from ..config import ProfileError, SmtpProfile
 from ..domain.message import Composed

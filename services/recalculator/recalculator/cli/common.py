@@ -1,21 +1,14 @@
-"""Small helpers shared by the commands."""
+"""The seller's settings file of the commands that take one (`--settings`)."""
 
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from pathlib import Path
 
 from backorder_events import BackorderSettings
+from backorders_platform.commands import CommandError
 from pydantic import ValidationError
-
-from ..config import RecalculatorConfig
-from ..runtime.embedded import sqlite_url
-
-
-class CommandError(Exception):
-    """A problem with the command's arguments or files, said in one line."""
 
 
 def load_settings(path: str | None) -> BackorderSettings:
@@ -39,36 +32,3 @@ def load_settings(path: str | None) -> BackorderSettings:
             f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in error.errors()
         )
         raise CommandError(f"settings file {path}: {problems}") from None
-
-
-def database_url(db: str | None, config: RecalculatorConfig | None = None) -> str:
-    config = config or RecalculatorConfig()
-    if db:
-        return db if "://" in db else sqlite_url(db)
-    if config.database_url:
-        return config.database_url
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    return sqlite_url(config.default_db())
-
-
-def add_db_option(parser) -> None:
-    parser.add_argument(
-        "--db",
-        help="SQLite file or SQLAlchemy URL (default: $BACKORDERS_DATABASE_URL or var/backorders.sqlite)",
-    )
-
-
-def from_environment(value, name: str, kind: type, default):
-    """An option's value: given on the command line, else from the environment variable
-    `name`, else `default`. Read when the command runs, not when the parser is built, so a
-    bad value stops only the commands that use it, with one line saying which."""
-    if value is not None:
-        return value
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        raise CommandError(f"{name}={raw!r} is not {what}") from None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from backorders_platform.commands import add_db_option, database_url
+from backorders_platform.database import make_engine
 from rich.console import Console
 from rich.table import Table
 
-from ..adapters.repository import Repository, make_engine
-from .common import add_db_option, database_url
+from ..adapters.repository import Repository
 
 
 def register(commands) -> None:

@@ -6,13 +6,14 @@ import asyncio
 import dataclasses
 import json
 
+from backorders_platform.commands import CommandError, add_db_option, database_url
+from backorders_platform.database import make_engine
 from rich.console import Console
 from rich.table import Table
 
-from ..adapters.repository import Repository, make_engine
+from ..adapters.repository import Repository
 from ..domain.engine import Engine
 from ..domain.explain import explain_order
-from .common import CommandError, add_db_option, database_url
 
 
 def register(commands) -> None:

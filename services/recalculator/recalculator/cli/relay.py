@@ -6,14 +6,15 @@ import asyncio
 import signal
 import sys
 
+from backorders_platform import locks
+from backorders_platform.commands import CommandError, add_db_option, database_url
+from backorders_platform.database import make_engine
+from backorders_platform.kafka_settings import KafkaSettings
 from pydantic import ValidationError
 
-from ..adapters import locks
-from ..adapters.repository import Repository, make_engine
+from ..adapters.repository import Repository
 from ..kafka.relay import RELAY_SOURCE, OutboxRelay
 from ..kafka.relay import lock_id as relay_lock_id
-from ..kafka.settings import KafkaSettings
-from .common import CommandError, add_db_option, database_url
 
 
 def register(commands) -> None:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import sys
 
+from backorders_platform.commands import CommandError
+
 from ..config import RetentionSettings
 from ..domain.engine import Engine
 from ..processing import Tally, process
 from ..publishing import dead_letter_line, to_json
 from ..runtime.sequencing import in_log_order
-from .common import CommandError, load_settings
+from .common import load_settings
 from .summary import one_line
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 
+from backorders_platform.commands import add_db_option, database_url
+from backorders_platform.database import make_engine
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import and_, select
 
 from ..adapters import tables as t
-from ..adapters.repository import Repository, make_engine
+from ..adapters.repository import Repository
 from ..domain.model import from_us
-from .common import add_db_option, database_url
 
 # The seed's order filters (rules §7).
 ORDER_FILTERS = {

@@ -7,16 +7,19 @@ import json
 import os
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from backorder_events.topics import InputTopics
+from backorders_platform.commands import add_db_option, database_url, options
+from backorders_platform.database import make_engine
+from backorders_platform.kafka_settings import KafkaSettings
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
 from ..adapters import tables as t
-from ..adapters.repository import Repository, make_engine
+from ..adapters.repository import Repository
 from ..kafka.relay import RELAY_SOURCE
-from ..kafka.settings import InputTopics, KafkaSettings
 from ..kafka.worker import lag_of
-from .common import add_db_option, database_url, from_environment
+from .options import ShardOptions
 
 
 def register(commands) -> None:
@@ -123,7 +126,7 @@ async def lag(positions: dict[str, int]) -> dict[str, int]:
 
 
 def handle(args) -> int:
-    shards = from_environment(args.shards, "BACKORDERS_SHARDS", int, 0)
+    shards = options(ShardOptions, args, "shards").shards
     with_kafka = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
     if shards:
         report = asyncio.run(gather_sharded(database_url(args.db), args.schema or "backorders", shards, with_kafka))

@@ -6,8 +6,10 @@ import asyncio
 import dataclasses
 import json
 
+from backorders_platform.commands import CommandError, add_db_option, database_url, options
+
 from ..kafka.replay import rebuild, replay_topics
-from .common import CommandError, add_db_option, database_url, from_environment
+from .options import ShardOptions
 
 
 def register(commands) -> None:
@@ -50,7 +52,7 @@ def handle_replay(args) -> int:
 def handle_rebuild(args) -> int:
     if not args.yes:
         raise CommandError("rebuild empties the live state first: add --yes to confirm")
-    shards = from_environment(args.shards, "BACKORDERS_SHARDS", int, 0)
+    shards = options(ShardOptions, args, "shards").shards
     if shards:
         from ..kafka.sharded import rebuild as rebuild_sharded
 

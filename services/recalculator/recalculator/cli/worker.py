@@ -1,5 +1,7 @@
 """`backorders worker recalculator`: the recalculator on Kafka, with its state in SQL
-(`DATABASE_URL` or `--db`), plus `backorders produce` to publish a log to the input topics."""
+(`DATABASE_URL` or `--db`), plus `backorders produce` to publish a log to the input topics.
+The `worker` command itself, which gathers every service's worker, is the composition
+root's (`backorders_app.worker`)."""
 
 from __future__ import annotations
 
@@ -10,22 +12,21 @@ import sys
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from channel_sync.cli import register_worker as register_channel_sync_worker
-from notifier.cli import register_worker as register_notifier_worker
+from backorder_events.topics import InputTopics
+from backorders_platform import locks, logs
+from backorders_platform.commands import CommandError, add_db_option, database_url, options
+from backorders_platform.kafka_settings import KafkaSettings
 
-from .. import logs, metrics
-from ..adapters import locks
-from ..kafka.settings import InputTopics, KafkaSettings
+from .. import metrics
 from ..kafka.worker import RecalculatorWorker
 from ..ordering import DEFAULT_IDLE_BOUND_MS
-from .common import CommandError, add_db_option, database_url, from_environment
+from .options import WorkerOptions
 
 log = logs.get("recalculator.worker")
 
 
-def register(commands) -> None:
-    worker = commands.add_parser("worker", help="run a service worker on Kafka")
-    kinds = worker.add_subparsers(dest="service", required=True, metavar="SERVICE")
+def register_worker(kinds) -> None:
+    """`backorders worker recalculator`: added to the `worker` command's services."""
     recalculator = kinds.add_parser("recalculator", help="the allocation worker")
     add_db_option(recalculator)
     recalculator.add_argument("--schema", help="PostgreSQL schema holding the state (default: the search path)")
@@ -52,9 +53,9 @@ def register(commands) -> None:
         help="Prometheus /metrics port (0: off; default: $BACKORDERS_METRICS_PORT or 9464)",
     )
     recalculator.set_defaults(handler=handle_worker)
-    register_notifier_worker(kinds)  # the notifier's faust worker: notifier/cli.py
-    register_channel_sync_worker(kinds)  # channel-sync's faust worker: channel_sync/cli.py
 
+
+def register(commands) -> None:
     produce = commands.add_parser("produce", help="publish a CloudEvents log to the input topics")
     produce.add_argument("events", help="JSON lines, or - for stdin")
     produce.set_defaults(handler=handle_produce)
@@ -116,15 +117,12 @@ async def until_stopped(starting, stop: asyncio.Event) -> bool:
 
 
 def handle_worker(args) -> int:
-    shards = from_environment(args.shards, "BACKORDERS_SHARDS", int, 0)
-    metrics_port = from_environment(args.metrics_port, "BACKORDERS_METRICS_PORT", int, 9464)
-    recalc_minutes = from_environment(args.recalc_every_minutes, "BACKORDERS_RECALC_EVERY_MINUTES", float, 30.0)
-    if shards < 0:
+    chosen = options(WorkerOptions, args, "shards", "metrics_port", "recalc_every_minutes", "idle_bound_ms")
+    if chosen.shards < 0:
         raise CommandError("--shards must be 0 (one active worker) or more")
-    idle_bound_ms = from_environment(args.idle_bound_ms, "BACKORDERS_IDLE_BOUND_MS", float, float(DEFAULT_IDLE_BOUND_MS))
-    metrics.serve(metrics_port)
-    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, recalc_minutes, shards,
-                           idle_bound_ms))
+    metrics.serve(chosen.metrics_port)
+    asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, chosen.recalc_every_minutes,
+                           chosen.shards, chosen.idle_bound_ms))
     return 0
 
 

@@ -10,37 +10,40 @@ Configuration from the environment: `BACKORDERS_DATABASE_URL` (or `DATABASE_URL`
 `BACKORDERS_SCHEMA`, `BACKORDERS_BATCH_SIZE`, `BACKORDERS_RECALC_EVERY_MINUTES` (default 30),
 `BACKORDERS_IDLE_BOUND_MS` (default 50),
 `KAFKA_*` and `BACKORDERS_TOPIC_*`.
+
+faust finds the app as an attribute of the module it is pointed at (`-A`), so this module
+builds it, from `KAFKA_*`, when imported: nothing else in the recalculator reads the
+environment on import. The worker's own settings are read when its task starts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 
+from backorders_platform import logs
+from backorders_platform.faust_support import make_app
+from backorders_platform.kafka_settings import KafkaSettings
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .. import logs
 from ..ordering import DEFAULT_IDLE_BOUND_MS
 from ..runtime.tuning import tune_collector
-from .faust_support import make_app
-from .settings import KafkaSettings
 from .worker import RecalculatorWorker
 
 
 class FaustWorkerConfig(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BACKORDERS_")
+    model_config = SettingsConfigDict(env_prefix="BACKORDERS_", env_ignore_empty=True, populate_by_name=True)
 
-    database_url: str | None = None
+    database_url: str | None = Field(None, validation_alias=AliasChoices("BACKORDERS_DATABASE_URL", "DATABASE_URL"))
     schema_name: str | None = None  # BACKORDERS_SCHEMA_NAME
     batch_size: int = 1000
     recalc_every_minutes: float = 30
     idle_bound_ms: float = DEFAULT_IDLE_BOUND_MS  # BACKORDERS_IDLE_BOUND_MS (docs/behaviour.md)
 
     def url(self) -> str:
-        url = self.database_url or os.environ.get("DATABASE_URL")
-        if not url:
+        if not self.database_url:
             raise RuntimeError("set BACKORDERS_DATABASE_URL (or DATABASE_URL) to the state's database")
-        return url
+        return self.database_url
 
 
 app = make_app("backorders-recalculator", KafkaSettings())

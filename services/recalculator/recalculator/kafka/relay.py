@@ -34,15 +34,15 @@ import contextlib
 
 from aiokafka import AIOKafkaProducer
 from backorder_events import DeadLetter
+from backorder_events.topics import OutputTopics
+from backorders_platform import locks, logs
+from backorders_platform.kafka_settings import KafkaSettings
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .. import logs
-from ..adapters import locks
 from ..adapters.repository import DEAD_LETTER_RELAY_SOURCE, OUTBOX_RELAY_SOURCE, Repository
 from ..config import RetentionSettings
-from .settings import KafkaSettings, OutputTopics
 
 RELAY_SOURCE = OUTBOX_RELAY_SOURCE
 # While running, dead letters (rare) are looked for at most this often; the outbox at every

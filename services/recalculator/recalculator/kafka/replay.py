@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backorder_events.topics import InputTopics
+from backorders_platform.kafka_settings import KafkaSettings
+
 from ..domain.engine import Engine
 from ..domain.model import NONE
 from ..runtime.embedded import EmbeddedRuntime
-from .settings import InputTopics, KafkaSettings
 from .worker import RecalculatorWorker
 
 

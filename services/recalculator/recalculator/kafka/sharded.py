@@ -27,27 +27,19 @@ from datetime import datetime
 
 from aiokafka.errors import KafkaError
 from backorder_events import DeadLetter, InvalidEvent
+from backorder_events.topics import InputTopics, OutputTopics
+from backorders_platform import locks, logs, schema_names
+from backorders_platform.database import FencedOut, make_engine, upsert
+from backorders_platform.kafka_settings import KafkaSettings
 from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.engine import Result
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .. import logs
-from ..adapters import locks
 from ..adapters import pipeline_tables as pt
-from ..adapters import schema_names
 from ..adapters import tables as t
 from ..adapters.migrate import PIPELINE
-from ..adapters.repository import (
-    BatchRows,
-    FencedOut,
-    Repository,
-    _append,
-    _chunks,
-    make_engine,
-    outbox_row,
-    upsert,
-)
+from ..adapters.repository import BatchRows, Repository, _append, _chunks, outbox_row
 from ..adapters.shard_codec import (
     decode_handoff,
     decode_partial,
@@ -69,7 +61,6 @@ from ..processing import Processed, Tally, read
 from ..publishing import dead_letter, order_event, output_events
 from ..runtime.embedded import EmbeddedRuntime, PreparedBatch, refused
 from .relay import OutboxRelay
-from .settings import InputTopics, KafkaSettings, OutputTopics
 from .worker import RecalculatorWorker
 
 log = logs.get("recalculator.sharded")
@@ -827,7 +818,7 @@ async def rebuild(url: str, base: str, shards: int, *, kafka: KafkaSettings | No
     their present end, in this process. Every stage's lock is taken first, so this waits for
     running workers to stop (and workers started meanwhile wait for it). Returns the inputs
     applied."""
-    from ..adapters.migrate import drop_schema
+    from backorders_platform.migrations import drop_schema
 
     kafka, topics = kafka or KafkaSettings(), topics or InputTopics()
     schemas = all_schemas(base, shards)  # checked before any lock is taken or schema dropped

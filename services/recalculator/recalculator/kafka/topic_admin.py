@@ -11,8 +11,7 @@ was 350–600 ms, with the broker busy for a whole core every few seconds; on a 
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient
-
-from .settings import KafkaSettings
+from backorders_platform.kafka_settings import KafkaSettings
 
 _DELETE_CHUNK = 200  # topics per request: one request for thousands can time out
 

@@ -33,17 +33,18 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from backorder_events.topics import COMMANDS_KEY, InputTopics
+from backorders_platform import locks, logs
+from backorders_platform.database import FencedOut
+from backorders_platform.kafka_settings import KafkaSettings
 from sqlalchemy.exc import SQLAlchemyError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from .. import logs, metrics
-from ..adapters import locks
-from ..adapters.repository import FencedOut
-from ..ordering import DEFAULT_IDLE_BOUND_MS, EventTimeMerge
+from .. import metrics
+from ..ordering import DEFAULT_IDLE_BOUND_MS, EventTimeMerge, topic_ranks
 from ..processing import event_time, read
 from ..publishing import to_json
 from ..runtime.embedded import EmbeddedRuntime, Record
-from .settings import COMMANDS_KEY, InputTopics, KafkaSettings
 
 log = logs.get("recalculator.worker")
 
@@ -95,7 +96,7 @@ class RecalculatorWorker:
         self._in_flight: asyncio.Task | None = None  # the commit of the last prepared batch
         self._handled: dict[str, int] = {}  # last offset prepared, per `topic:partition`
         self._partitions: dict[str, TopicPartition] = {}  # `topic:partition` → partition
-        self._ranks = self.topics.ranks()
+        self._ranks = topic_ranks(self.topics)
         self._until: dict[str, int] | None = None  # a replay up to these end offsets
         # (lane, offset) → (failed attempts, the reason it is dead-lettered with at the last)
         self._failures: dict[tuple[str, int], tuple[int, str | None]] = {}

@@ -17,15 +17,16 @@ import asyncio
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backorder_events import InvalidEvent
+from backorders_platform import logs
+from backorders_platform.database import make_engine
 
-from .. import logs, metrics
-from ..adapters.repository import BatchRows, Pruned, Repository, make_engine
+from .. import metrics
+from ..adapters.repository import BatchRows, Pruned, Repository
 from ..config import RetentionSettings
 from ..domain.engine import Engine
 from ..domain.results import HELD, REJECTED
@@ -37,10 +38,6 @@ from .tuning import freeze_loaded_state, unfreeze_for_reload
 log = logs.get("recalculator.embedded")
 
 DEFAULT_BATCH = 1000
-
-
-def sqlite_url(path: str | Path) -> str:
-    return f"sqlite+aiosqlite:///{Path(path)}"
 
 
 class EmbeddedRuntime:
@@ -257,15 +254,6 @@ class EmbeddedRuntime:
             "batch_committed", positions=batch.positions, applied=len(batch.rows.processed),
             published=len(batch.rows.outbox), dead_lettered=len(batch.rows.dead_letters),
         )
-
-
-@dataclass(slots=True)
-class EmbeddedSummary:
-    """What a downstream service did in an embedded run, as the rows `backorders run`
-    prints under `title`."""
-
-    title: str
-    rows: list[tuple[str, str | int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

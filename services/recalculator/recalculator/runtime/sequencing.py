@@ -9,8 +9,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..kafka.settings import InputTopics
-from ..ordering import file_order
+from backorder_events.topics import InputTopics
+
+from ..ordering import file_order, topic_ranks
 from ..processing import event_time, read
 
 
@@ -23,7 +24,7 @@ class Sequenced:
 
 def in_log_order(records: Iterable[tuple[int, str | bytes]], topics: InputTopics | None = None) -> list[Sequenced]:
     topics = topics or InputTopics()
-    ranks = topics.ranks()
+    ranks = topic_ranks(topics)
     entries = []
     for line, raw in records:
         parsed = read(raw)

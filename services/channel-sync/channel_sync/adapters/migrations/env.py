@@ -1,6 +1,6 @@
-"""Alembic environment of channel-sync: see `recalculator.adapters.migrate.run_environment`."""
+"""Alembic environment of channel-sync: see `backorders_platform.migrations.run_environment`."""
 
+from backorders_platform.migrations import run_environment
 from channel_sync.adapters.tables import metadata
-from recalculator.adapters.migrate import run_environment
 
 run_environment(metadata)

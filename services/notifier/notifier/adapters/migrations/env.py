@@ -1,6 +1,6 @@
-"""Alembic environment of the notifier: see `recalculator.adapters.migrate.run_environment`."""
+"""Alembic environment of the notifier: see `backorders_platform.migrations.run_environment`."""
 
+from backorders_platform.migrations import run_environment
 from notifier.adapters.tables import metadata
-from recalculator.adapters.migrate import run_environment
 
 run_environment(metadata)

@@ -8,7 +8,7 @@ Create Date: 2026-12-02
 from __future__ import annotations
 
 from alembic import op
-from recalculator.adapters import consumer_store
+from backorders_platform import consumer_store
 
 revision = "c0003"
 down_revision = "c0002"

@@ -8,7 +8,7 @@ Create Date: 2026-12-02
 from __future__ import annotations
 
 from alembic import op
-from recalculator.adapters import consumer_store
+from backorders_platform import consumer_store
 
 revision = "n0002"
 down_revision = "n0001"

@@ -3,7 +3,7 @@ chunks, whether the database answers, and how many rows each table holds.
 
 Dead letters are the records a service's intake could not take in (not JSON, refused by the
 contract, values the database cannot hold, or failing again and again), with where they were
-read and why (`recalculator.screening`). Each service has its own table
+read and why (`screening`). Each service has its own table
 (`notifier_dead_letters`, `channel_sync_dead_letters`) of the same shape, created by its own
 migration: `dead_letter_table` declares it in the service's metadata,
 `create_dead_letter_table` is the step its migration runs, `dead_letter_row` is what a
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ..screening import REASON_KEPT, Refused, raw_text, storable
+from .screening import REASON_KEPT, Refused, raw_text, storable
 
 
 def dead_letter_table(name: str, metadata: MetaData) -> Table:

@@ -1,64 +1,11 @@
-"""Kafka connection and topic settings from the environment (pydantic-settings).
-
-`KAFKA_BOOTSTRAP_SERVERS`, `KAFKA_SECURITY_PROTOCOL` (PLAINTEXT, SSL, SASL_PLAINTEXT,
-SASL_SSL), `KAFKA_SASL_MECHANISM` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512),
-`KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`, `KAFKA_SSL_CAFILE`, `KAFKA_SSL_CERTFILE`,
-`KAFKA_SSL_KEYFILE`, `KAFKA_CLIENT_ID`; topics as `BACKORDERS_TOPIC_<NAME>`.
+"""The topics of the contract: where upstream systems publish each input event and with
+which key, and where the recalculator publishes its outputs (names from the environment,
+`BACKORDERS_TOPIC_<NAME>`; the keys are documented in the README and the AsyncAPI document).
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from ..ordering import RANKS
-
-
-class KafkaSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KAFKA_")
-
-    bootstrap_servers: str = "127.0.0.1:19092"
-    client_id: str = "backorders"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-
-    @model_validator(mode="after")
-    def _complete(self) -> KafkaSettings:
-        if self.security_protocol.startswith("SASL"):
-            missing = [
-                f"KAFKA_{name.upper()}"
-                for name in ("sasl_mechanism", "sasl_username", "sasl_password")
-                if getattr(self, name) is None
-            ]
-            if missing:
-                raise ValueError(f"{self.security_protocol} needs {', '.join(missing)}")
-        return self
-
-    def client_options(self) -> dict:
-        """Keyword arguments for aiokafka's clients (the password is revealed only here)."""
-        options: dict = {
-            "bootstrap_servers": self.bootstrap_servers,
-            "client_id": self.client_id,
-            "security_protocol": self.security_protocol,
-        }
-        if self.security_protocol in ("SSL", "SASL_SSL"):
-            from aiokafka.helpers import create_ssl_context
-
-            options["ssl_context"] = create_ssl_context(
-                cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
-            )
-        if self.security_protocol.startswith("SASL"):
-            options["sasl_mechanism"] = self.sasl_mechanism
-            options["sasl_plain_username"] = self.sasl_username
-            options["sasl_plain_password"] = self.sasl_password.get_secret_value()
-        return options
 
 
 class OutputTopics(BaseSettings):
@@ -103,10 +50,6 @@ class InputTopics(BaseSettings):
 
     def all(self) -> list[str]:
         return [self.orders, self.inventory, self.reference, self.commands]
-
-    def ranks(self) -> dict[str, int]:
-        """Each topic's tie-break rank among records of the same time (ordering.ROLES)."""
-        return {getattr(self, role): rank for role, rank in RANKS.items()}
 
     def route(self, event: object) -> tuple[str, str | None]:
         """(topic, key) for a raw event; what cannot be read goes to the commands topic,

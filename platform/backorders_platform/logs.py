@@ -5,14 +5,20 @@ own output stays readable; `info` adds one line per committed batch)."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import structlog
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LogSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BACKORDERS_", env_ignore_empty=True)
+
+    log_level: str = "warning"  # BACKORDERS_LOG_LEVEL
 
 
 def configure(level: str | None = None) -> None:
-    name = (level or os.environ.get("BACKORDERS_LOG_LEVEL") or "warning").upper()
+    name = (level or LogSettings().log_level).upper()
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,

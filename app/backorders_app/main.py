@@ -1,18 +1,19 @@
-"""`backorders`: the service's command line."""
+"""`backorders`: the command line of the three services, assembled."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from backorders_platform import logs
+from backorders_platform.commands import CommandError
+from backorders_platform.schema_names import InvalidSchemaName
 from channel_sync import cli as channels_cli
 from notifier import cli as notifier_cli
+from recalculator.cli import dead_letters, explain, relay, replay, search, status, topics
+from recalculator.runtime.tuning import tune_collector
 
-from .. import logs
-from ..adapters.schema_names import InvalidSchemaName
-from ..runtime.tuning import tune_collector
-from . import dead_letters, explain, relay, replay, run, search, status, topics, worker
-from .common import CommandError
+from . import run, worker
 
 
 def build_parser() -> argparse.ArgumentParser:

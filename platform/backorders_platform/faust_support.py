@@ -23,7 +23,7 @@ from typing import Any
 
 import faust
 
-from .settings import KafkaSettings
+from .kafka_settings import KafkaSettings
 
 StoredPositions = Callable[[], Awaitable[dict[str, int]]]
 

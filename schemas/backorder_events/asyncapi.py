@@ -1,5 +1,5 @@
 """The AsyncAPI 3.0 document of the service's topics, generated from the event models and
-the default topic settings: `python -m recalculator.kafka.asyncapi` writes
+the default topic settings: `python -m backorder_events.asyncapi` writes
 `schemas/asyncapi.json` (`--check` compares instead; a test does the same)."""
 
 from __future__ import annotations
@@ -8,18 +8,12 @@ import json
 import sys
 from pathlib import Path
 
-from backorder_events import INPUT_EVENT_TYPES, OUTPUT_EVENT_TYPES, DeadLetter
 from pydantic.json_schema import models_json_schema
 
-from .settings import (
-    INVENTORY_TYPES,
-    ORDER_TYPES,
-    REFERENCE_TYPES,
-    InputTopics,
-    OutputTopics,
-)
+from . import INPUT_EVENT_TYPES, OUTPUT_EVENT_TYPES, DeadLetter
+from .topics import INVENTORY_TYPES, ORDER_TYPES, REFERENCE_TYPES, InputTopics, OutputTopics
 
-TARGET = Path(__file__).resolve().parents[4] / "schemas" / "asyncapi.json"
+TARGET = Path(__file__).resolve().parents[1] / "asyncapi.json"
 
 KEYS = {
     **{name: "order_id" for name in ORDER_TYPES},

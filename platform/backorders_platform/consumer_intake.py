@@ -1,5 +1,5 @@
 """Taking in consumed records so that no failure loses one: the intake of the notifier and
-channel-sync (`recalculator.retrying` does the trying).
+channel-sync (`retrying` does the trying).
 
 A batch is taken in in one transaction, tried again while the database is away; when it
 fails `attempts` times for any other reason (a bug, an input nothing foresaw), its records

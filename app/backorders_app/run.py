@@ -16,6 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+from backorders_platform.commands import CommandError, add_db_option, database_url
+from backorders_platform.database import sqlite_url
+from backorders_workload import WorkloadShape, generate_day
+from recalculator.cli import summary
+from recalculator.config import RecalculatorConfig
+from recalculator.publishing import to_json
+from recalculator.runtime.embedded import EmbeddedRuntime
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,12 +32,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ..config import RecalculatorConfig
-from ..publishing import to_json
-from ..runtime.embedded import EmbeddedRuntime, sqlite_url
-from ..workload import WorkloadShape, generate_day
-from . import summary
-from .common import CommandError, add_db_option, database_url
+from . import downstream
 
 
 def register(commands) -> None:
@@ -83,14 +85,14 @@ def handle(args) -> int:
             source, tracked = str(file.resolve()), True
         title = f"Log {args.events} into {url}"
     downstream_dir = config.data_dir / "demo" if args.events is None else config.data_dir
-    downstream = None if args.no_downstream else _downstream_configs(downstream_dir)
+    configs = None if args.no_downstream else downstream.load_configs(downstream_dir)
     total = len(records) if isinstance(records, list) else None
     tally, seconds, counts = asyncio.run(
         _consume(url, batch, source, records, tracked, total, not args.no_progress, console)
     )
     summary.render(console, title, tally, seconds, counts)
     console.print(summary.one_line(tally), soft_wrap=True)
-    if downstream is not None:
+    if configs is not None:
         if args.events is None:
             downstream_inputs = records
             for folder in ("mail", "feeds"):  # the demo starts from nothing
@@ -100,7 +102,7 @@ def handle(args) -> int:
         else:
             downstream_inputs = _file_records(Path(args.events))
         with console.status("notifying customers and preparing channel feeds…"):
-            reports = asyncio.run(_downstream(url, downstream_inputs, source, downstream_dir, downstream))
+            reports = asyncio.run(downstream.run_all(url, downstream_inputs, source, downstream_dir, configs))
         summary.render_downstream(console, reports)
     if args.events is None:
         command = sys.argv[0] if sys.argv[0].endswith("backorders") else "backorders"
@@ -131,38 +133,6 @@ def _named_demo_db(db: str, config: RecalculatorConfig) -> Path:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _downstream_configs(data_dir: Path) -> dict:
-    """The notifier's and the channel-sync's configurations, checked before anything runs
-    (`BACKORDERS_NOTIFIER_CONFIG`, `BACKORDERS_CHANNELS_CONFIG`; built-in defaults that
-    write files under `data_dir` otherwise)."""
-    from channel_sync import config as channels
-    from notifier import config as notifier
-
-    try:
-        notifier_config = notifier.load_configured(data_dir=data_dir)
-    except notifier.ConfigError as error:
-        raise CommandError(str(error)) from None
-    try:
-        channels_config = channels.load_configured(data_dir=data_dir)
-    except channels.ConfigError as error:
-        raise CommandError("channel configuration:\n  " + "\n  ".join(error.problems)) from None
-    return {"notifier": notifier_config, "channels": channels_config}
-
-
-async def _downstream(url: str, inputs, source: str, data_dir: Path, configs: dict) -> list:
-    """The notifier and the channel-sync, embedded: each takes the recalculator's outbox
-    (and the inputs, for the customer data and the purchase orders they keep themselves)
-    from the same database, writing emails and feeds under `data_dir`."""
-    from channel_sync.embedded import run_embedded as sync_channels
-    from notifier.embedded import run_embedded as notify
-
-    inputs = list(inputs)
-    return [
-        await notify(url, inputs, source, data_dir=data_dir, config=configs["notifier"]),
-        await sync_channels(url, inputs, source, data_dir=data_dir, config=configs["channels"]),
-    ]
 
 
 def _captured(records, into: list):
