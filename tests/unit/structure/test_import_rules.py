@@ -24,15 +24,6 @@ ALLOWED = {
     WORKLOAD: {CONTRACT},
 }
 
-# Import circles inside the allocation core, being taken apart by the domain's own
-# refactoring: listed here so that no other circle can appear meanwhile. Remove an entry
-# once its circle is gone (test_domain_circles_listed_are_still_there says when).
-DOMAIN_CIRCLES_TO_BREAK = {
-    ("recalculator.domain.engine", "recalculator.domain.reference"),
-    ("recalculator.domain.model", "recalculator.domain.pool"),
-}
-
-
 def breaches(found: list[Import]) -> list[str]:
     wrong = []
     for i in found:
@@ -66,13 +57,7 @@ def test_each_package_imports_only_what_it_may():
 
 
 def test_no_two_modules_import_each_other():
-    assert circles(imports()) - DOMAIN_CIRCLES_TO_BREAK == set()
-
-
-@pytest.mark.xfail(reason="the circles of DOMAIN_CIRCLES_TO_BREAK: being taken apart in the domain", strict=False)
-def test_domain_circles_listed_are_still_there():
-    """Passes (XPASS) once the domain's circles are gone: then empty the list."""
-    assert not (circles(imports()) & DOMAIN_CIRCLES_TO_BREAK)
+    assert circles(imports()) == set()
 
 
 @pytest.mark.parametrize(
