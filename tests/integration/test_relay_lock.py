@@ -158,3 +158,28 @@ async def test_a_waiting_relay_stops_when_asked():
                     await db.dispose()
     finally:
         await drop_schema(url, schema)
+
+
+async def test_a_leaving_relay_does_not_wait_for_the_lock_another_one_holds():
+    """A shard's stage that lost its shard relays the rest on its way out only if it holds
+    the relay's lock: the worker that took the shard holds it (and relays the rest), and a
+    wait for it would hold the leaving worker's shard sharing up for as long as that runs."""
+    servers, url = kafka_bootstrap(), postgres_url()
+    schema = f"relayleave_{uuid.uuid4().hex[:10]}"
+    topics = await fresh_topics(servers)
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    try:
+        async with EmbeddedRuntime(url, schema=schema) as runtime:
+            await runtime.handle_batch(batch(1, 5))
+            async with OutboxRelay(runtime.repository, kafka, topics) as active:
+                assert await active.relay_all() > 0  # and keeps the lock
+                await runtime.handle_batch(batch(6, 5))
+                db = make_engine(url, schema)
+                try:
+                    async with OutboxRelay(Repository(db, schema), kafka, topics) as leaving:
+                        assert await asyncio.wait_for(leaving.relay_rest_if_holding(), 5) == 0
+                finally:
+                    await db.dispose()
+                assert await active.relay_rest_if_holding() > 0  # the holder relays the rest
+    finally:
+        await drop_schema(url, schema)

@@ -210,6 +210,15 @@ class OutboxRelay:
             total += sent
         return total
 
+    async def relay_rest_if_holding(self) -> int:
+        """What a stage leaving its shard or role relays on its way out: the rest, when this
+        relay holds its lock; nothing otherwise. It never waits for the lock: the worker that
+        took the stage over holds it and relays the rest, and waiting for it would hold up
+        the leaving worker for as long as the other one runs."""
+        if self._conn is None and self.repository.db.dialect.name == "postgresql":
+            return 0
+        return await self.relay_all()
+
     async def prune(self) -> None:
         """Delete what was sent and is older than its retention (logged, never fatal: the
         next period tries again)."""

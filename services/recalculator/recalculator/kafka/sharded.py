@@ -347,7 +347,7 @@ class _Stage:
             relay.cancel()
             await asyncio.gather(relay, return_exceptions=True)
             with contextlib.suppress(Exception):
-                await self.relay.relay_all()
+                await self.relay.relay_rest_if_holding()
 
 
 class ShardStage(_Stage):
