@@ -11,13 +11,17 @@ import structlog
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+DEFAULT_LEVEL = "warning"
+
+
 class LogSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BACKORDERS_", env_ignore_empty=True)
 
-    log_level: str = "warning"  # BACKORDERS_LOG_LEVEL
+    log_level: str = DEFAULT_LEVEL  # BACKORDERS_LOG_LEVEL
 
 
 def configure(level: str | None = None) -> None:
+    """Set the level: `level`, else `BACKORDERS_LOG_LEVEL` (what a command does when it starts)."""
     name = (level or LogSettings().log_level).upper()
     structlog.configure(
         processors=[
@@ -33,5 +37,7 @@ def configure(level: str | None = None) -> None:
 
 def get(name: str):
     if not structlog.is_configured():
-        configure()  # library use (tests, benchmarks): the same quiet default as the CLI
+        # Library use (tests, benchmarks) and module import: the CLI's quiet default,
+        # without reading the environment (configuration is read when a command runs).
+        configure(DEFAULT_LEVEL)
     return structlog.get_logger(name)

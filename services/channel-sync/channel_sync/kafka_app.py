@@ -7,10 +7,12 @@ loads the channel configuration) when imported; the worker itself is
 from __future__ import annotations
 
 from backorder_events.topics import InputTopics, OutputTopics
+from backorders_platform import logs
 from backorders_platform.kafka_settings import KafkaSettings
 from backorders_platform.settings import StorageSettings
 
 from .kafka_worker import ChannelSyncKafkaWorker, WorkerConfig
 
+logs.configure()
 worker = ChannelSyncKafkaWorker(WorkerConfig(), KafkaSettings(), InputTopics(), OutputTopics(), StorageSettings())
 app = worker.app
