@@ -33,7 +33,7 @@ from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
 from integration.test_kafka_worker import create_topics
 from recalculator.cli.worker import produce
 from recalculator.domain.engine import Engine
-from recalculator.processing import process
+from recalculator.processing import process as process_input
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
 from recalculator.runtime.sequencing import in_log_order
@@ -223,7 +223,7 @@ def test_the_live_state_is_the_replay_of_the_topics_through_kills_and_outages(tm
         assert replayed.returncode == 0, replayed.stderr
         expected = Engine()
         for item in in_log_order(enumerate(lines, 1)):
-            process(expected, item.raw, "log", item.line, parsed=item.parsed)
+            process_input(expected, item.raw, "log", item.line, parsed=item.parsed)
 
         async def live():
             async with EmbeddedRuntime(url, schema=schema) as runtime:

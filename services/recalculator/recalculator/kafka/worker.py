@@ -337,13 +337,13 @@ class RecalculatorWorker:
         database, the batch is tried again, and a record that failed `max_attempts` times
         is dead-lettered on its own, with the traceback, instead of stopping its partition."""
         failures = self._failures
-        refuse = None
-        if failures:
-            def refuse(record: Record) -> str | None:
-                attempts, reason = failures.get((record.position_key, record.position), (0, None))
-                return reason if attempts >= self.max_attempts else None
+
+        def refuse(record: Record) -> str | None:
+            attempts, reason = failures.get((record.position_key, record.position), (0, None))
+            return reason if attempts >= self.max_attempts else None
+
         try:
-            return await self.runtime.prepare_batch(records, yield_every=10, refuse=refuse)
+            return await self.runtime.prepare_batch(records, yield_every=10, refuse=refuse if failures else None)
         except OUTAGES:
             raise
         except Exception as error:
