@@ -51,7 +51,12 @@ def test_sigkill_during_relay_loses_nothing(tmp_path):
             break
         before = relay_position(db)
         process = subprocess.Popen(relay, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.6, 1.4))
+        # Killed a random moment after it began to send (its start-up time varies with the
+        # machine's load, and a kill before the first batch proves nothing).
+        started = time.monotonic() + 60
+        while relay_position(db) == before and process.poll() is None and time.monotonic() < started:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
         process.wait()
