@@ -2,8 +2,9 @@
 partition being key → sum. Each record (key, JSON {"id", "value"}) adds its value and
 records an output row with the record's id (unique: a record applied twice would fail).
 
-Run as a script (`python partitioned_support.py URL SCHEMA SERVERS TOPIC GROUP`), it runs
-one runner until killed (the kill test).
+Run as a script (`python partitioned_support.py URL SCHEMA SERVERS TOPIC GROUP PAUSE`), it
+runs one runner until killed, each batch lingering PAUSE seconds in its transaction (the
+kill test).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ GROUP_OPTIONS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "max
 class RunningSums(Stage):
     name = "toy_sums"
 
-    def __init__(self) -> None:
+    def __init__(self, pause: float = 0.0, fail_on: set[str] = frozenset()) -> None:
         self.applied = 0
+        self.pause = pause  # seconds each batch lingers in its transaction
+        self.fail_on = set(fail_on)  # record ids whose first batch fails after its writes
 
     async def load(self, partition, conn):
         rows = await conn.execute(text("SELECT key, total FROM toy_sums WHERE topic = :t AND partition = :p"),
@@ -50,20 +53,26 @@ class RunningSums(Stage):
                  "ON CONFLICT (topic, partition, key) DO UPDATE SET total = EXCLUDED.total"),
             [{"t": partition.topic, "p": partition.partition, "k": k, "v": state[k]} for k in touched],
         )
+        failing = self.fail_on & {o["id"] for o in outputs}
+        if failing:
+            self.fail_on -= failing
+            raise RuntimeError(f"failing the batch of {sorted(failing)}")
+        if self.pause:
+            await asyncio.sleep(self.pause)
         self.applied += len(records)
 
 
-def runner(db, servers: str, topic: str, group: str, **options) -> PartitionedRunner:
-    return PartitionedRunner(RunningSums(), db, KafkaSettings(bootstrap_servers=servers), [topic], group,
-                             batch_size=50, consumer_options=GROUP_OPTIONS, **options)
+def runner(db, servers: str, topic: str, group: str, stage: RunningSums | None = None) -> PartitionedRunner:
+    return PartitionedRunner(stage or RunningSums(), db, KafkaSettings(bootstrap_servers=servers), [topic],
+                             group, batch_size=50, consumer_options=GROUP_OPTIONS)
 
 
-async def _main(url: str, schema: str, servers: str, topic: str, group: str) -> None:
+async def _main(url: str, schema: str, servers: str, topic: str, group: str, pause: str) -> None:
     from backorders_platform.database import make_engine
 
     db = make_engine(url, schema)
-    await runner(db, servers, topic, group).run(asyncio.Event())
+    await runner(db, servers, topic, group, RunningSums(pause=float(pause))).run(asyncio.Event())
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(*sys.argv[1:6]))
+    asyncio.run(_main(*sys.argv[1:7]))

@@ -112,11 +112,13 @@ class PartitionedRunner(ConsumerRebalanceListener):
         log.info("partitions_assigned", owner=self.owner, partitions=_names(assigned))
 
     async def _take_patiently(self, tp: TopicPartition) -> None:
-        await until_done(lambda: self._take(tp), on_error=_logged("claim_failed", tp))
+        await _patiently(lambda: self._take(tp), "claim_failed", tp)
 
     async def _take(self, tp: TopicPartition) -> None:
         """Claim `tp`, load its position and state in the claim's snapshot, seek after it."""
         self._forget(tp)
+        if tp not in self.consumer.assignment():
+            return  # revoked meanwhile (aiokafka changes the assignment before the listener runs)
         async with self.db.connect() as conn:
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
             async with conn.begin():
@@ -144,8 +146,8 @@ class PartitionedRunner(ConsumerRebalanceListener):
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; waits out the broker and the database."""
-        await until_done(lambda: migrate(self.db), on_error=_logged("migration_failed"))
-        await until_done(self._start, on_error=_logged("broker_unavailable"))
+        await _patiently(lambda: migrate(self.db), "migration_failed")
+        await _patiently(self._start, "broker_unavailable")
         try:
             while not stop.is_set():
                 try:
@@ -196,7 +198,8 @@ class PartitionedRunner(ConsumerRebalanceListener):
             self.fenced += 1
             log.warning("fenced_out", owner=self.owner, error=str(error))
             self._forget(tp)
-            self.consumer.pause(tp)
+            if tp in self.consumer.assignment():
+                self.consumer.pause(tp)
             return
         except Exception as error:  # noqa: BLE001 - the database went away, or the stage failed
             # The state in memory may be ahead of the rolled-back transaction: claimed and
@@ -211,7 +214,12 @@ def _names(partitions) -> list[str]:
     return [f"{tp.topic}:{tp.partition}" for tp in sorted(partitions)]
 
 
-def _logged(event: str, tp: TopicPartition | None = None):
+async def _patiently(work, event: str, tp: TopicPartition | None = None) -> None:
+    """`work()` tried with backoff until it succeeds, each failure logged as `event`."""
+
     def told(error: BaseException, _outage: bool, _failures: int, retry_in: float) -> None:
         log.warning(event, partition=_names([tp]) if tp else None, error=repr(error), retry_in=retry_in)
-    return told
+
+    # tenacity catches BaseException: without this, a runner stopped (cancelled) while an
+    # attempt runs would try again instead of stopping.
+    await until_done(work, on_error=told, fatal=(asyncio.CancelledError,))

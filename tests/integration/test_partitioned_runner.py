@@ -22,7 +22,7 @@ from backorders_platform.database import make_engine
 from backorders_platform.kafka_settings import KafkaSettings
 from backorders_platform.partitioned import migrate
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
-from partitioned_support import TABLES, runner
+from partitioned_support import TABLES, RunningSums, runner
 from recalculator.kafka.topic_admin import delete_topics
 from sqlalchemy import text
 
@@ -59,8 +59,16 @@ class Setup:
         end = time.monotonic() + deadline
         while not await condition():
             if time.monotonic() > end:
-                pytest.fail(f"not reached within {deadline:.0f} s: {what}")
+                pytest.fail(f"not reached within {deadline:.0f} s: {what}; {await self.progress()}")
             await asyncio.sleep(0.2)
+
+    async def progress(self) -> str:
+        """Where each partition stands (said when a wait fails)."""
+        async with self.db.connect() as conn:
+            rows = await conn.execute(text("SELECT partition, epoch, owner, position FROM partition_owners "
+                                           "WHERE topic = :t ORDER BY partition"), {"t": self.topic})
+            applied = (await conn.execute(text("SELECT count(*) FROM toy_outputs"))).scalar_one()
+        return f"{applied} of {len(self.sent)} applied, partitions {[tuple(row) for row in rows]}"
 
     async def wait_applied(self, count: int) -> None:
         async def reached():
@@ -190,8 +198,10 @@ async def test_a_stale_owner_is_fenced_out_and_keeps_running(setup):
 async def test_a_member_killed_mid_stream_is_taken_over(setup):
     await setup.produce(3000)
     script = Path(__file__).parents[1] / "partitioned_support.py"
+    # Each batch lingers 50 ms in its transaction: the kill most likely lands in one.
     process = subprocess.Popen(
-        [sys.executable, str(script), setup.url, setup.schema, setup.servers, setup.topic, setup.group],
+        [sys.executable, str(script), setup.url, setup.schema, setup.servers, setup.topic, setup.group,
+         "0.05"],
         env={**os.environ},
     )
     try:
@@ -209,4 +219,18 @@ async def test_a_member_killed_mid_stream_is_taken_over(setup):
     finally:
         await stopped(task, stop)
     assert killed_at < len(setup.sent)
+    await setup.check_sums()
+
+
+async def test_a_failed_batch_is_rolled_back_and_applied_again(setup):
+    await setup.produce(400)
+    stage = RunningSums(fail_on={"r5", "r150", "r399"})
+    member, stop = runner(setup.db, setup.servers, setup.topic, setup.group, stage), asyncio.Event()
+    task = started(member, stop)
+    try:
+        await setup.wait_applied(400)
+        assert stage.fail_on == set()  # each failed once, after writing what it then rolled back
+        assert not task.done()
+    finally:
+        await stopped(task, stop)
     await setup.check_sums()
