@@ -117,8 +117,11 @@ class PartitionedRunner(ConsumerRebalanceListener):
     async def _take(self, tp: TopicPartition) -> None:
         """Claim `tp`, load its position and state in the claim's snapshot, seek after it."""
         self._forget(tp)
-        if tp not in self.consumer.assignment():
-            return  # revoked meanwhile (aiokafka changes the assignment before the listener runs)
+        if tp not in self.consumer.assignment() or _rebalancing(self.consumer):
+            # Revoked, or about to be (a batch that failed while the group rebalances): a
+            # claim could fence out the member the group gives it to. If it stays here, the
+            # assignment's listener claims it.
+            return
         async with self.db.connect() as conn:
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
             async with conn.begin():
@@ -208,6 +211,13 @@ class PartitionedRunner(ConsumerRebalanceListener):
             await self._take_patiently(tp)
             return
         owned.next = records[-1].offset + 1
+
+
+def _rebalancing(consumer: AIOKafkaConsumer) -> bool:
+    # aiokafka marks the subscription when the group starts rejoining, before the
+    # revocation listener runs (which waits for the batch in flight); it has no public
+    # accessor for it.
+    return consumer._subscription.reassignment_in_progress  # noqa: SLF001
 
 
 def _names(partitions) -> list[str]:
