@@ -59,7 +59,8 @@ def probe(names: list[str], extra_env: dict[str, str]) -> dict:
 def project_modules() -> list[str]:
     names = [name for name in modules(package_roots()) if name not in FAUST_APP_MODULES]
     # Alembic's env.py scripts run only inside a migration; a __main__ runs the command.
-    return sorted(name for name in names if ".migrations" not in name and "pipeline_migrations" not in name
+    return sorted(name for name in names
+                  if not any(part.endswith("migrations") for part in name.split("."))
                   and not name.endswith("__main__"))
 
 
