@@ -232,4 +232,4 @@ async def _patiently(work, event: str, tp: TopicPartition | None = None) -> None
 
     # tenacity catches BaseException: without this, a runner stopped (cancelled) while an
     # attempt runs would try again instead of stopping.
-    await until_done(work, on_error=told, fatal=(asyncio.CancelledError,))
+    await until_done(work, on_error=told)

@@ -87,8 +87,8 @@ async def attempt(
     async def again(state: RetryCallState) -> bool:
         nonlocal counted, outage
         error = state.outcome.exception() if state.outcome is not None else None
-        if error is None or isinstance(error, fatal):
-            return False
+        if error is None or isinstance(error, fatal) or not isinstance(error, Exception):
+            return False  # a cancellation (or an exit) is not a failure to try again
         outage = looks_like_outage(error) or not await _answers(reachable)
         if not outage:
             counted += 1
@@ -123,7 +123,9 @@ async def until_done(work: Callable[[], Awaitable[T]], *, on_error=None, pause: 
             on_error(state.outcome.exception(), True, 0, state.next_action.sleep)
 
     retrying = AsyncRetrying(
-        retry=lambda state: state.outcome.failed and not isinstance(state.outcome.exception(), fatal),
+        # tenacity catches BaseException: a cancellation (or an exit) ends the trying.
+        retry=lambda state: state.outcome.failed and isinstance(state.outcome.exception(), Exception)
+        and not isinstance(state.outcome.exception(), fatal),
         wait=wait_exponential(multiplier=pause, max=max_pause), before_sleep=told, reraise=True,
     )
     return await retrying(_awaited, work)

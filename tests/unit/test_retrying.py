@@ -82,3 +82,29 @@ def test_a_fatal_error_is_raised_at_once_and_a_handled_one_is_not_its_cause():
     except ValueError as error:
         assert not retrying.looks_like_outage(error)
 
+
+
+@pytest.mark.parametrize("trying", ["attempt", "until_done"])
+def test_a_cancelled_task_stops_trying(trying):
+    """tenacity catches BaseException: a task cancelled while its work runs (a worker told
+    to stop during an outage) must end, not take the cancellation for a failure to retry."""
+    calls = 0
+
+    async def slow() -> None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(60)
+
+    async def scenario() -> None:
+        if trying == "attempt":
+            work = retrying.attempt(slow, attempts=3, reachable=_answers, sleep=_no_sleep)
+        else:
+            work = retrying.until_done(slow, pause=0.0)
+        task = asyncio.create_task(work)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 2)
+
+    asyncio.run(scenario())
+    assert calls == 1
