@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .domain.feeds import MAGENTO, OVERSTOCK, WAYFAIR, ChannelOptions
 
@@ -218,25 +219,43 @@ def default_config(data_dir: Path) -> ChannelsConfig:
     )
 
 
-CONFIG_VARIABLES = ("CHANNEL_SYNC_CONFIG", "BACKORDERS_CHANNELS_CONFIG")
+class ConfigLocation(BaseSettings):
+    """Where the configuration file is: two names (the worker's own and the project-wide
+    one). Not aliases of one setting: both set to different files is refused, since which
+    one is meant cannot be told."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore")
+
+    channel_sync_config: Path | None = Field(None, validation_alias="CHANNEL_SYNC_CONFIG")
+    backorders_channels_config: Path | None = Field(None, validation_alias="BACKORDERS_CHANNELS_CONFIG")
+
+    @model_validator(mode="after")
+    def _one_file(self) -> ConfigLocation:
+        named = {self.channel_sync_config, self.backorders_channels_config} - {None}
+        if len(named) > 1:
+            raise ValueError(
+                "CHANNEL_SYNC_CONFIG and BACKORDERS_CHANNELS_CONFIG name different files "
+                f"({str(self.channel_sync_config)!r}, {str(self.backorders_channels_config)!r}): set one"
+            )
+        return self
+
+    @property
+    def path(self) -> Path | None:
+        return self.channel_sync_config or self.backorders_channels_config
 
 
 def configured_path(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
     """The configuration file to read: `path` when given, else `$CHANNEL_SYNC_CONFIG`, else
-    `$BACKORDERS_CHANNELS_CONFIG`; None: the built-in default. Both variables set to
-    different files is refused (which one is meant cannot be told)."""
+    `$BACKORDERS_CHANNELS_CONFIG` (`env` instead of the environment when given); None: the
+    built-in default."""
     if path:
         return Path(path)
-    env = os.environ if env is None else env
-    named = {variable: env[variable] for variable in CONFIG_VARIABLES if env.get(variable)}
-    if len(set(named.values())) > 1:
-        raise ConfigError([
-            (
-                "CHANNEL_SYNC_CONFIG and BACKORDERS_CHANNELS_CONFIG name different files "
-                f"({named['CHANNEL_SYNC_CONFIG']!r}, {named['BACKORDERS_CHANNELS_CONFIG']!r}): set one"
-            )
-        ])
-    return Path(next(iter(named.values()))) if named else None
+    try:
+        if env is None:
+            return ConfigLocation().path
+        return ConfigLocation.model_validate({k: v for k, v in env.items() if v}).path
+    except ValidationError as error:
+        raise ConfigError([problem["msg"].removeprefix("Value error, ") for problem in error.errors()]) from None
 
 
 def load_configured(
