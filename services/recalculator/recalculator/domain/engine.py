@@ -36,9 +36,9 @@ from backorder_events import BackorderSettings
 
 from .base import COMMAND_TYPES, MANUAL_TYPES, EngineBase, EventScope
 from .changes import Changes
-from .model import NONE, backorder_status
+from .model import NONE, Order, backorder_status
 from .recalculation import AllocatingEngine
-from .results import APPLIED, LineChange, OrderBackorderChange, Outcome
+from .results import APPLIED, LineChange, OrderBackorderChange, Outcome, Rejected
 from .retention import Retention
 from .waiting import WaitingActions
 
@@ -114,6 +114,35 @@ class RoutingEngine(Retention, EngineBase):
     ) -> None:
         super().__init__(settings)
         self._init_retention(dedupe_window, closed_order_retention)
+
+    def give_away(self, order_id: str) -> Order:
+        """Forget an order another router takes over (a split-off order whose id another
+        route task owns, docs/sharding.md); returns it, to be given to `take_in` there."""
+        order = self.orders.pop(order_id)
+        for line in order.lines.values():
+            self.lines_by_sku[line.sku].discard(line)
+            if line.owing:
+                owing = self.owing[line.sku]
+                owing.discard(line)
+                if not owing:
+                    del self.owing[line.sku]
+        self.expired.discard(order_id)
+        self._ready.discard(order_id)
+        self.changes.orders.add(order_id)
+        return order
+
+    def take_in(self, order: Order) -> None:
+        """Keep an order another router gave away."""
+        if order.order_id in self.orders:
+            raise Rejected(f"order {order.order_id!r} already exists")
+        self.orders[order.order_id] = order
+        for line in order.lines.values():
+            self.lines_by_sku[line.sku].add(line)
+            if line.owing:
+                self.owing.setdefault(line.sku, set()).add(line)
+        if order.closed_at is not None:
+            self._queue_closed(order.order_id, order.closed_at)
+        self.changes.orders.add(order.order_id)
 
     def _outcome(self, scope: EventScope, event_type: str, event_id: str, now: int) -> Outcome:
         if self.settings.enable_backorder_workflow and scope.recalc:

@@ -1,0 +1,137 @@
+"""The partitioned recalculator's tasks (route, allocation, assembly) with no global order
+of inputs (docs/sharding.md, "The recalculator on consumer groups").
+
+Whatever the interleaving of their channels: every input gets the engine's verdict, no
+hand-over or order part is left waiting, no publication id is used twice, and after a final
+full recalculation every line whose value follows from the state alone (calculated, not
+frozen, not set by hand, the workflow on) publishes what the one-process engine publishes,
+and so does every order made only of such lines. Lines whose value is history (frozen,
+manual, or held while the workflow is off) can differ when inputs of different partitions
+interleave differently; taken one input at a time in time order, with everything it causes
+delivered before the next, the tasks equal the engine on every line and order."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import timedelta
+
+from backorders_workload import WorkloadShape, generate_day
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from partitioned_simulation import (
+    InTimeOrder,
+    Simulation,
+    as_route_tasks_see_it,
+    engine_lines,
+    engine_run,
+)
+from recalculator.domain.assembler import status_of
+from recalculator.domain.results import PartialLine
+from support import parsed
+from test_allocation_properties import BASE, event_logs, parse_all
+
+FINAL = {"specversion": "1.0", "id": "final-recalculation", "source": "/tests",
+         "type": "RecalculateBackorders", "time": "2031-01-01T00:00:00Z", "data": {}}
+SHAPES = [(1, 2, 1), (2, 3, 2), (3, 5, 2), (2, 1, 3), (3, 6, 3)]
+
+
+def partitioned_log(log: list[dict]) -> list[dict]:
+    """A random log made for route tasks that own orders by id: one input a minute (the
+    tasks take inputs in their time order, as the engine does); no split to an id used
+    before or by an OrderCreated (two creators of one order, see docs/sharding.md); and every
+    other input on a split order's source after the split names the split-off order
+    instead, so that split-off orders get inputs of their own. A receipt of several SKUs is
+    published as one receipt per SKU: each SKU's stock inputs then share one partition, as
+    the partitioned recalculator needs (docs/sharding.md)."""
+    created = {raw["data"]["order_id"] for raw in log if raw["type"] == "OrderCreated"}
+    split_off: dict[str, str] = {}
+    shaped = []
+    for index, raw in enumerate(log):
+        raw = {**raw, "time": (BASE + timedelta(minutes=index)).isoformat()}
+        data = raw["data"]
+        if raw["type"] == "OrderSplit":
+            if data["new_order_id"] in created:
+                continue
+            created.add(data["new_order_id"])
+            split_off[data["order_id"]] = data["new_order_id"]
+        elif raw["type"] != "OrderCreated" and data.get("order_id") in split_off and index % 2:
+            raw = {**raw, "data": {**data, "order_id": split_off[data["order_id"]]}}
+        elif raw["type"] == "POReceived" and len({line["sku"] for line in data["lines"]}) > 1:
+            for sku in sorted({line["sku"] for line in data["lines"]}):
+                lines = [line for line in data["lines"] if line["sku"] == sku]
+                shaped.append({**raw, "id": f"{raw['id']}-{sku}", "data": {**data, "lines": lines}})
+            continue
+        shaped.append(raw)
+    return shaped
+
+
+def run(events, shape, scheduler) -> tuple[Simulation, object, dict]:
+    seen = as_route_tasks_see_it(events)
+    final = as_route_tasks_see_it([parsed(FINAL)])
+    engine, verdicts = engine_run(seen + final)
+    simulation = Simulation(*shape, scheduler)
+    simulation.feed(seen)
+    simulation.run()
+    # The final recalculation once every task is done: a year later in event time, it also
+    # ends the wait of inputs held for orders that never came.
+    simulation.feed(final)
+    simulation.run()
+    assert simulation.idle(), "a hand-over or an order's parts were left waiting"
+    assert simulation.verdicts == verdicts
+    assert all(len(decided) == 1 for decided in simulation.broadcast_verdicts.values())
+    ids = Counter(key for key, _ in simulation.published)
+    assert not [key for key, count in ids.items() if count > 1]
+    return simulation, engine, verdicts
+
+
+def follows_from_state(engine, line) -> bool:
+    return (engine.settings.enable_backorder_workflow and line.pool is not None
+            and not line.frozen and not line.manual)
+
+
+def assert_equal(simulation: Simulation, engine, *, every_line: bool) -> None:
+    lines, expected = simulation.line_backorders(), engine_lines(engine)
+    assembled = simulation.assembled()
+    for order_id, order in engine.orders.items():
+        alike = [every_line or follows_from_state(engine, line) for line in order.lines.values()]
+        for (line_id, line), same in zip(order.lines.items(), alike):
+            if same:
+                assert lines[(order_id, line_id)] == expected[(order_id, line_id)], (order_id, line_id)
+        if all(alike) and engine.settings.enable_backorder_workflow:
+            parts = [PartialLine(line_id, line.sku, line.qty, line.published)
+                     for line_id, line in order.lines.items()]
+            published = {part.line_id: part.backorder_qty for part in parts if part.backorder_qty}
+            assert assembled.get(order_id, ("None", {})) == (status_of(parts), published), order_id
+    if every_line:
+        assert lines == expected
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event_logs(max_size=80), st.sampled_from(SHAPES), st.integers(0, 2**32))
+def test_partitioned_tasks_in_any_interleaving(log, shape, seed):
+    simulation, engine, _ = run(parse_all(partitioned_log(log)), shape, random.Random(seed))
+    assert_equal(simulation, engine, every_line=False)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event_logs(max_size=80), st.sampled_from(SHAPES))
+def test_partitioned_tasks_one_input_at_a_time_equal_the_engine(log, shape):
+    simulation, engine, _ = run(parse_all(partitioned_log(log)), shape, InTimeOrder())
+    assert_equal(simulation, engine, every_line=True)
+
+
+def test_partitioned_tasks_on_a_generated_day():
+    events = []
+    for raw in generate_day(seed=7, shape=WorkloadShape(orders=600)):
+        try:
+            events.append(parsed(raw))
+        except ValueError:
+            pass
+    for seed in range(2):
+        simulation, engine, _ = run(events, (3, 6, 3), random.Random(seed))
+        assert_equal(simulation, engine, every_line=False)
+        assert all(task.engine.lines_by_sku for task in simulation.allocation)
+        assert simulation.forwarded or simulation.routed  # the work crossed partitions
+    simulation, engine, _ = run(events, (3, 6, 3), InTimeOrder())
+    assert_equal(simulation, engine, every_line=True)
