@@ -13,6 +13,7 @@ from datetime import datetime
 import orjson
 from backorder_events import DeadLetter
 
+from .domain.model import from_us
 from .domain.results import (
     OrderBackorderChange,
     Outcome,
@@ -37,6 +38,10 @@ def output_id(kind: str, cause_id: str, key: str) -> str:
 
 def rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+def _date(value: int | None) -> str | None:
+    return None if value is None else rfc3339(from_us(value))
 
 
 def to_json(event: dict) -> str:
@@ -67,6 +72,8 @@ def order_event(change: OrderBackorderChange, time: str) -> dict:
                     "qty": line.qty,
                     "backorder_qty": line.backorder_qty,
                     "previous_backorder_qty": line.previous_backorder_qty,
+                    "expected_date": _date(line.expected_date),
+                    "previous_expected_date": _date(line.previous_expected_date),
                 }
                 for line in change.lines
             ],
