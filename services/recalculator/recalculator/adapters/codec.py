@@ -96,12 +96,19 @@ def incoming_doc(incoming: SkuIncoming) -> str:
     }).decode()
 
 
-def load_incoming(engine: Engine, sku: str, doc: str) -> None:
+def incoming_from_doc(doc: str) -> SkuIncoming:
     data = orjson.loads(doc)
-    incoming = engine.incoming[sku] = SkuIncoming()
+    incoming = SkuIncoming()
     for po_id, (updated_at, lines) in data["pos"].items():
         incoming.pos[po_id] = PoLines(updated_at, lines)
-        engine.po_skus.setdefault(po_id, set()).add(sku)
     for container_id, (qty, eta) in data["containers"].items():
         incoming.containers[container_id] = (qty, eta)
+    return incoming
+
+
+def load_incoming(engine: Engine, sku: str, doc: str) -> None:
+    incoming = engine.incoming[sku] = incoming_from_doc(doc)
+    for po_id in incoming.pos:
+        engine.po_skus.setdefault(po_id, set()).add(sku)
+    for container_id in incoming.containers:
         engine.container_skus.setdefault(container_id, set()).add(sku)

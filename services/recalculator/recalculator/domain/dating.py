@@ -61,7 +61,7 @@ class ExpectedDates:
                 schedule.add(line.key, line.published, line)
                 skus.add(line.sku)
             line.waiting = wanted
-        publish = self.settings.publish_expected_date_changes
+        publish = self._follows_date_moves()
         containers = self.settings.use_shipping_containers_for_po
         for sku in skus:
             schedule = schedules.get(sku)
@@ -78,6 +78,10 @@ class ExpectedDates:
         if publish:
             for line in lines:
                 self._date_moved(line)
+
+    def _follows_date_moves(self) -> bool:
+        """Whether orders whose dates moved are touched (and so published)."""
+        return self.settings.publish_expected_date_changes
 
     def _date_moved(self, line: Line) -> None:
         if line.live and self.expected_date(line) != line.published_date:
