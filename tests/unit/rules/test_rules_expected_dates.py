@@ -211,3 +211,15 @@ def test_a_date_change_alone_publishes_only_when_the_setting_asks():
     [later] = feed(engine, po("A", ("X", 5, 18, 0), ("X", 7, 22, 0), time="2025-04-30T20:00:00Z"))
     assert [c.order_id for c in later.orders] == ["o2", "o3"]
     assert later.orders[0].lines[0][5:] == (us(22), us(18))
+
+
+def test_explain_shows_each_lines_expected_date():
+    from recalculator.domain.explain import explain_order
+
+    engine = Engine()
+    queue(engine)
+    feed(engine, po("A", ("X", 6, 10, 0)))
+    [line] = explain_order(engine, "o1")
+    assert (line.expected_date, line.published_expected_date) == ("2025-05-10T00:00:00Z", None)
+    [line] = explain_order(engine, "o2")
+    assert line.expected_date is None
