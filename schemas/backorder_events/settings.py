@@ -33,6 +33,7 @@ class BackorderSettings(BaseModel):
     prioritize_picked: bool = False
     use_shipping_containers_for_po: bool = False
     send_magento_backorder_tags: bool = True
+    publish_expected_date_changes: bool = False
 
     def apply(self, patch: SettingsPatch) -> BackorderSettings:
         """The settings with the fields present in `patch` replaced."""
@@ -62,3 +63,4 @@ class SettingsPatch(OnlySetFields):
     prioritize_picked: bool = absent()
     use_shipping_containers_for_po: bool = absent()
     send_magento_backorder_tags: bool = absent()
+    publish_expected_date_changes: bool = absent()

@@ -56,6 +56,14 @@ def day(tmp_path_factory):
     }
 
 
+def expected_dates(engine) -> dict:
+    """Each line's expected date now and the one last published for it."""
+    return {
+        (order.order_id, line.line_id): (engine.expected_date(line), line.published_date)
+        for order in engine.orders.values() for line in order.lines.values()
+    }
+
+
 async def outbox_payloads(runtime):
     async with runtime.db.connect() as conn:
         rows = await conn.execute(t.outbox.select().order_by(t.outbox.c.seq))
@@ -92,6 +100,9 @@ async def test_loaded_state_equals_the_live_state(database, day):
         }
         assert reloaded.engine.settings == live.settings
         assert reloaded.engine.stock == live.stock
+        assert reloaded.engine.incoming == live.incoming
+        assert expected_dates(reloaded.engine) == expected_dates(live)
+        assert any(date is not None for date, _ in expected_dates(live).values())
         assert reloaded.engine.processed == live.processed
         assert {o.order_id: o.published_status for o in reloaded.engine.orders.values()} == {
             o.order_id: o.published_status for o in live.orders.values()

@@ -13,7 +13,9 @@ from datetime import datetime
 import orjson
 from backorder_events import DeadLetter
 
+from .domain.model import from_us
 from .domain.results import (
+    LineChange,
     OrderBackorderChange,
     Outcome,
     ProductBackorderChange,
@@ -39,6 +41,26 @@ def rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def _line(line: LineChange) -> dict:
+    """A line of BackorderChanged; its expected dates only when either is known, so that a
+    line with neither is what it was before they existed (both default to null)."""
+    body = {
+        "line_id": line.line_id,
+        "sku": line.sku,
+        "qty": line.qty,
+        "backorder_qty": line.backorder_qty,
+        "previous_backorder_qty": line.previous_backorder_qty,
+    }
+    if line.expected_date is not None or line.previous_expected_date is not None:
+        body["expected_date"] = _date(line.expected_date)
+        body["previous_expected_date"] = _date(line.previous_expected_date)
+    return body
+
+
+def _date(value: int | None) -> str | None:
+    return None if value is None else rfc3339(from_us(value))
+
+
 def to_json(event: dict) -> str:
     """Compact, key order as built: the same event always gives the same bytes."""
     return orjson.dumps(event).decode()
@@ -60,16 +82,7 @@ def order_event(change: OrderBackorderChange, time: str) -> dict:
             "previous_status": change.previous_status,
             "reason": change.reason,
             "cause_id": change.cause_id,
-            "lines": [
-                {
-                    "line_id": line.line_id,
-                    "sku": line.sku,
-                    "qty": line.qty,
-                    "backorder_qty": line.backorder_qty,
-                    "previous_backorder_qty": line.previous_backorder_qty,
-                }
-                for line in change.lines
-            ],
+            "lines": [_line(line) for line in change.lines],
         },
     }
 

@@ -27,6 +27,7 @@ DEFAULTS = {
     "prioritize_picked": False,
     "use_shipping_containers_for_po": False,
     "send_magento_backorder_tags": True,
+    "publish_expected_date_changes": False,  # docs/behaviour.md, "Expected date per line"
 }
 
 
@@ -95,3 +96,21 @@ def test_bad_patches_rejected(patch: dict[str, Any], field: str, msg: str) -> No
 
 def test_integer_default_warehouse_id_becomes_a_string() -> None:
     assert SettingsPatch.model_validate({"default_warehouse_id": 3}).default_warehouse_id == "3"
+
+
+def test_backorder_changed_without_expected_dates_still_parses_and_older_readers_accept_them() -> None:
+    from backorder_events.outputs import BackorderLine
+    from pydantic import BaseModel, ConfigDict
+
+    old = {"line_id": "1", "sku": "X", "qty": 2, "backorder_qty": 2, "previous_backorder_qty": 0}
+    line = BackorderLine.model_validate(old)
+    assert (line.expected_date, line.previous_expected_date) == (None, None)
+
+    class OlderLine(BaseModel):  # a consumer built before the dates, ignoring extra fields
+        model_config = ConfigDict(extra="ignore")
+        line_id: str
+        backorder_qty: int
+
+    newer = {**old, "expected_date": "2025-05-10T00:00:00Z", "previous_expected_date": None}
+    assert OlderLine.model_validate(newer).backorder_qty == 2
+    assert BackorderLine.model_validate(newer).expected_date.day == 10

@@ -7,6 +7,7 @@ from decimal import Decimal
 import orjson
 
 from ..domain.engine import Engine
+from ..domain.incoming import PoLines, SkuIncoming
 from ..domain.model import Line, Order
 
 
@@ -25,7 +26,8 @@ def order_doc(order: Order) -> str:
             "customer": None if order.customer is None else orjson.Fragment(order.customer),
             "published_status": order.published_status,
             "lines": [
-                [l.line_id, l.sku, l.qty, l.published, l.manual, l.name, l.unit_price, l.owing]
+                [l.line_id, l.sku, l.qty, l.published, l.manual, l.name, l.unit_price, l.owing,
+                 l.published_date]
                 for l in order.lines.values()
             ],
         },
@@ -80,6 +82,33 @@ def load_order(engine: Engine, order_id: str, doc: str, closed_at: int | None = 
         engine.totals[sku] += published
         if (rest[0] if rest else closed_at is not None):
             engine._mark_owing(line)  # noqa: SLF001 - the engine's own bookkeeping
+        if len(rest) > 1:
+            line.published_date = rest[1]
     engine.orders[order_id] = order
     return order
 
+
+
+def incoming_doc(incoming: SkuIncoming) -> str:
+    return orjson.dumps({
+        "pos": {po_id: [po.updated_at, po.lines] for po_id, po in sorted(incoming.pos.items())},
+        "containers": {cid: list(entry) for cid, entry in sorted(incoming.containers.items())},
+    }).decode()
+
+
+def incoming_from_doc(doc: str) -> SkuIncoming:
+    data = orjson.loads(doc)
+    incoming = SkuIncoming()
+    for po_id, (updated_at, lines) in data["pos"].items():
+        incoming.pos[po_id] = PoLines(updated_at, lines)
+    for container_id, (qty, eta) in data["containers"].items():
+        incoming.containers[container_id] = (qty, eta)
+    return incoming
+
+
+def load_incoming(engine: Engine, sku: str, doc: str) -> None:
+    incoming = engine.incoming[sku] = incoming_from_doc(doc)
+    for po_id in incoming.pos:
+        engine.po_skus.setdefault(po_id, set()).add(sku)
+    for container_id in incoming.containers:
+        engine.container_skus.setdefault(container_id, set()).add(sku)

@@ -34,7 +34,7 @@ from ..processing import held_event
 from ..publishing import to_json
 from . import migrate
 from . import tables as t
-from .codec import load_order, order_row
+from .codec import incoming_doc, load_incoming, load_order, order_row
 
 
 def outbox_row(event: dict) -> dict:
@@ -47,6 +47,7 @@ def outbox_row(event: dict) -> dict:
 class BatchRows:
     orders: list[dict] = field(default_factory=list)
     stock: list[dict] = field(default_factory=list)
+    incoming: list[dict] = field(default_factory=list)
     warehouses: list[dict] = field(default_factory=list)
     products: list[dict] = field(default_factory=list)
     sku_backorders: list[dict] = field(default_factory=list)
@@ -61,6 +62,7 @@ class BatchRows:
     # sharded pipeline's hand-over rows).
     extra: list = field(default_factory=list)
     deleted_stock: list[tuple[str, str]] = field(default_factory=list)
+    deleted_incoming: list[str] = field(default_factory=list)
     deleted_positions: list[str] = field(default_factory=list)
     deleted_orders: list[str] = field(default_factory=list)
     # Processed ids applied before this business time are deleted (the dedupe window).
@@ -128,6 +130,8 @@ class Repository:
                 engine.referrers[product.replacement_sku].add(product.sku)
         for item in await conn.execute(select(t.stock)):
             engine.stock.setdefault(item.sku, {})[item.warehouse_id] = item.qty
+        for item in await conn.execute(select(t.incoming)):
+            load_incoming(engine, item.sku, item.doc)
         for position in await conn.execute(select(t.sku_positions)):
             engine.positions[position.sku] = (position.available_qty, position.backorder_qty)
         result = await conn.stream(select(t.orders.c.order_id, t.orders.c.doc, t.orders.c.closed_at))
@@ -185,6 +189,11 @@ class Repository:
             for s, w in sorted(changes.stock) if w in stock.get(s, ())
         ]
         rows.deleted_stock = [(s, w) for s, w in sorted(changes.stock) if w not in stock.get(s, ())]
+        incoming = engine.incoming
+        rows.incoming = [
+            {"sku": s, "doc": incoming_doc(incoming[s])} for s in sorted(changes.incoming) if s in incoming
+        ]
+        rows.deleted_incoming = [s for s in sorted(changes.incoming) if s not in incoming]
         rows.warehouses = [
             {"warehouse_id": w, "type": engine.warehouse_types[w], "name": engine.warehouse_names.get(w)}
             for w in sorted(changes.warehouses)
@@ -285,6 +294,9 @@ class Repository:
         await upsert(conn, t.stock, rows.stock, ["sku", "warehouse_id"])
         for sku, warehouse in rows.deleted_stock:
             await conn.execute(t.stock.delete().where(t.stock.c.sku == sku, t.stock.c.warehouse_id == warehouse))
+        await upsert(conn, t.incoming, rows.incoming, ["sku"])
+        for chunk in _chunks(rows.deleted_incoming):
+            await conn.execute(t.incoming.delete().where(t.incoming.c.sku.in_(chunk)))
         if rows.deleted_positions:
             await conn.execute(t.sku_positions.delete().where(t.sku_positions.c.sku.in_(rows.deleted_positions)))
         await upsert(conn, t.warehouses, rows.warehouses, ["warehouse_id"])

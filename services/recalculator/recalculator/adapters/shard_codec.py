@@ -14,6 +14,7 @@ from decimal import Decimal
 from backorder_events import parse_event
 
 from ..domain.results import OrderPartial, PartialLine
+from .codec import incoming_doc, incoming_from_doc
 from ..domain.sharding import (
     AcquireSkus,
     ArriveLine,
@@ -83,6 +84,7 @@ def encode_handoff(handoff) -> str:
         {
             "sku": export.sku, "known": export.known, "stock": export.stock,
             "total": export.total, "position": export.position, "held_total": export.held_total,
+            "incoming": None if export.incoming is None else incoming_doc(export.incoming),
             "lines": [[_plain(getattr(moved, f.name)) for f in fields(MovedLine)] for moved in export.lines],
         }
         for export in handoff
@@ -101,6 +103,7 @@ def decode_handoff(payload: str):
             item["stock"], item["total"],
             tuple(item["position"]) if item["position"] is not None else None,
             item["held_total"],
+            None if item.get("incoming") is None else incoming_from_doc(item["incoming"]),
         )
         for item in body["skus"]
     )
@@ -115,12 +118,13 @@ def handoff_key(item) -> str:
 
 def encode_partial(partial: OrderPartial) -> str:
     body = [partial.company_id, [list(line) for line in partial.lines]]
-    if partial.evicted:
-        body.append(True)
+    if partial.evicted or partial.publish_dates:
+        body += [partial.evicted, partial.publish_dates]
     return json.dumps(body, separators=(",", ":"))
 
 
 def decode_partial(order_id: str, payload: str) -> OrderPartial:
-    company_id, lines, *evicted = json.loads(payload)
+    company_id, lines, *flags = json.loads(payload)
+    evicted, publish_dates = (flags + [False, False])[:2]
     return OrderPartial(order_id, company_id, tuple(PartialLine(*line) for line in lines),
-                        bool(evicted and evicted[0]))
+                        bool(evicted), bool(publish_dates))

@@ -48,6 +48,15 @@ stock = Table(
     Column("qty", BigInteger, nullable=False),
 )
 
+# Supply on its way to each SKU (domain/incoming.py) as JSON: its open purchase-order lines
+# and containers.
+incoming = Table(
+    "incoming",
+    metadata,
+    Column("sku", String, primary_key=True),
+    Column("doc", Text, nullable=False),
+)
+
 warehouses = Table(
     "warehouses",
     metadata,

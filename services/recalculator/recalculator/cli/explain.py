@@ -58,6 +58,9 @@ def handle(args) -> int:
         table.add_column("value")
         table.add_row("backorder (published)", str(line.published))
         table.add_row("state", line.state + (" (manual value)" if line.manual else ""))
+        table.add_row("expected date", (line.expected_date or "none: no dated supply on order covers it")
+                      + (f" (last published {line.published_expected_date})"
+                         if line.published_expected_date != line.expected_date else ""))
         if line.pool is not None:
             table.add_row("pool", line.pool)
             table.add_row("supply", f"{line.supply} physical, {line.held_by_frozen} held by frozen lines, {line.available} available")

@@ -16,12 +16,13 @@ from .results import LineChange, OrderBackorderChange, OrderPartial, PartialLine
 
 
 class AssembledOrder:
-    __slots__ = ("by_shard", "company_id", "published", "status")
+    __slots__ = ("by_shard", "company_id", "published", "published_dates", "status")
 
     def __init__(self, company_id: str) -> None:
         self.company_id = company_id
         self.by_shard: dict[int, tuple[PartialLine, ...]] = {}
         self.published: dict[str, int] = {}  # line id → backorder last published
+        self.published_dates: dict[str, int] = {}  # line id → expected date last published
         self.status = NONE  # status last published
 
     def lines(self) -> list[PartialLine]:
@@ -59,7 +60,9 @@ class Assembler:
         the cause is assembled."""
         touched: dict[str, AssembledOrder] = {}
         evicted: set[str] = set()
+        dates = False  # publish_expected_date_changes: every shard has the same settings
         for shard, partial in partials:
+            dates = dates or partial.publish_dates
             if partial.evicted:
                 evicted.add(partial.order_id)
                 continue
@@ -78,15 +81,19 @@ class Assembler:
         for order_id in sorted(touched):
             order = touched[order_id]
             lines = order.lines()
-            before = order.published
+            before, dated = order.published, order.published_dates
             status = status_of(lines)
             changed = status != order.status
             line_changes = []
             for line in lines:
                 previous = before.get(line.line_id, 0)
                 changed = changed or previous != line.backorder_qty
+                previous_date = dated.get(line.line_id)
+                if dates and previous_date != line.expected_date:
+                    changed = True
                 line_changes.append(LineChange(
-                    line.line_id, line.sku, line.qty, line.backorder_qty, previous
+                    line.line_id, line.sku, line.qty, line.backorder_qty, previous,
+                    line.expected_date, previous_date,
                 ))
             if not changed:
                 present = {line.line_id for line in lines}
@@ -98,6 +105,10 @@ class Assembler:
                 ))
                 order.status = status
                 order.published = {line.line_id: line.backorder_qty for line in lines}
+                order.published_dates = {
+                    line.line_id: line.expected_date for line in lines
+                    if line.expected_date is not None
+                }
         self._forget(evicted)
         return changes
 

@@ -19,6 +19,7 @@ from backorder_events import BackorderSettings
 from . import policy
 from .changes import Changes
 from .handlers import EventHandlers
+from .incoming import SkuIncoming
 from .model import CLOSED, NONE, Line, Order, to_us
 from .pool import Pool
 from .results import REJECTED, OrderPartial, Outcome, Rejected, UnknownOrder
@@ -55,6 +56,10 @@ class EngineBase(EventHandlers):
         self.product_names: dict[str, str | None] = {}
         self.referrers: dict[str, set[str]] = defaultdict(set)  # replacement → skus
         self.lines_by_sku: dict[str, set[Line]] = defaultdict(set)
+        # Supply on its way (`incoming.py`): by SKU, and the SKUs of each PO and container.
+        self.incoming: dict[str, SkuIncoming] = {}
+        self.po_skus: dict[str, set[str]] = {}
+        self.container_skus: dict[str, set[str]] = {}
         # Pools and the lines changed since their SKU was last recalculated (empty in a role
         # that allocates nothing).
         self.pools: dict[tuple[str, str | None], Pool] = {}
@@ -91,8 +96,8 @@ class EngineBase(EventHandlers):
             "WarehouseUpserted": self._warehouse_upserted,
             "ProductUpserted": self._product_upserted,
             "SettingsChanged": self._settings_changed,
-            "PurchaseOrderUpdated": self._not_for_allocation,
-            "ContainerUpdated": self._not_for_allocation,
+            "PurchaseOrderUpdated": self._purchase_order_updated,
+            "ContainerUpdated": self._container_updated,
             "RecalculateBackorders": self._recalculate_backorders,
             "ReallocateBackorder": self._reallocate_backorder,
             "MarkBackorder": self._mark_backorder,
@@ -183,6 +188,7 @@ class EngineBase(EventHandlers):
         self.totals[sku] += value - old
         self.changes.skus.add(sku)
         line.published = value
+        self._dates_line(line)
         if line.frozen:
             line.pool.adjust_frozen(value - old)
         if value and line.order.closed_at is not None:
@@ -239,6 +245,14 @@ class EngineBase(EventHandlers):
     def rebuild(self) -> None:
         """Drop every pool and place every line again (after settings or warehouse types
         changed, or after loading state)."""
+
+    # A role that allocates keeps expected dates (`dating.py`); the others note nothing.
+
+    def _dates_line(self, line: Line) -> None:
+        """The line's published backorder, pool or priority changed."""
+
+    def _supply_changed(self, skus: Iterable[str]) -> None:
+        """The incoming supply of `skus` changed."""
 
     def _change_stock(self, sku: str, warehouse: str, delta: int | None, set_to: int | None):
         by_warehouse = self.stock.setdefault(sku, {})

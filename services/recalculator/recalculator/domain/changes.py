@@ -10,6 +10,7 @@ class Changes:
         "clock",
         "forget_before",
         "held",
+        "incoming",
         "orders",
         "positions",
         "processed",
@@ -24,6 +25,7 @@ class Changes:
     def __init__(self) -> None:
         self.orders: set[str] = set()
         self.stock: set[tuple[str, str]] = set()
+        self.incoming: set[str] = set()  # SKUs whose supply on its way changed
         self.warehouses: set[str] = set()
         self.products: set[str] = set()
         self.skus: set[str] = set()  # SKUs whose published total changed

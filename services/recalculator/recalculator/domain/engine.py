@@ -70,6 +70,7 @@ class Engine(WaitingActions, Retention, AllocatingEngine):
         changes = []
         held = self.held_orders
         reason = reason_of(event_type)
+        dates = self.settings.publish_expected_date_changes
         for order_id in sorted(scope.orders_before):
             order = self.orders[order_id]
             if held and order_id in held:
@@ -83,11 +84,19 @@ class Engine(WaitingActions, Retention, AllocatingEngine):
             for line_id, line in order.lines.items():
                 previous = before.get(line_id, 0)
                 changed = changed or previous != line.published
-                lines.append(LineChange(line_id, line.sku, line.qty, line.published, previous))
+                date = self.expected_date(line)
+                if dates and date != line.published_date:
+                    changed = True
+                lines.append(LineChange(
+                    line_id, line.sku, line.qty, line.published, previous, date,
+                    line.published_date,
+                ))
             if not changed:
                 # A line that left the order with a backorder still counts as a change.
                 changed = any(v and lid not in order.lines for lid, v in before.items())
             if changed:
+                for change, line in zip(lines, order.lines.values(), strict=True):
+                    line.published_date = change.expected_date
                 order.published_status = status
                 changes.append(
                     OrderBackorderChange(

@@ -38,6 +38,9 @@ class LineExplanation:
     ahead: list[Ahead] = field(default_factory=list)
     allocated: int = 0
     from_replacement: int = 0
+    # docs/behaviour.md, "Expected date per line": ISO date-times, None when none
+    expected_date: str | None = None
+    published_expected_date: str | None = None
     reasons: list[str] = field(default_factory=list)
 
 
@@ -48,8 +51,15 @@ def explain_order(engine: Engine, order_id: str, now: int | None = None, show_ah
     now = engine.last_time if now is None else now
     explanations = []
     for line in order.lines.values():
-        explanations.append(_explain_line(engine, order, line, now, show_ahead))
+        explained = _explain_line(engine, order, line, now, show_ahead)
+        explained.expected_date = _iso(engine.expected_date(line))
+        explained.published_expected_date = _iso(line.published_date)
+        explanations.append(explained)
     return explanations
+
+
+def _iso(value: int | None) -> str | None:
+    return None if value is None else from_us(value).isoformat().replace("+00:00", "Z")
 
 
 def _explain_line(engine: Engine, order: Order, line: Line, now: int, show_ahead: int):

@@ -11,6 +11,7 @@ from backorder_events import Customer
 from backorder_events.limits import MAX_ORDER_LINES, MAX_SKU_STOCK, MAX_STOCK_QTY
 
 from . import policy
+from .incoming import PoLines, SkuIncoming, receive
 from .model import CLOSED, Line, Order, to_us
 from .results import Rejected, UnknownOrder
 
@@ -163,6 +164,14 @@ class EventHandlers:
         for item in data.lines:
             self._change_stock(item.sku, data.warehouse_id, item.qty, None)
             self._scope.recalc.add(item.sku)
+            incoming = self.incoming.get(item.sku)
+            po = incoming.pos.get(data.po_id) if incoming is not None else None
+            if po is not None and now > po.updated_at:  # else in the update's qty_received
+                receive(po, item.qty)
+                if not any(open_ for open_, _ in po.lines):
+                    self._forget_supply(self.po_skus, data.po_id, item.sku, incoming.pos)
+                self.changes.incoming.add(item.sku)
+                self._supply_changed((item.sku,))
 
     def _inventory_adjusted(self, data, now: int) -> None:
         self._check_stock([(data.sku, data.warehouse_id, data.delta, data.set_to)])
@@ -197,14 +206,71 @@ class EventHandlers:
         before = self.settings
         self.settings = before.apply(data.settings)
         self.changes.settings = True
+        if before.use_shipping_containers_for_po != self.settings.use_shipping_containers_for_po:
+            self._supply_changed(self.incoming)
         if any(
             getattr(before, name) != getattr(self.settings, name)
             for name in policy.ALLOCATION_SETTINGS
         ):
             self.rebuild()
 
-    def _not_for_allocation(self, data, now: int) -> None:
-        """Purchase orders and containers feed the channels, not the allocation."""
+    # -- supply on its way (incoming.py) --------------------------------------------------
+
+    def _purchase_order_updated(self, data, now: int) -> None:
+        po_id = data.po_id
+        held = self.po_skus.get(po_id, ())
+        for sku in held:
+            if self.incoming[sku].pos[po_id].updated_at > now:
+                return  # older than the state held
+        by_sku: dict[str, list[list]] = {}
+        for line in data.lines:
+            open_ = max(0, line.qty_ordered - line.qty_received)
+            eta = to_us(line.estimated_delivery_date) if line.estimated_delivery_date else None
+            by_sku.setdefault(line.sku, []).append([open_, eta])
+        touched = set(held) | by_sku.keys()
+        for sku in sorted(held):
+            self._forget_supply(self.po_skus, po_id, sku, self.incoming[sku].pos)
+        for sku, lines in by_sku.items():
+            if any(open_ for open_, _ in lines):
+                self._incoming(sku).pos[po_id] = PoLines(now, lines)
+                self.po_skus.setdefault(po_id, set()).add(sku)
+        self.changes.incoming.update(touched)
+        self._supply_changed(touched)
+
+    def _container_updated(self, data, now: int) -> None:
+        container_id = data.container_id
+        held = self.container_skus.get(container_id, ())
+        quantities: dict[str, int] = {}
+        for line in data.lines:
+            quantities[line.sku] = quantities.get(line.sku, 0) + line.qty
+        touched = set(held) | quantities.keys()
+        for sku in sorted(held):
+            self._forget_supply(
+                self.container_skus, container_id, sku, self.incoming[sku].containers
+            )
+        eta = to_us(data.estimated_arrival_date) if data.estimated_arrival_date else None
+        for sku, qty in quantities.items():
+            if qty:
+                self._incoming(sku).containers[container_id] = (qty, eta)
+                self.container_skus.setdefault(container_id, set()).add(sku)
+        self.changes.incoming.update(touched)
+        self._supply_changed(touched)
+
+    def _incoming(self, sku: str) -> SkuIncoming:
+        incoming = self.incoming.get(sku)
+        if incoming is None:
+            incoming = self.incoming[sku] = SkuIncoming()
+        return incoming
+
+    def _forget_supply(self, index: dict, source_id: str, sku: str, by_source: dict) -> None:
+        """A PO or container no longer brings `sku` (nothing open): forgotten for it."""
+        del by_source[source_id]
+        skus = index[source_id]
+        skus.discard(sku)
+        if not skus:
+            del index[source_id]
+        if self.incoming[sku].empty():
+            del self.incoming[sku]
 
     # -- commands ---------------------------------------------------------------------------
 

@@ -58,6 +58,11 @@ class Line:
     # A line of a closed order whose published backorder has not yet been taken to 0 by a
     # recalculation of its SKU since the order closed (or since a manual action set it).
     owing: bool = False
+    # Expected dates (docs/behaviour.md, "Expected date per line"): (sku, key, units) under
+    # which the line waits in its SKU's schedule (None: not waiting), and the date (µs) last
+    # published for it.
+    waiting: tuple | None = None
+    published_date: int | None = None
 
 
 @dataclass(eq=False, slots=True)

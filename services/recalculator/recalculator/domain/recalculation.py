@@ -13,6 +13,7 @@ import heapq
 
 from . import policy
 from .base import EngineBase, EventScope
+from .dating import ExpectedDates
 from .model import Line
 from .pool import Pool
 from .reference import sku_available, sku_targets
@@ -26,14 +27,20 @@ from .results import (
 )
 
 
-class AllocatingEngine(EngineBase):
+class AllocatingEngine(ExpectedDates, EngineBase):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_dates()
+
     def _outcome(self, scope: EventScope, event_type: str, event_id: str, now: int) -> Outcome:
         if not self.settings.enable_backorder_workflow:
+            self._update_dates()
             self._hold(scope)
             return Outcome(APPLIED, partials=self._order_partials(scope))
         recalculated = self._recalculate(scope.recalc, now) if scope.recalc else set()
         if self.owing and not self.owing.keys().isdisjoint(recalculated):
             self._settle_closed(recalculated)
+        self._update_dates()
         return Outcome(
             APPLIED,
             None,
@@ -64,6 +71,7 @@ class AllocatingEngine(EngineBase):
             self.settings, self.warehouse_types, order
         )
         self.dirty[line.sku].add(line)
+        self._dates_line(line)
         if not calculated:
             line.pool = None
             line.key = None
@@ -80,6 +88,7 @@ class AllocatingEngine(EngineBase):
             line.pool.remove(line)
             line.pool = None
         self.dirty[line.sku].add(line)
+        self._dates_line(line)
 
     def _replace(self, line: Line) -> None:
         """Re-place a line whose order changed, unless its pool and key stay the same."""
@@ -118,6 +127,7 @@ class AllocatingEngine(EngineBase):
                 line.frozen = False
                 line.alloc = 0
                 self._place(line)
+        self._reset_dates()
 
     # -- recalculation ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import policy
+from .incoming import arrivals
 from .model import Line
 
 if TYPE_CHECKING:
@@ -125,3 +126,31 @@ def sku_available(engine: EngineBase, sku: str, now: int) -> int:
             left -= sum(line.qty - view.alloc[line] for line in view.live)
         total += max(0, left)
     return total
+
+
+def expected_dates(engine: EngineBase, sku: str) -> dict[Line, int | None]:
+    """docs/behaviour.md, "Expected date per line", walked from scratch for one SKU: the
+    calculated lines with a published backorder, in priority order, take the dated supply
+    on its way, soonest first; each line gets the date of the arrival that covers its last
+    backordered unit (None past the last one). Every other line of the SKU gets None."""
+    waiting = sorted(
+        (line for line in engine.lines_by_sku.get(sku, ())
+         if line.pool is not None and line.published > 0),
+        key=lambda line: line.key,
+    )
+    supply = arrivals(engine.incoming.get(sku), engine.settings.use_shipping_containers_for_po)
+    dates: dict[Line, int | None] = {
+        line: None for line in engine.lines_by_sku.get(sku, ())
+    }
+    arrival, left = 0, supply[0][1] if supply else 0
+    for line in waiting:
+        need = line.published
+        while arrival < len(supply) and need > left:
+            need -= left
+            arrival += 1
+            left = supply[arrival][1] if arrival < len(supply) else 0
+        if arrival == len(supply):
+            break
+        left -= need
+        dates[line] = supply[arrival][0]
+    return dates

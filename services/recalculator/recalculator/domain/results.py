@@ -21,6 +21,8 @@ class LineChange(NamedTuple):
     qty: int
     backorder_qty: int
     previous_backorder_qty: int
+    expected_date: int | None = None  # µs (docs/behaviour.md, "Expected date per line")
+    previous_expected_date: int | None = None
 
 
 class OrderBackorderChange(NamedTuple):
@@ -52,6 +54,7 @@ class PartialLine(NamedTuple):
     sku: str
     qty: int
     backorder_qty: int
+    expected_date: int | None = None
 
 
 class OrderPartial(NamedTuple):
@@ -62,6 +65,7 @@ class OrderPartial(NamedTuple):
     company_id: str
     lines: tuple[PartialLine, ...]
     evicted: bool = False  # the shard forgot the order (a closed order past its retention)
+    publish_dates: bool = False  # publish_expected_date_changes, as the shard's settings say
 
 
 @dataclass(slots=True)

@@ -31,7 +31,6 @@ from .sharding import (
 )
 
 BROADCAST = frozenset({"WarehouseUpserted", "SettingsChanged", "ProductUpserted"})
-NOT_FOR_SHARDS = frozenset({"PurchaseOrderUpdated", "ContainerUpdated"})
 
 
 class Router:
@@ -67,6 +66,8 @@ class Router:
             "OrderStatusChanged": self._order_wide,
             "POReceived": self._po_received,
             "InventoryAdjusted": self._inventory_adjusted,
+            "PurchaseOrderUpdated": self._supply_document,
+            "ContainerUpdated": self._supply_document,
             "RecalculateBackorders": self._recalculate,
             "ReallocateBackorder": self._reallocate,
             "MarkBackorder": self._mark,
@@ -207,6 +208,20 @@ class Router:
         by_shard = defaultdict(list)
         for index, item in enumerate(event.data.lines):
             by_shard[self.shard_of(item.sku)].append(index)
+        for shard in sorted(by_shard):
+            records.append((shard, self._restricted(event, lines=by_shard[shard])))
+
+    def _supply_document(self, event, records) -> None:
+        """A PO or container reaches the shards of the SKUs it brings and of those it
+        brought (which it may no longer), restricted to its lines of their SKUs."""
+        data = event.data
+        if event.type == "PurchaseOrderUpdated":
+            held = self.engine.po_skus.get(data.po_id, ())
+        else:
+            held = self.engine.container_skus.get(data.container_id, ())
+        by_shard: dict[int, list[int]] = {self.shard_of(sku): [] for sku in held}
+        for index, item in enumerate(data.lines):
+            by_shard.setdefault(self.shard_of(item.sku), []).append(index)
         for shard in sorted(by_shard):
             records.append((shard, self._restricted(event, lines=by_shard[shard])))
 

@@ -29,17 +29,24 @@ class ShardEngine(AllocatingEngine):
         handler = getattr(self, "_op_" + type(operation).__name__)
         return self._run(cause_id, operation.cause_type, handler, operation, now)
 
+    def _follows_date_moves(self) -> bool:
+        # The assembler holds every line's date as last reported, and an order's change
+        # lists all its lines, those of other shards too: a moved date is always reported.
+        return True
+
     def _order_partials(self, scope: EventScope) -> list[OrderPartial]:
         """This shard's view of every order the event touched: its lines here, as they are
         now; and the orders it evicted (docs/sharding.md)."""
         partials = []
+        dates = self.settings.publish_expected_date_changes
         for order_id in sorted(scope.orders_before):
             order = self.orders[order_id]
-            lines = tuple(
-                PartialLine(line_id, line.sku, line.qty, line.published)
-                for line_id, line in order.lines.items()
-            )
-            partials.append(OrderPartial(order_id, order.company_id, lines))
+            lines = []
+            for line_id, line in order.lines.items():
+                # What the assembler was last told: a date moving from it is reported again.
+                date = line.published_date = self.expected_date(line)
+                lines.append(PartialLine(line_id, line.sku, line.qty, line.published, date))
+            partials.append(OrderPartial(order_id, order.company_id, tuple(lines), False, dates))
         partials.extend(scope.evicted)
         return partials
 
@@ -127,14 +134,41 @@ class ShardEngine(AllocatingEngine):
             stock = self.stock.pop(sku, None)
             for warehouse in stock or ():
                 self.changes.stock.add((sku, warehouse))
+            incoming = self._release_incoming(sku)
             total = self.totals.pop(sku, 0)
             position = self.positions.pop(sku, None)
             held = self.held_totals.pop(sku, None)
             self.changes.skus.add(sku)
             self.changes.positions.add(sku)
             self.changes.held = self.changes.held or held is not None
-            exports.append(SkuExport(sku, known, tuple(moved), stock, total, position, held))
+            exports.append(
+                SkuExport(sku, known, tuple(moved), stock, total, position, held, incoming)
+            )
         self._handoff = tuple(exports)
+
+    def _release_incoming(self, sku: str):
+        """A released SKU's supply on its way, which goes with it."""
+        incoming = self.incoming.pop(sku, None)
+        if incoming is None:
+            return None
+        for index, sources in ((self.po_skus, incoming.pos), (self.container_skus, incoming.containers)):
+            for source_id in sources:
+                skus = index[source_id]
+                skus.discard(sku)
+                if not skus:
+                    del index[source_id]
+        self.schedules.pop(sku, None)
+        self.changes.incoming.add(sku)
+        return incoming
+
+    def _acquire_incoming(self, sku: str, incoming) -> None:
+        self.incoming[sku] = incoming
+        for source_id in incoming.pos:
+            self.po_skus.setdefault(source_id, set()).add(sku)
+        for source_id in incoming.containers:
+            self.container_skus.setdefault(source_id, set()).add(sku)
+        self.changes.incoming.add(sku)
+        self._supply_changed((sku,))
 
     def _op_AcquireSkus(self, op, now: int) -> None:
         if op.exports is None:
@@ -145,6 +179,8 @@ class ShardEngine(AllocatingEngine):
                 self.stock[sku] = dict(export.stock)  # before the lines: pools read supply
                 for warehouse in export.stock:
                     self.changes.stock.add((sku, warehouse))
+            if export.incoming is not None:
+                self._acquire_incoming(sku, export.incoming)
             if export.known:
                 self.lines_by_sku[sku]  # noqa: B018 - a defaultdict: the SKU is known here now
             for moved in export.lines:

@@ -15,6 +15,8 @@ import zlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from .incoming import SkuIncoming
+
 
 def stable_shard(key: str, shards: int) -> int:
     """The same on every machine and run (Python's own str hash is salted per process)."""
@@ -138,6 +140,7 @@ class SkuExport:
     total: int
     position: tuple[int, int] | None
     held_total: int | None
+    incoming: SkuIncoming | None = None  # its supply on its way
 
 
 @dataclass(frozen=True, slots=True)

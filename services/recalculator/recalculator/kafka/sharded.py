@@ -547,6 +547,7 @@ class AssemblerStage(_Stage):
                 doc = json.loads(row.doc)
                 order.status = row.status
                 order.published = doc["published"]
+                order.published_dates = doc.get("dates", {})
                 order.by_shard = {
                     int(shard): tuple(PartialLine(*line) for line in lines)
                     for shard, lines in doc["by_shard"].items()
@@ -601,6 +602,7 @@ class AssemblerStage(_Stage):
                 "status": orders[order_id].status,
                 "doc": json.dumps({
                     "published": orders[order_id].published,
+                    "dates": orders[order_id].published_dates,
                     "by_shard": {str(s): [list(line) for line in lines]
                                  for s, lines in orders[order_id].by_shard.items()},
                 }, separators=(",", ":")),
