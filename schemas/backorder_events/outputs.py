@@ -18,6 +18,7 @@ from .envelope import (
     NonNegativeTotal,
     PositiveQty,
     Sku,
+    UtcDatetime,
 )
 from .invalid import InvalidEvent
 from .limits import MAX_DEAD_LETTER_RAW_BYTES, MAX_DEAD_LETTER_TEXT, MAX_ID_LENGTH
@@ -29,6 +30,8 @@ class BackorderLine(DataModel):
     qty: PositiveQty
     backorder_qty: NonNegativeQty
     previous_backorder_qty: NonNegativeQty
+    expected_date: UtcDatetime | None = None  # docs/behaviour.md, "Expected date per line"
+    previous_expected_date: UtcDatetime | None = None
 
 
 class BackorderChangedData(DataModel):
