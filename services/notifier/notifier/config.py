@@ -37,6 +37,8 @@ CONFIG_ENV = "BACKORDERS_NOTIFIER_CONFIG"
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
 ANY_COMPANY = "*"
+# No second email for an order within a day of its last one, unless configured otherwise.
+DEFAULT_COOLDOWN_MINUTES = 24 * 60
 
 
 class ConfigError(ValueError):
@@ -198,7 +200,8 @@ class CompanyConfig(_Strict):
 class NotifierSettings(_Strict):
     # Right-hand side of every Message-ID; by default the sender address's domain.
     message_id_domain: str | None = None
-    cooldown_minutes: float = Field(default=0.0, ge=0)
+    # Every company's cool-down unless it sets its own (0: off).
+    cooldown_minutes: float = Field(default=DEFAULT_COOLDOWN_MINUTES, ge=0)
     # A notification claimed for sending by a process that then died is sent again after this.
     sending_lease_seconds: float = Field(default=600.0, gt=0)
     # Sent and suppressed notifications, and closed orders, are pruned once their change is

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import ANY_COMPANY, NotifierConfig, from_mapping
+from .config import ANY_COMPANY, DEFAULT_COOLDOWN_MINUTES, NotifierConfig, from_mapping
 
 DEFAULT_TEMPLATE = "backorder-notice"
 DEFAULT_PROFILE = "local-outbox"
@@ -46,7 +46,7 @@ now. We will ship the backordered items as soon as they arrive:</p>
 
 def default_mapping(data_dir: Path) -> dict:
     return {
-        "notifier": {"message_id_domain": "backorders.localhost"},
+        "notifier": {"message_id_domain": "backorders.localhost", "cooldown_minutes": DEFAULT_COOLDOWN_MINUTES},
         "profiles": {DEFAULT_PROFILE: {"type": "file", "directory": str(Path(data_dir) / "mail")}},
         "templates": {
             DEFAULT_TEMPLATE: {
