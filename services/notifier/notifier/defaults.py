@@ -21,6 +21,8 @@ now. We will ship the backordered items as soon as they arrive:
 
 #?OrderItemsDetails2?#
 
+Expected date of the backordered items: #?ExpectedDate?#
+
 They will go to:
 #?ShippingAddress?#
 
@@ -36,6 +38,7 @@ HTML = """\
 <p>Not everything in your order <b>#?OrderID?#</b> (placed #?OrderDate?#) is in stock right
 now. We will ship the backordered items as soon as they arrive:</p>
 #?OrderItemsDetails?#
+<p>Expected date of the backordered items: <b>#?ExpectedDate?#</b></p>
 <p>They will go to:<br>
 #?ShippingAddressHtml?#</p>
 <p>Thank you for your patience,<br>#?CompanyName?#</p>
