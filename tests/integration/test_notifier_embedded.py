@@ -23,6 +23,7 @@ from backorders_platform.database import sqlite_url
 from backorders_workload import WorkloadShape, generate_day
 from notifier.config import from_mapping
 from notifier.defaults import default_mapping
+from notifier.domain.expected import day, parse
 from notifier.domain.rules import notification_id
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
@@ -69,6 +70,14 @@ def customers(records) -> dict[str, str]:
     return found
 
 
+def expected_suffix(line: dict) -> str:
+    """What #?OrderItemsDetails2?# adds after a line's quantities: its expected date."""
+    if not line["backorder_qty"]:
+        return ""
+    shown = day(parse(line.get("expected_date")))
+    return f", expected {shown}" if shown else ", expected date unknown"
+
+
 def first_marking_per_order(marked: list[dict]) -> list[dict]:
     """Of the changes marking orders as backorders (in the order published), each order's
     first: the one the cool-down lets through within a day."""
@@ -113,9 +122,9 @@ def test_a_generated_day_writes_one_eml_per_order_marked_as_backorder_and_a_reru
         listed = [row for row in message.get_body(("plain",)).get_content().splitlines() if row.startswith("- ")]
         assert len(listed) == len(change["data"]["lines"])
         for row, line in zip(listed, change["data"]["lines"]):
+            shown = f"{line['qty']} ordered, {line['backorder_qty']} backordered{expected_suffix(line)}"
             # "- Name (SKU): …", or "- SKU: …" for a line whose product name is not known
-            assert row.endswith(f"{line['sku']}): {line['qty']} ordered, {line['backorder_qty']} backordered") or (
-                row == f"- {line['sku']}: {line['qty']} ordered, {line['backorder_qty']} backordered")
+            assert row.endswith(f"{line['sku']}): {shown}") or row == f"- {line['sku']}: {shown}"
         assert message.get_body(("html",)) is not None
 
     stamps = {f: f.stat().st_mtime_ns for f in files}

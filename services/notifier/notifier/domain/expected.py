@@ -23,14 +23,15 @@ def day(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).date().isoformat() if moment is not None else None
 
 
-def order_day(lines: Iterable[Mapping[str, Any]]) -> str | None:
+def order_day(lines: Iterable[Mapping[str, Any]], *, previous: bool = False) -> str | None:
     """The order's expected day: the latest of its backordered lines'; None when one of
     them has no date (the order cannot be complete before that line is) or none is
-    backordered."""
+    backordered. `previous`: the day the order's previous change gave."""
+    qty, date = ("previous_backorder_qty", "previous_expected_date") if previous else ("backorder_qty", "expected_date")
     days = []
     for line in lines:
-        if line.get("backorder_qty", 0) > 0:
-            shown = day(parse(line.get("expected_date")))
+        if line.get(qty, 0) > 0:
+            shown = day(parse(line.get(date)))
             if shown is None:
                 return None
             days.append(shown)
