@@ -101,6 +101,7 @@ def test_sigkill_while_changes_stream_in_loses_no_email(tmp_path):
 [notifier]
 message_id_domain = "test.example"
 sending_lease_seconds = 3
+cooldown_minutes = 0  # every transition of the workload sends its email
 
 [profiles.main]
 type = "smtp"

@@ -21,6 +21,9 @@ import pytest
 from backorders_app.downstream import notify as run_embedded
 from backorders_platform.database import sqlite_url
 from backorders_workload import WorkloadShape, generate_day
+from notifier.config import from_mapping
+from notifier.defaults import default_mapping
+from notifier.domain.expected import day, parse
 from notifier.domain.rules import notification_id
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
@@ -67,6 +70,23 @@ def customers(records) -> dict[str, str]:
     return found
 
 
+def expected_suffix(line: dict) -> str:
+    """What #?OrderItemsDetails2?# adds after a line's quantities: its expected date."""
+    if not line["backorder_qty"]:
+        return ""
+    shown = day(parse(line.get("expected_date")))
+    return f", expected {shown}" if shown else ", expected date unknown"
+
+
+def first_marking_per_order(marked: list[dict]) -> list[dict]:
+    """Of the changes marking orders as backorders (in the order published), each order's
+    first: the one the cool-down lets through within a day."""
+    first: dict[str, dict] = {}
+    for change in marked:
+        first.setdefault(change["data"]["order_id"], change)
+    return list(first.values())
+
+
 def test_a_generated_day_writes_one_eml_per_order_marked_as_backorder_and_a_rerun_writes_nothing(tmp_path):
     records = generated(3, 600)
     db = tmp_path / "demo.sqlite"
@@ -76,14 +96,19 @@ def test_a_generated_day_writes_one_eml_per_order_marked_as_backorder_and_a_reru
     marked = [c for c in changes if c["data"]["previous_status"] == "None" and c["data"]["status"] != "None"]
     assert len(marked) > 50
 
+    first = first_marking_per_order(marked)
+    assert len(first) < len(marked)  # some orders are marked again later in the day
+
     summary = asyncio.run(run_embedded(url, records, "generated", data_dir=tmp_path))
     rows = dict(summary.rows)
     mail = tmp_path / "mail"
     files = sorted(mail.glob("*.eml"))
-    assert rows["emails written to files (this run)"] == len(marked) == len(files)
+    # The day is shorter than the default cool-down (a day): one email per order.
+    assert rows["emails written to files (this run)"] == len(first) == len(files)
     assert rows["orders marked as backorder (this run)"] == len(marked)
+    assert rows["suppressed by the cool-down (all time)"] == len(marked) - len(first)
     assert rows["failed (all time)"] == 0 and rows["waiting for customer data (all time)"] == 0
-    assert {f.stem for f in files} == {notification_id(c["id"]) for c in marked}
+    assert {f.stem for f in files} == {notification_id(c["id"]) for c in first}
 
     emails = customers(records)
     by_id = {notification_id(c["id"]): c for c in marked}
@@ -97,9 +122,9 @@ def test_a_generated_day_writes_one_eml_per_order_marked_as_backorder_and_a_reru
         listed = [row for row in message.get_body(("plain",)).get_content().splitlines() if row.startswith("- ")]
         assert len(listed) == len(change["data"]["lines"])
         for row, line in zip(listed, change["data"]["lines"]):
+            shown = f"{line['qty']} ordered, {line['backorder_qty']} backordered{expected_suffix(line)}"
             # "- Name (SKU): …", or "- SKU: …" for a line whose product name is not known
-            assert row.endswith(f"{line['sku']}): {line['qty']} ordered, {line['backorder_qty']} backordered") or (
-                row == f"- {line['sku']}: {line['qty']} ordered, {line['backorder_qty']} backordered")
+            assert row.endswith(f"{line['sku']}): {shown}") or row == f"- {line['sku']}: {shown}"
         assert message.get_body(("html",)) is not None
 
     stamps = {f: f.stat().st_mtime_ns for f in files}
@@ -177,12 +202,13 @@ def test_a_run_killed_half_way_finishes_when_run_again(tmp_path):
     partial = len(list(mail.glob("*.eml")))
     summary = dict(asyncio.run(run_embedded(sqlite_url(path), records, "generated", data_dir=tmp_path)).rows)
     marked = [c for c in outbox(path) if c["data"]["previous_status"] == "None" and c["data"]["status"] != "None"]
+    first = first_marking_per_order(marked)
     files = {f.stem for f in mail.glob("*.eml")}
-    assert files == {notification_id(c["id"]) for c in marked}
+    assert files == {notification_id(c["id"]) for c in first}
     assert not list(mail.glob("*.part"))
-    assert summary["delivered (all time)"] == len(marked)
-    print(f"\nembedded notifier killed after {partial} of {len(marked)} files; the second run wrote the rest")
-    assert partial < len(marked), "the kill came after the last file"
+    assert summary["delivered (all time)"] == len(first)
+    print(f"\nembedded notifier killed after {partial} of {len(first)} files; the second run wrote the rest")
+    assert partial < len(first), "the kill came after the last file"
 
 
 def test_a_database_without_the_recalculator_tables_is_taken_as_empty(tmp_path):
@@ -191,7 +217,8 @@ def test_a_database_without_the_recalculator_tables_is_taken_as_empty(tmp_path):
     assert summary["orders marked as backorder (this run)"] == 0
 
 
-def test_marked_by_recalculation_or_by_mark_backorder_one_email_per_transition(tmp_path):
+@pytest.mark.parametrize("cooldown", [None, 0], ids=["default-cooldown", "no-cooldown"])
+def test_marked_by_recalculation_or_by_mark_backorder_one_email_per_transition(tmp_path, cooldown):
     def event(n: int, type_: str, data: dict) -> tuple[int, str]:
         return n, json.dumps({"specversion": "1.0", "id": f"e{n}", "source": "/test", "type": type_,
                               "time": f"2025-04-30T10:{n:02d}:00Z", "data": data})
@@ -219,8 +246,19 @@ def test_marked_by_recalculation_or_by_mark_backorder_one_email_per_transition(t
     changes = [(c["data"]["previous_status"], c["data"]["status"], c["data"]["reason"]) for c in outbox(path)]
     assert changes == [("None", "Full", "manual"), ("Full", "None", "recalculation"),
                        ("None", "Partial", "recalculation"), ("Partial", "Full", "recalculation")]
-    summary = dict(asyncio.run(run_embedded(sqlite_url(path), log, "generated", data_dir=tmp_path)).rows)
+    mapping = default_mapping(tmp_path)
+    if cooldown is not None:
+        mapping["notifier"]["cooldown_minutes"] = cooldown
+    config = from_mapping(mapping, "test", base=tmp_path)
+    summary = dict(asyncio.run(run_embedded(sqlite_url(path), log, "generated", data_dir=tmp_path,
+                                            config=config)).rows)
     files = sorted((tmp_path / "mail").glob("*.eml"))
+    if cooldown is None:
+        # The second marking comes two minutes after the first email: within the default
+        # cool-down of a day, recorded as suppressed.
+        assert summary["emails written to files (this run)"] == len(files) == 1
+        assert summary["suppressed by the cool-down (all time)"] == 1
+        return
     assert summary["emails written to files (this run)"] == len(files) == 2
     bodies = [email.message_from_bytes(f.read_bytes(), policy=email.policy.default).get_body(("plain",)).get_content()
               for f in files]

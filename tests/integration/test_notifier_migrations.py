@@ -34,6 +34,6 @@ async def test_the_notifier_tables_live_beside_the_recalculator_tables(database)
             recalculator_versions = (await conn.execute(text("select count(*) from alembic_version"))).scalar_one()
         assert differences == [], f"migrations and tables.py differ: {differences}"
         assert names >= {t.name for t in tables.metadata.sorted_tables} | {VERSION_TABLE, "alembic_version", "outbox"}
-        assert notifier_version == "n0003" and recalculator_versions == 1
+        assert notifier_version == "n0004" and recalculator_versions == 1
     finally:
         await db.dispose()

@@ -245,7 +245,8 @@ async def test_recipients_headers_both_parts_placeholders_filled_and_escaped(dat
     assert set(parts) == {"text/plain", "text/html"}
     text, html = parts["text/plain"], parts["text/html"]
     assert text.startswith("Dear Colin <b> O'Hara & Sons,\nOrder 5145827:\n")
-    assert "- Cat <Hammock> (cat-hammock): 2 ordered, 2 backordered\n- SC-Tees: 3 ordered, 0 backordered" in text
+    assert ("- Cat <Hammock> (cat-hammock): 2 ordered, 2 backordered, expected date unknown\n"
+            "- SC-Tees: 3 ordered, 0 backordered") in text
     assert text.endswith("Colin <b> O'Hara & Sons\n12 Harbor Way\nLakewood, NJ 08701\nUS\nThirsty <Tea>\n"
                          "Thirsty <Tea> & Co\n1 Main St, Lakewood\n")
     assert "<p>Dear Colin &lt;b&gt; O&#x27;Hara &amp; Sons,</p>" in html

@@ -23,7 +23,7 @@ from .config import CONFIG_ENV, ConfigError, NotifierConfig
 from .configured import configured_path, load_configured
 from .domain.intake import FAILED, STATUSES
 from .domain.message import MessageError
-from .domain.rules import is_marked_backorder, notification_id
+from .domain.rules import SLIP_SCENARIO, is_marked_backorder, notification_id
 from .service import NotifierService, build_message
 
 
@@ -47,7 +47,8 @@ def handle_validate(args) -> int:
         policy = config.assignment(company_id)
         if policy is not None:
             cool = f", cool-down {policy.cool_down.minutes:g} min" if policy.cool_down.minutes else ""
-            print(f"  company {company_id}: EmailCustomerForBackOrder -> {policy.template}{cool}")
+            slips = f", {SLIP_SCENARIO} -> {policy.slip_template}" if policy.slip_template else ""
+            print(f"  company {company_id}: EmailCustomerForBackOrder -> {policy.template}{slips}{cool}")
     for warning in warnings:
         print(f"warning: {warning}")
     if warnings and args.strict:

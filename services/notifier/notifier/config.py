@@ -30,13 +30,15 @@ from pydantic import (
 
 from .domain.intake import Policy
 from .domain.message import MessageError, MessageTemplate, checked_address
-from .domain.rules import SCENARIO, CoolDown
+from .domain.rules import SCENARIO, SCENARIOS, SLIP_SCENARIO, CoolDown
 from .domain.templates import TemplateError, TemplateText, parse
 
 CONFIG_ENV = "BACKORDERS_NOTIFIER_CONFIG"
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
 ANY_COMPANY = "*"
+# No second email for an order within a day of its last one, unless configured otherwise.
+DEFAULT_COOLDOWN_MINUTES = 24 * 60
 
 
 class ConfigError(ValueError):
@@ -180,6 +182,7 @@ class CompanyConfig(_Strict):
     # The seed's Email Template Assignment: scenario -> template name.
     assignments: dict[str, str] = Field(default_factory=dict)
     cooldown_minutes: float | None = Field(default=None, ge=0)
+    slip_emails: bool | None = None  # None: [notifier] slip_emails
 
     @field_validator("name")
     @classmethod
@@ -189,16 +192,20 @@ class CompanyConfig(_Strict):
     @field_validator("assignments")
     @classmethod
     def _known_scenarios(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - {SCENARIO})
+        unknown = sorted(set(value) - set(SCENARIOS))
         if unknown:
-            raise ValueError(f"unknown scenario {unknown[0]!r} (known: {SCENARIO})")
+            raise ValueError(f"unknown scenario {unknown[0]!r} (known: {', '.join(SCENARIOS)})")
         return value
 
 
 class NotifierSettings(_Strict):
     # Right-hand side of every Message-ID; by default the sender address's domain.
     message_id_domain: str | None = None
-    cooldown_minutes: float = Field(default=0.0, ge=0)
+    # Every company's cool-down unless it sets its own (0: off).
+    cooldown_minutes: float = Field(default=DEFAULT_COOLDOWN_MINUTES, ge=0)
+    # Email a customer when a backorder's expected date slips later than the one last
+    # emailed for the order (the template assigned to EmailCustomerForExpectedDateSlip).
+    slip_emails: bool = False
     # A notification claimed for sending by a process that then died is sent again after this.
     sending_lease_seconds: float = Field(default=600.0, gt=0)
     # Sent and suppressed notifications, and closed orders, are pruned once their change is
@@ -244,7 +251,11 @@ class NotifierConfig:
         minutes = company.cooldown_minutes
         if minutes is None:
             minutes = self.settings.cooldown_minutes
-        return Policy(company.assignments[SCENARIO], CoolDown(minutes))
+        slip_template = company.assignments.get(SLIP_SCENARIO) if self.sends_slips(company) else None
+        return Policy(company.assignments[SCENARIO], CoolDown(minutes), slip_template)
+
+    def sends_slips(self, company: CompanyConfig) -> bool:
+        return self.settings.slip_emails if company.slip_emails is None else company.slip_emails
 
     def company_name(self, company_id: str) -> str:
         company = self.companies.get(company_id)
@@ -328,10 +339,15 @@ def from_mapping(data: dict[str, Any], source: str, base: Path) -> NotifierConfi
             if template not in raw.templates:
                 problems.append(f"companies.{company_id}.assignments.{scenario}: "
                                 f"template {template!r} is not defined")
+    config = NotifierConfig(source, raw.notifier, profiles, templates, dict(raw.companies), dict(raw.templates))
+    for company_id, company in raw.companies.items():
+        if config.sends_slips(company) and SCENARIO in company.assignments \
+                and SLIP_SCENARIO not in company.assignments:
+            problems.append(f"companies.{company_id}: slip_emails is on but no template is assigned to "
+                            f"{SLIP_SCENARIO}")
     if problems:
         raise ConfigError(source, problems)
-    return NotifierConfig(source, raw.notifier, profiles, templates, dict(raw.companies),
-                          dict(raw.templates))
+    return config
 
 
 def _with_paths(profile: SmtpProfile | FileProfile, base: Path) -> SmtpProfile | FileProfile:

@@ -29,6 +29,7 @@ from backorders_platform.screening import MAX_RECORD_BYTES, Refused, Screen
 from .adapters.store import Claimed, Pruned, Store
 from .config import FileProfile, NotifierConfig
 from .delivery import Channel, DeliveryError, open_channel
+from .domain import expected
 from .domain.facts import OrderFacts, resolve
 from .domain.intake import (
     IntakeResult,
@@ -315,9 +316,11 @@ def build_message(config: NotifierConfig, template: MessageTemplate, notificatio
     resolved = resolve(order_id, facts)
     if resolved is None:
         raise MessageError(f"the customer data of order {order_id} has not arrived")
+    lines = change.get("lines", [])
     items = tuple(
-        ItemLine(line["sku"], resolved.line_names.get(line["line_id"]), line["qty"], line["backorder_qty"])
-        for line in change.get("lines", [])
+        ItemLine(line["sku"], resolved.line_names.get(line["line_id"]), line["qty"], line["backorder_qty"],
+                 expected.day(expected.parse(line.get("expected_date"))))
+        for line in lines
     )
     message_facts = MessageFacts(
         order_id=order_id,
@@ -327,6 +330,7 @@ def build_message(config: NotifierConfig, template: MessageTemplate, notificatio
         customer=resolved.customer or {},
         order_date=resolved.order_date,
         items=items,
+        expected_day=expected.order_day(lines),
     )
     return compose(
         template, message_facts,

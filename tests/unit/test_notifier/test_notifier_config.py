@@ -153,3 +153,51 @@ def test_the_configuration_in_use_is_the_path_else_the_environment_else_the_defa
     assert load_configured(good, data_dir=tmp_path).source == str(good)  # the path comes first
     monkeypatch.setenv(CONFIG_ENV, "")
     assert load_configured(data_dir=tmp_path).source == default.source
+
+
+def test_every_company_has_a_cool_down_of_a_day_unless_it_sets_its_own(tmp_path):
+    config = load(write(tmp_path, VALID + '\n[companies."*".assignments]\nEmailCustomerForBackOrder = "notice"\n'
+                                        '[companies.c2]\ncooldown_minutes = 0\n'
+                                        '[companies.c2.assignments]\nEmailCustomerForBackOrder = "notice"\n'))
+    assert config.assignment("c1").cool_down.minutes == 1440
+    assert config.assignment("company-7").cool_down.minutes == 1440  # through "*"
+    assert config.assignment("c2").cool_down.minutes == 0
+    lowered = load(write(tmp_path, "[notifier]\ncooldown_minutes = 90\n" + VALID))
+    assert lowered.assignment("c1").cool_down.minutes == 90
+
+
+def test_the_example_and_the_built_in_configurations_have_the_cool_down_and_slip_notices_off(tmp_path):
+    from notifier.defaults import default_config
+
+    for config in (load(ROOT / "deploy" / "notifier.example.toml"), default_config(tmp_path)):
+        for company_id in ("default", "company-1"):
+            policy = config.assignment(company_id)
+            assert policy.cool_down.minutes == 1440 and policy.slip_template is None
+        template = config.templates[config.assignment("company-1").template]
+        assert "ExpectedDate" in template.text.names and "ExpectedDate" in template.html.names
+        slip = config.templates[config.company("company-1").assignments["EmailCustomerForExpectedDateSlip"]]
+        assert "ExpectedDate" in slip.subject.names | slip.text.names
+
+
+SLIPS = """
+[templates.slip]
+subject = "Order #?OrderID?#: now expected #?ExpectedDate?#"
+sender_email = "orders@example.com"
+profile = "main"
+text = "Dear #?FirstName?#, now #?ExpectedDate?#"
+"""
+
+
+def test_slip_notices_need_the_setting_and_a_template_assigned_to_their_scenario(tmp_path):
+    assigned = SLIPS + VALID + 'EmailCustomerForExpectedDateSlip = "slip"\n'
+    assert load(write(tmp_path, assigned)).assignment("c1").slip_template is None  # off by default
+    on = "[notifier]\nslip_emails = true\n" + assigned
+    assert load(write(tmp_path, on)).assignment("c1").slip_template == "slip"
+    company_off = assigned.replace("[companies.c1.assignments]\n", "slip_emails = false\n[companies.c1.assignments]\n")
+    assert load(write(tmp_path, "[notifier]\nslip_emails = true\n" + company_off)).assignment("c1").slip_template is None
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, "[notifier]\nslip_emails = true\n" + SLIPS + VALID))
+    assert error.value.problems == [
+        "companies.c1: slip_emails is on but no template is assigned to EmailCustomerForExpectedDateSlip"]
+    with pytest.raises(ConfigError, match="unknown scenario 'EmailCustomerForSlip'"):
+        load(write(tmp_path, VALID + 'EmailCustomerForSlip = "notice"\n'))

@@ -89,3 +89,32 @@ def test_subject_and_literal_text_around_placeholders():
     subject = parse("n", "subject", "#?CompanyName?#: order #?OrderID?# (#?BackorderStatus?#)")
     assert subject.render(values(FACTS)) == "Thirsty Tea: order 5145827 (Full)"
     assert parse("n", "text", "no placeholders ?# at all").render({}) == "no placeholders ?# at all"
+
+
+DATED = MessageFacts(
+    order_id="5145827", company_name="Thirsty Tea", footer="", status="Partial",
+    customer={"email": "colin@example.com"}, order_date="2023-08-16T13:30:00Z",
+    items=(ItemLine("cat-hammock", "Cat Hammock", 2, 2, "2023-08-21"), ItemLine("SC-Tees", None, 3, 1),
+           ItemLine("mug", "Mug", 1, 0)),
+    expected_day="2023-08-21",
+)
+
+
+def test_each_backordered_line_shows_its_expected_date_or_unknown_and_a_line_in_stock_none():
+    rendered = parse("n", "text", "#?OrderItemsDetails2?#").render(values(DATED))
+    assert rendered.splitlines() == [
+        "- Cat Hammock (cat-hammock): 2 ordered, 2 backordered, expected 2023-08-21",
+        "- SC-Tees: 3 ordered, 1 backordered, expected date unknown",
+        "- Mug (mug): 1 ordered, 0 backordered",
+    ]
+    table = parse("n", "html", "#?OrderItemsDetails?#").render(values(DATED))
+    assert "<th>Backordered</th><th>Expected</th>" in table
+    assert '<td style="text-align:right">2</td><td>2023-08-21</td></tr>' in table
+    assert '<td style="text-align:right">1</td><td>unknown</td></tr>' in table
+    assert '<td style="text-align:right">0</td><td></td></tr>' in table
+
+
+def test_the_expected_date_placeholder_is_the_orders_and_may_go_into_the_subject():
+    subject = parse("n", "subject", "Order #?OrderID?#: expected #?ExpectedDate?#")
+    assert subject.render(values(DATED)) == "Order 5145827: expected 2023-08-21"
+    assert subject.render(values(FACTS)) == "Order 5145827: expected unknown"

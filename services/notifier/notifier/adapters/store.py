@@ -538,6 +538,7 @@ def _facts_of(row) -> OrderFacts:
         lines={k: LineFacts(v[0], v[1]) for k, v in json.loads(row.lines).items()},
         last_change=json.loads(row.last_change) if row.last_change else None,
         closed_at=row.closed_at,
+        emailed_day=row.emailed_day,
     )
 
 
@@ -552,6 +553,7 @@ def _facts_row(facts: OrderFacts) -> dict:
         "lines": json.dumps({k: [v.sku, v.name] for k, v in facts.lines.items()}, sort_keys=True),
         "last_change": json.dumps(facts.last_change, sort_keys=True) if facts.last_change else None,
         "closed_at": facts.closed_at,
+        "emailed_day": facts.emailed_day,
     }
 
 
@@ -566,6 +568,7 @@ def _notification(row) -> Notification:
         event_time=row.event_time,
         change=json.loads(row.change),
         last_error=row.last_error,
+        scenario=row.scenario,
     )
 
 
@@ -573,6 +576,7 @@ def _notification_row(n: Notification, now: float) -> dict:
     return {
         "notification_id": n.notification_id,
         "event_id": n.event_id,
+        "scenario": n.scenario,
         "order_id": n.order_id,
         "company_id": n.company_id,
         "template": n.template,

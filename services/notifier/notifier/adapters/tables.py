@@ -17,6 +17,8 @@ from sqlalchemy import (
     Text,
 )
 
+from ..domain.rules import SCENARIO
+
 metadata = MetaData()
 
 # The notifier's projection of orders (customer data, order date, line names), from the
@@ -35,17 +37,22 @@ orders = Table(
     # µs business time of the OrderStatusChanged that completed, cancelled or voided the
     # order (None while it is open): a closed order is pruned after the retention window.
     Column("closed_at", BigInteger),
+    # The expected day (YYYY-MM-DD) the order's last email gave, when it gave one: a later
+    # one is a slip (docs/notifier.md, "Slip notices").
+    Column("emailed_day", String),
     Index("ix_notifier_orders_parent", "parent_order_id"),
     Index("ix_notifier_orders_closed", "closed_at"),
 )
 
-# One row per transition that calls for an email; the id derives from the BackorderChanged.
+# One row per change that calls for an email; the id derives from the BackorderChanged and
+# the scenario (a backorder notice or a slip notice).
 # status: pending (customer data not arrived), queued, sending, sent, failed, suppressed.
 notifications = Table(
     "notifier_notifications",
     metadata,
     Column("notification_id", String, primary_key=True),
     Column("event_id", String, nullable=False, unique=True),  # the BackorderChanged id
+    Column("scenario", String, nullable=False, server_default=SCENARIO),
     Column("order_id", String, nullable=False),
     Column("company_id", String, nullable=False),
     Column("template", String, nullable=False),

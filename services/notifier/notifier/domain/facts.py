@@ -34,6 +34,7 @@ class OrderFacts:
     lines: dict[str, LineFacts] = field(default_factory=dict)
     last_change: dict[str, Any] | None = None  # the last BackorderChanged seen (CloudEvent)
     closed_at: int | None = None  # µs business time it was completed, cancelled or voided
+    emailed_day: str | None = None  # the expected day (YYYY-MM-DD) its last email gave, if known
 
 
 @dataclass(frozen=True, slots=True)

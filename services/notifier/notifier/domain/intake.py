@@ -19,8 +19,18 @@ from typing import Any
 from backorder_events import BackorderChanged
 
 from . import projection
+from .expected import order_day
 from .facts import OrderFacts, resolve
-from .rules import CoolDown, is_marked_backorder, notification_id
+from .rules import (
+    NOTIFYING_STATUSES,
+    SCENARIO,
+    SCENARIOS,
+    SLIP_SCENARIO,
+    CoolDown,
+    is_marked_backorder,
+    is_slip,
+    notification_id,
+)
 
 PENDING, QUEUED, SENDING, SENT, FAILED, SUPPRESSED = (
     "pending", "queued", "sending", "sent", "failed", "suppressed",
@@ -41,14 +51,17 @@ class Notification:
     event_time: int  # µs, the change's business time
     change: dict[str, Any]
     last_error: str | None = None
+    scenario: str = SCENARIO
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """The company's assignment for the scenario, or None when it has none."""
+    """The company's assignment for the scenario, or None when it has none; with the
+    template of slip notices when the company sends them."""
 
     template: str
     cool_down: CoolDown
+    slip_template: str | None = None
 
 
 @dataclass(slots=True)
@@ -70,6 +83,7 @@ class IntakeTally:
     order_events: int = 0
     changes: int = 0  # BackorderChanged consumed
     transitions: int = 0  # of which marked an order as a backorder
+    slips: int = 0  # of which moved a backorder's expected date later (slip notices on)
     duplicates: int = 0  # transitions already recorded
     stale: int = 0  # transitions older than the pruning horizon: not recorded again
     unassigned: int = 0  # transitions of companies with no template assigned
@@ -103,10 +117,14 @@ def take_in(
     tally = IntakeTally(ignored=ignored)
     touched: set[str] = set()
     new: dict[str, Notification] = {}
+    # Per order, the day its undecided backorder notice would email: a later change may be a
+    # slip against it before it is decided (at the end of the batch).
+    noticed = {n.order_id: order_day(n.change.get("lines", []))
+               for n in sorted(loaded.pending, key=lambda n: n.event_time) if n.scenario == SCENARIO}
     for event in events:
         if isinstance(event, BackorderChanged):
             tally.changes += 1
-            _change(event, facts, loaded.existing, new, policy_of, tally, touched, loaded.horizon)
+            _change(event, facts, loaded.existing, new, policy_of, tally, touched, loaded.horizon, noticed)
         else:
             tally.order_events += 1
             touched |= projection.apply(facts, event)
@@ -119,13 +137,19 @@ def take_in(
         resolved = resolve(order_id, facts)
         if resolved is None:
             continue
+        order = facts[order_id]
         last = loaded.last_emailed.get(order_id)
         for notification in sorted(waiting, key=lambda n: (n.event_time, n.notification_id)):
             policy = policy_of(notification.company_id)
             cool_down = policy.cool_down if policy is not None else CoolDown()
+            day = order_day(notification.change.get("lines", []))
             if not (resolved.customer or {}).get("email"):
                 notification.status = FAILED
                 notification.last_error = f"order {order_id} has no customer email address"
+            elif notification.scenario == SLIP_SCENARIO and not is_slip(day, order.emailed_day):
+                notification.status = SUPPRESSED
+                notification.last_error = (f"no slip: expected {day or 'unknown'}, the last email of order "
+                                           f"{order_id} gave {order.emailed_day or 'no date'}")
             elif cool_down.suppresses(notification.event_time, last):
                 notification.status = SUPPRESSED
                 notification.last_error = (
@@ -135,6 +159,8 @@ def take_in(
             else:
                 notification.status = QUEUED
                 last = notification.event_time
+                order.emailed_day = day
+                touched.add(order_id)
         if last is not None:
             loaded.last_emailed[order_id] = last
 
@@ -144,19 +170,28 @@ def take_in(
     return IntakeResult(written, list(new.values()), decided, tally)
 
 
-def _change(event: BackorderChanged, facts, existing, new, policy_of, tally, touched, horizon=None) -> None:
+def _change(event: BackorderChanged, facts, existing, new, policy_of, tally, touched, horizon, noticed) -> None:
     data = event.data
     order = facts.get(data.order_id)
     if order is None:
         order = facts[data.order_id] = OrderFacts(data.order_id)
     dumped = event.model_dump(mode="json")  # the whole event: previews use its id and time
-    if order.last_change is None or _moment(order.last_change) <= event.time:  # not an older redelivery
+    newest = order.last_change is None or _moment(order.last_change) <= event.time  # not an older redelivery
+    if newest:
         order.last_change = dumped
         touched.add(data.order_id)
-    if not is_marked_backorder(data.previous_status.value, data.status.value):
+    policy = policy_of(data.company_id)
+    if is_marked_backorder(data.previous_status.value, data.status.value):
+        tally.transitions += 1
+        scenario = SCENARIO
+        noticed[data.order_id] = order_day(dumped["data"]["lines"])
+    elif newest and policy is not None and policy.slip_template and \
+            _may_slip(dumped["data"], (order.emailed_day, noticed.get(data.order_id))):
+        tally.slips += 1
+        scenario = SLIP_SCENARIO
+    else:
         return
-    tally.transitions += 1
-    nid = notification_id(event.id)
+    nid = notification_id(event.id, scenario)
     if nid in existing or nid in new:
         tally.duplicates += 1
         return
@@ -165,7 +200,6 @@ def _change(event: BackorderChanged, facts, existing, new, policy_of, tally, tou
         # older than the retention window: no email for it either way.
         tally.stale += 1
         return
-    policy = policy_of(data.company_id)
     if policy is None:
         tally.unassigned += 1
         return
@@ -174,11 +208,24 @@ def _change(event: BackorderChanged, facts, existing, new, policy_of, tally, tou
         event_id=event.id,
         order_id=data.order_id,
         company_id=data.company_id,
-        template=policy.template,
+        template=policy.template if scenario == SCENARIO else policy.slip_template,
         status=PENDING,
         event_time=_us(event.time),
-        change=data.model_dump(mode="json"),
+        change=dumped["data"],
+        scenario=scenario,
     )
+
+
+def _may_slip(change: dict[str, Any], emailed: tuple[str | None, ...]) -> bool:
+    """Whether a change of an order that stays a backorder may be a slip, decided once the
+    order's earlier notifications are: its expected day moved later in this change, or is
+    later than a day the order's last email gave or may give (`emailed`: a slip held back
+    by the cool-down is told with the order's next change after it)."""
+    if change["status"] not in NOTIFYING_STATUSES:
+        return False
+    lines = change["lines"]
+    day = order_day(lines)
+    return any(is_slip(day, earlier) for earlier in (order_day(lines, previous=True), *emailed))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -204,4 +251,5 @@ def orders_named(events: Iterable[Any]) -> set[str]:
 
 
 def notification_ids(events: Iterable[Any]) -> set[str]:
-    return {notification_id(e.id) for e in events if isinstance(e, BackorderChanged)}
+    return {notification_id(e.id, scenario) for e in events if isinstance(e, BackorderChanged)
+            for scenario in SCENARIOS}

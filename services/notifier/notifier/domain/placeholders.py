@@ -13,6 +13,8 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from .expected import UNKNOWN
+
 
 @dataclass(frozen=True, slots=True)
 class Placeholder:
@@ -32,8 +34,12 @@ PLACEHOLDERS: dict[str, Placeholder] = {
         Placeholder("OrderDate", "the order date (YYYY-MM-DD)"),
         Placeholder("BackorderStatus", "Full or Partial"),
         Placeholder("CompanyName", "the company's name (its id when the configuration has none)"),
-        Placeholder("OrderItemsDetails", "a table of the order's lines with their backorder quantities", html=True),
-        Placeholder("OrderItemsDetails2", "the order's lines with their backorder quantities, as plain text", multiline=True),
+        Placeholder("OrderItemsDetails", "a table of the order's lines with their backorder quantities and "
+                    "expected dates", html=True),
+        Placeholder("OrderItemsDetails2", "the order's lines with their backorder quantities and expected dates, "
+                    "as plain text", multiline=True),
+        Placeholder("ExpectedDate", "the latest expected date of the order's backordered lines (YYYY-MM-DD), "
+                    "or unknown when one of them has none"),
         Placeholder("ShippingAddress", "the shipping address, one part per line", multiline=True),
         Placeholder("ShippingAddressHtml", "the shipping address as HTML", html=True),
         Placeholder("FooterInfoCompany", "the company's footer text from the configuration", multiline=True),
@@ -47,6 +53,14 @@ class ItemLine:
     name: str | None
     qty: int
     backorder_qty: int
+    expected_day: str | None = None  # YYYY-MM-DD, when the line is backordered and a date is known
+
+    @property
+    def expected(self) -> str:
+        """The line's expected date as shown: empty when nothing of it is backordered."""
+        if self.backorder_qty <= 0:
+            return ""
+        return self.expected_day or UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +74,7 @@ class MessageFacts:
     customer: dict[str, Any]
     order_date: str | None
     items: tuple[ItemLine, ...]
+    expected_day: str | None = None  # the order's (domain/expected.py: order_day)
 
 
 def values(facts: MessageFacts) -> dict[str, str]:
@@ -77,6 +92,7 @@ def values(facts: MessageFacts) -> dict[str, str]:
         "CompanyName": facts.company_name,
         "OrderItemsDetails": _items_html(facts.items),
         "OrderItemsDetails2": _items_text(facts.items),
+        "ExpectedDate": facts.expected_day or UNKNOWN,
         "ShippingAddress": "\n".join(address_lines),
         "ShippingAddressHtml": "<br>\n".join(html.escape(line) for line in address_lines),
         "FooterInfoCompany": facts.footer,
@@ -101,12 +117,13 @@ def _items_html(items: tuple[ItemLine, ...]) -> str:
         f"<td>{html.escape(item.name or '')}</td>"
         f'<td style="text-align:right">{item.qty}</td>'
         f'<td style="text-align:right">{item.backorder_qty}</td>'
+        f"<td>{item.expected}</td>"
         "</tr>\n"
         for item in items
     )
     return (
         '<table class="order-items" border="1" cellpadding="4" cellspacing="0">\n'
-        "<thead><tr><th>SKU</th><th>Item</th><th>Qty</th><th>Backordered</th></tr></thead>\n"
+        "<thead><tr><th>SKU</th><th>Item</th><th>Qty</th><th>Backordered</th><th>Expected</th></tr></thead>\n"
         f"<tbody>\n{rows}</tbody>\n</table>"
     )
 
@@ -115,5 +132,8 @@ def _items_text(items: tuple[ItemLine, ...]) -> str:
     lines = []
     for item in items:
         label = f"{item.name} ({item.sku})" if item.name else item.sku
-        lines.append(f"- {label}: {item.qty} ordered, {item.backorder_qty} backordered")
+        line = f"- {label}: {item.qty} ordered, {item.backorder_qty} backordered"
+        if item.backorder_qty > 0:
+            line += f", expected {item.expected_day}" if item.expected_day else f", expected date {UNKNOWN}"
+        lines.append(line)
     return "\n".join(lines)
