@@ -51,6 +51,14 @@ def published(engine) -> dict[tuple[str, str], int]:
     }
 
 
+def expected_dates(engine) -> dict:
+    """Each line's expected date now and the one last published for it."""
+    return {
+        (order.order_id, line.line_id): (engine.expected_date(line), line.published_date)
+        for order in engine.orders.values() for line in order.lines.values()
+    }
+
+
 def order_lines(engine, order_id: str) -> dict[str, int]:
     return {lid: line.published for lid, line in engine.orders[order_id].lines.items()}
 

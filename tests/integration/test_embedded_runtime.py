@@ -12,7 +12,7 @@ from recalculator.cli.replay import replay
 from recalculator.domain.engine import Engine
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from support import published
+from support import expected_dates, published
 
 
 def records_of(events):
@@ -55,13 +55,6 @@ def day(tmp_path_factory):
         "tally": tally,
     }
 
-
-def expected_dates(engine) -> dict:
-    """Each line's expected date now and the one last published for it."""
-    return {
-        (order.order_id, line.line_id): (engine.expected_date(line), line.published_date)
-        for order in engine.orders.values() for line in order.lines.values()
-    }
 
 
 async def outbox_payloads(runtime):

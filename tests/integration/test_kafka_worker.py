@@ -22,7 +22,7 @@ from recalculator.cli.worker import produce
 from recalculator.kafka.worker import RecalculatorWorker
 from recalculator.publishing import to_json
 from recalculator.runtime.embedded import EmbeddedRuntime
-from support import published
+from support import expected_dates, published
 
 
 async def create_topics(servers: str, partitions: int | None = None) -> InputTopics:
@@ -76,9 +76,12 @@ async def test_worker_reaches_the_state_of_replay_across_a_restart():
             await produce([final], kafka, topics)
             await drain(worker)
             assert published(worker.runtime.engine) == published(expected)
+            assert expected_dates(worker.runtime.engine) == expected_dates(expected)
             dead = await worker.runtime.repository.dead_letter_records()
         async with EmbeddedRuntime(url, schema=schema) as reloaded:
             assert published(reloaded.engine) == published(expected)
+            assert expected_dates(reloaded.engine) == expected_dates(expected)
+            assert any(date is not None for date, _ in expected_dates(expected).values())
             statuses = {o.order_id: o.published_status for o in reloaded.engine.orders.values()}
         assert statuses == {o.order_id: o.published_status for o in expected.orders.values()}
         # Refusals carry topic, partition and offset.
