@@ -30,6 +30,7 @@ from recalculator.domain.assembler import status_of
 from recalculator.domain.results import PartialLine
 from support import parsed
 from test_allocation_properties import BASE, event_logs, parse_all
+from test_expected_date_properties import dated_logs
 
 FINAL = {"specversion": "1.0", "id": "final-recalculation", "source": "/tests",
          "type": "RecalculateBackorders", "time": "2031-01-01T00:00:00Z", "data": {}}
@@ -105,6 +106,12 @@ def assert_equal(simulation: Simulation, engine, *, every_line: bool) -> None:
             assert assembled.get(order_id, ("None", {})) == (status_of(parts), published), order_id
     if every_line:
         assert lines == expected
+    for task in simulation.allocation:  # each line's expected date, where it lives now
+        for order_id, order in task.engine.orders.items():
+            for line_id, line in order.lines.items():
+                theirs = engine.orders[order_id].lines[line_id]
+                if every_line or follows_from_state(engine, theirs):
+                    assert task.engine.expected_date(line) == engine.expected_date(theirs), (order_id, line_id)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -119,6 +126,14 @@ def test_partitioned_tasks_in_any_interleaving(log, shape, seed):
 def test_partitioned_tasks_one_input_at_a_time_equal_the_engine(log, shape):
     simulation, engine, _ = run(parse_all(partitioned_log(log)), shape, InTimeOrder())
     assert_equal(simulation, engine, every_line=True)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dated_logs(max_size=60), st.sampled_from(SHAPES), st.integers(0, 2**32), st.booleans())
+def test_partitioned_tasks_with_purchase_orders_and_containers(log, shape, seed, in_time_order):
+    scheduler = InTimeOrder() if in_time_order else random.Random(seed)
+    simulation, engine, _ = run(parse_all(partitioned_log(log)), shape, scheduler)
+    assert_equal(simulation, engine, every_line=in_time_order)
 
 
 def test_partitioned_tasks_on_a_generated_day():
