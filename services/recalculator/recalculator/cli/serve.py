@@ -19,7 +19,7 @@ def register(commands) -> None:
     where.add_argument("--database-url", metavar="URL", help="SQLAlchemy URL of the state, e.g. PostgreSQL")
     parser.add_argument("--schema", help="PostgreSQL schema holding the state (default: the search path)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0: any free one)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     parser.set_defaults(handler=handle)
 
 
@@ -47,10 +47,11 @@ def handle(args) -> int:
 
     from ..api.app import create_app
 
-    if not 0 <= args.port <= 65535:
+    if not 1 <= args.port <= 65535:
         raise CommandError(f"--port {args.port} is not a port number")
     url = state_url(args)
     asyncio.run(prepare(url, args.schema))
     app = create_app(url, args.schema)
+    print(f"backorders API on http://{args.host}:{args.port} (routes: /openapi.json; Ctrl-C stops it)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
