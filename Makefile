@@ -46,10 +46,12 @@ bench: install
 bench-kafka: install
 	bash deploy/test-env.sh $(BIN)/python -m bench.kafka_bench
 
-## Regenerate the committed JSON Schema files and the AsyncAPI document from the models.
+## Regenerate the committed JSON Schema files and the AsyncAPI document from the models, and
+## the HTTP API's OpenAPI document from its routes.
 schemas: install
 	$(BIN)/python -m backorder_events.generate
 	$(BIN)/python -m backorder_events.asyncapi
+	$(BIN)/python -m recalculator.api.openapi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

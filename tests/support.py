@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 from backorder_events import parse_event
 
@@ -151,3 +152,13 @@ def poison_setup() -> bytes:
     from backorder_events.limits import MAX_STOCK_QTY
 
     return json.dumps({**stock("SKU-P", MAX_STOCK_QTY), "id": "poison-setup"}).encode()
+
+
+def assert_references_resolve(document: dict) -> None:
+    """Every local `$ref` of an OpenAPI or AsyncAPI document names a node of it."""
+    text = json.dumps(document)
+    for ref in set(re.findall(r'"\$ref": "#/([^"]+)"', text)):
+        node = document
+        for part in ref.split("/"):
+            assert part in node, f"unresolved reference #/{ref}"
+            node = node[part]

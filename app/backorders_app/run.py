@@ -108,7 +108,9 @@ def handle(args) -> int:
         command = sys.argv[0] if sys.argv[0].endswith("backorders") else "backorders"
         console.print(
             f"Explore it: {command} search orders --backorder full --db {path}\n"
-            f"            {command} explain ORDER_ID --db {path}",
+            f"            {command} explain ORDER_ID --db {path}\n"
+            f"Open the API on it: {command} serve --db {path}\n"
+            f"            then http://127.0.0.1:8000/orders?backorder=full (every route: /docs, /openapi.json)",
             soft_wrap=True,
         )
     return 0

@@ -10,21 +10,9 @@ from backorders_platform.commands import add_db_option, database_url
 from backorders_platform.database import make_engine
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import and_, select
-
-from ..adapters import tables as t
 from ..adapters.repository import Repository
+from ..adapters.search import ORDER_FILTERS, OrderFilter, order_query, product_query
 from ..domain.model import from_us
-
-# The seed's order filters (rules §7).
-ORDER_FILTERS = {
-    "full": ("Full",),
-    "partial": ("Partial",),
-    "full-or-partial": ("Full", "Partial"),
-    "none": ("None",),
-    "not-full": ("Partial", "None"),
-}
-
 
 def register(commands) -> None:
     parser = commands.add_parser("search", help="find backordered orders or products")
@@ -43,35 +31,12 @@ def register(commands) -> None:
 
 
 async def find_orders(url: str, backorder: str, limit: int | None = None) -> list[dict]:
-    query = (
-        select(
-            t.orders.c.order_id,
-            t.orders.c.company_id,
-            t.orders.c.order_date,
-            t.orders.c.backorder_status,
-            t.orders.c.backorder_qty,
-            t.orders.c.qty,
-        )
-        .where(t.orders.c.backorder_status.in_(ORDER_FILTERS[backorder]))
-        .order_by(t.orders.c.order_date, t.orders.c.order_id)
-    )
-    if limit:
-        query = query.limit(limit)
-    return await _rows(url, query)
+    dialect = "postgresql" if url.startswith("postgresql") else "sqlite"
+    return await _rows(url, order_query(dialect, OrderFilter(backorder=backorder), limit=limit))
 
 
 async def find_products(url: str, low: int, high: int | None, limit: int | None = None) -> list[dict]:
-    condition = t.sku_backorders.c.backorder_qty >= low
-    if high is not None:
-        condition = and_(condition, t.sku_backorders.c.backorder_qty <= high)
-    query = (
-        select(t.sku_backorders.c.sku, t.sku_backorders.c.backorder_qty)
-        .where(condition)
-        .order_by(t.sku_backorders.c.backorder_qty.desc(), t.sku_backorders.c.sku)
-    )
-    if limit:
-        query = query.limit(limit)
-    return await _rows(url, query)
+    return await _rows(url, product_query(low, high, limit=limit))
 
 
 async def _rows(url: str, query) -> list[dict]:

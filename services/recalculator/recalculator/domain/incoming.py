@@ -66,3 +66,38 @@ def arrivals(incoming: SkuIncoming | None, use_containers: bool) -> list[tuple[i
                     found.append((eta, po_id, index, qty))
     found.sort()
     return [(eta, qty) for eta, _, _, qty in found]
+
+
+@dataclass(frozen=True, slots=True)
+class OnOrder:
+    """A SKU's open supply as channel-sync's feeds tell it (channel_sync/domain/supply.py):
+    the quantity on order, its soonest date, and `next_available`, the date of the first
+    supply, soonest first (undated last, then by PO or container id), whose cumulative open
+    quantity exceeds the units already backordered (None when it does not or has no date)."""
+
+    qty: int
+    earliest_eta: int | None  # µs
+    next_available: int | None  # µs
+
+
+def on_order(incoming: SkuIncoming | None, use_containers: bool, backorder: int) -> OnOrder:
+    found: list[tuple[bool, int, str, int, int | None]] = []
+    if incoming is not None:
+        if use_containers:
+            for container_id, (qty, eta) in incoming.containers.items():
+                if qty > 0:
+                    found.append((eta is None, eta or 0, container_id, qty, eta))
+        else:
+            for po_id, po in incoming.pos.items():
+                for qty, eta in po.lines:
+                    if qty > 0:
+                        found.append((eta is None, eta or 0, po_id, qty, eta))
+    found.sort(key=lambda item: item[:3])
+    dated = [item[4] for item in found if item[4] is not None]
+    next_available, cumulative = None, 0
+    for *_, qty, eta in found:
+        cumulative += qty
+        if cumulative > backorder:
+            next_available = eta
+            break
+    return OnOrder(sum(item[3] for item in found), min(dated) if dated else None, next_available)

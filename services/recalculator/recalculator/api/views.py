@@ -1,0 +1,83 @@
+"""What the API answers about one order or one SKU, from an engine loaded from the state:
+plain dicts in the shape of `models.py`. Reading settles the pools involved, which changes
+no published value (domain/explain.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from itertools import islice
+
+from ..domain.engine import Engine
+from ..domain.explain import explain_order
+from ..domain.incoming import on_order
+from ..domain.model import from_us
+
+
+def iso(value: int | None) -> str | None:
+    return None if value is None else from_us(value).isoformat().replace("+00:00", "Z")
+
+
+def day(value: int | None) -> str | None:
+    return None if value is None else from_us(value).date().isoformat()
+
+
+def order_view(engine: Engine, order_id: str) -> dict | None:
+    order = engine.orders.get(order_id)
+    if order is None:
+        return None
+    lines = explain_order(engine, order_id)
+    return {
+        "order_id": order.order_id,
+        "company_id": order.company_id,
+        "order_date": iso(order.order_date),
+        "order_status": order.order_status,
+        "payment_status": order.payment_status,
+        "payment_date": iso(order.payment_date),
+        "rush": order.rush,
+        "picked": order.picked,
+        "channel": order.channel,
+        "ship_from_warehouse_id": order.ship_from_warehouse_id,
+        "backorder_status": order.published_status,
+        "backorder_qty": sum(line.published for line in order.lines.values()),
+        "qty": sum(line.qty for line in order.lines.values()),
+        "clock": iso(engine.last_time),
+        "lines": [dataclasses.asdict(line) for line in lines],
+    }
+
+
+def known_sku(engine: Engine, sku: str) -> bool:
+    return (sku in engine.stock or sku in engine.lines_by_sku or sku in engine.product_names
+            or sku in engine.positions or sku in engine.incoming)
+
+
+def sku_view(engine: Engine, sku: str, queue_limit: int) -> dict | None:
+    if not known_sku(engine, sku):
+        return None
+    now = engine.last_time
+    backordered = engine.totals.get(sku, 0)
+    supply = on_order(engine.incoming.get(sku), engine.settings.use_shipping_containers_for_po, backordered)
+    pools = []
+    for warehouse, pool in sorted(engine.pools_by_sku.get(sku, {}).items(), key=lambda item: item[0] or ""):
+        if now is not None:
+            engine.prepare(pool, now)
+        queue = [
+            {"place": place, "order_id": line.order.order_id, "line_id": line.line_id, "qty": line.qty,
+             "allocated": line.alloc, "backorder": line.published, "expected_date": iso(engine.expected_date(line))}
+            for place, line in enumerate(islice(pool.lines_in_order(), queue_limit), 1)
+        ]
+        pools.append({"warehouse_id": warehouse, "supply": pool.supply, "held_by_frozen": pool.frozen_used,
+                      "available": pool.available, "queue_length": len(pool), "queue": queue})
+    published = engine.positions.get(sku)
+    return {
+        "sku": sku,
+        "name": engine.product_names.get(sku),
+        "replacement_sku": engine.replacements.get(sku),
+        "stock": dict(sorted(engine.stock.get(sku, {}).items())),
+        "available": engine.available(sku, now) if now is not None else 0,
+        "backordered": backordered,
+        "published_available": None if published is None else published[0],
+        "on_order": {"qty": supply.qty, "earliest_eta": day(supply.earliest_eta),
+                     "next_available": day(supply.next_available)},
+        "clock": iso(now),
+        "pools": pools,
+    }
