@@ -199,3 +199,22 @@ async def test_metrics_count_the_requests(client):
     assert 'backorders_api_requests_total{method="GET",route="/orders",status="200"}' in text
     assert 'backorders_api_requests_total{method="GET",route="/orders",status="422"}' in text
     assert "backorders_api_request_seconds_bucket" in text
+
+
+async def test_the_loaded_engine_is_kept_only_while_the_state_stays_as_it_was(tmp_path, generated):
+    records, expected = generated
+    url = sqlite_url(tmp_path / "state.sqlite")
+    half = len(records) // 2
+    await _fill(url, None, records[:half])
+    order = next(o for o in expected.orders.values() if o.published_status != "None")
+    app = create_app(url)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+        for _ in range(3):
+            assert (await http.get(f"/skus/{next(iter(order.lines.values())).sku}")).status_code == 200
+        assert app.state.loaded["loads"] == 1  # one load while nothing was written
+        async with EmbeddedRuntime(url, batch_size=200) as runtime:  # the rest of the day
+            await runtime.consume("day", records[half:])
+        body = (await http.get(f"/orders/{order.order_id}")).json()
+        assert app.state.loaded["loads"] == 2
+        assert body["lines"] == [dataclasses.asdict(e) for e in explain_order(expected, order.order_id)]
+    await app.state.db.dispose()

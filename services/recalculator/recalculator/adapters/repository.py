@@ -86,6 +86,7 @@ class Pruned:
 
 
 OWNER_KEY = "owner"
+VERSION_KEY = "version"  # changed by every batch written (`Repository.version`)
 
 
 class Repository:
@@ -99,24 +100,31 @@ class Repository:
 
     # -- loading -------------------------------------------------------------------------
 
-    async def load(self, engine: Engine, conn: AsyncConnection | None = None) -> None:
+    async def load(self, engine: Engine, conn: AsyncConnection | None = None) -> str | None:
         """Fill an empty engine with the stored state, read in one snapshot: with `conn`, in
         the caller's transaction (the sharded stages read their state in one snapshot);
         otherwise in a REPEATABLE READ transaction of its own on PostgreSQL (every table as
-        of the same moment)."""
+        of the same moment). Returns the state's version in that snapshot (`version`)."""
         if conn is None:
             async with self.db.connect() as pooled:
                 if pooled.dialect.name == "postgresql":
                     pooled = await pooled.execution_options(isolation_level="REPEATABLE READ")
-                await self._load(pooled, engine)
+                version = await self._load(pooled, engine)
         else:
-            await self._load(conn, engine)
+            version = await self._load(conn, engine)
         engine.rebuild()
         engine.index_closed()
         engine.take_changes()
+        return version
+
+    async def version(self) -> str | None:
+        """A token every batch written changes (None before the first): a reader holding an
+        engine loaded at this version holds the state as it is."""
+        async with self.db.connect() as conn:
+            return (await conn.execute(select(t.meta.c.value).where(t.meta.c.key == VERSION_KEY))).scalar()
 
     @staticmethod
-    async def _load(conn: AsyncConnection, engine: Engine) -> None:
+    async def _load(conn: AsyncConnection, engine: Engine) -> str | None:
         row = (await conn.execute(select(t.settings.c.doc))).first()
         if row is not None:
             engine.settings = BackorderSettings.model_validate_json(row.doc)
@@ -156,6 +164,7 @@ class Repository:
         )
         async for processed in result:
             engine.remember(processed.source, processed.event_id, processed.applied_at)
+        return meta.get(VERSION_KEY)
 
     async def position(self, source: str) -> int | None:
         async with self.db.connect() as conn:
@@ -304,7 +313,8 @@ class Repository:
         await upsert(conn, t.sku_backorders, rows.sku_backorders, ["sku"])
         await upsert(conn, t.sku_positions, rows.sku_positions, ["sku"])
         await upsert(conn, t.settings, rows.settings, ["id"])
-        await upsert(conn, t.meta, rows.meta, ["key"])
+        # A new version with every batch, for readers that keep a loaded engine (the API).
+        await upsert(conn, t.meta, rows.meta + [{"key": VERSION_KEY, "value": uuid.uuid4().hex}], ["key"])
         for table, new_rows in (
             (t.processed_events, rows.processed), (t.outbox, rows.outbox), (t.dead_letters, rows.dead_letters),
         ):

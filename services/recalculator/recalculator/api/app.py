@@ -3,8 +3,9 @@
 Every request reads the state tables the runtimes write, embedded SQLite or PostgreSQL:
 searches are queries over the searchable columns (adapters/search.py, the same as
 `backorders search`); one order and one SKU are answered from an engine loaded from the
-state in one snapshot (`Repository.load`, as `backorders explain` does), never from a copy
-kept between requests."""
+state in one snapshot (`Repository.load`, as `backorders explain` does). That engine is
+kept between requests only as long as the state's version (changed by every batch written)
+is the one it was loaded at, so an answer is always the state as it is."""
 
 from __future__ import annotations
 
@@ -125,10 +126,20 @@ def create_app(url: str, schema: str | None = None) -> FastAPI:
     async def unavailable(_request: Request, _error: Exception):
         return JSONResponse({"detail": "the database is not answering; try again"}, status_code=503)
 
+    # The engine loaded at the state's version: a request finding the same version uses it,
+    # one finding another loads the state again (in one snapshot, which gives its version).
+    loaded: dict[str, object] = {}
+
     async def load() -> Engine:
+        version = await repository.version()
+        if version is not None and loaded.get("version") == version:
+            return loaded["engine"]
         engine = Engine()
-        await repository.load(engine)
+        version = await repository.load(engine)
+        loaded.update(version=version, engine=engine, loads=loaded.get("loads", 0) + 1)
         return engine
+
+    app.state.loaded = loaded
 
     async def rows(query) -> list[dict]:
         async with db.connect() as conn:
