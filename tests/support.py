@@ -44,6 +44,19 @@ def feed(engine, *raws: dict):
     return [engine.handle(parsed(raw)) for raw in raws]
 
 
+def generated_events(seed: int = 7, orders: int = 600) -> list:
+    """A generated day's inputs, parsed; the malformed lines it holds on purpose left out."""
+    from backorders_workload import WorkloadShape, generate_day
+
+    events = []
+    for raw in generate_day(seed=seed, shape=WorkloadShape(orders=orders)):
+        try:
+            events.append(parsed(raw))
+        except ValueError:
+            pass
+    return events
+
+
 def published(engine) -> dict[tuple[str, str], int]:
     return {
         (order_id, line_id): line.published

@@ -16,7 +16,6 @@ import random
 from collections import Counter
 from datetime import timedelta
 
-from backorders_workload import WorkloadShape, generate_day
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from partitioned_simulation import (
@@ -28,7 +27,7 @@ from partitioned_simulation import (
 )
 from recalculator.domain.assembler import status_of
 from recalculator.domain.results import PartialLine
-from support import parsed
+from support import generated_events, parsed
 from test_allocation_properties import BASE, event_logs, parse_all
 from test_expected_date_properties import dated_logs
 
@@ -148,12 +147,7 @@ def test_partitioned_tasks_with_purchase_orders_and_containers(log, shape, seed,
 
 
 def test_partitioned_tasks_on_a_generated_day():
-    events = []
-    for raw in generate_day(seed=7, shape=WorkloadShape(orders=600)):
-        try:
-            events.append(parsed(raw))
-        except ValueError:
-            pass
+    events = generated_events()
     for seed in range(2):
         simulation, engine, _ = run(events, (3, 6, 3), random.Random(seed))
         assert_equal(simulation, engine, every_line=False)

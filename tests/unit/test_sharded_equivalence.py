@@ -4,12 +4,11 @@ what the one-process engine publishes, whatever the number of shards."""
 from __future__ import annotations
 
 import pytest
-from backorders_workload import WorkloadShape, generate_day
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from recalculator.domain.engine import Engine
 from recalculator.domain.sharded import ShardedEngine
-from support import parsed
+from support import generated_events, parsed
 from test_allocation_properties import event_logs, parse_all
 from test_expected_date_properties import dated_logs
 
@@ -45,12 +44,7 @@ def test_sharded_equals_one_engine_on_random_logs(log, shards):
 
 @pytest.mark.parametrize("shards", [1, 2, 4, 7])
 def test_sharded_equals_one_engine_on_a_generated_day(shards):
-    events = []
-    for raw in generate_day(seed=7, shape=WorkloadShape(orders=600)):
-        try:
-            events.append(parsed(raw))
-        except ValueError:
-            pass
+    events = generated_events()
     _, sharded = assert_same_run(events, shards)
     if shards > 1:  # the work was really spread
         assert all(engine.lines_by_sku for engine in sharded.shards)
