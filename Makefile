@@ -41,6 +41,7 @@ services-stop:
 ## Figures, not a test: see docs/benchmarks.md.
 bench: install
 	$(BIN)/python -m bench.core_bench
+	$(BIN)/python -m bench.api_bench
 
 ## Figures through a real broker and PostgreSQL (started like for the tests).
 bench-kafka: install
