@@ -113,6 +113,10 @@ class Simulation:
                 return
             kind, where = self.rng.choice(steps)
             getattr(self, "_" + kind)(where)
+            self.stepped()
+
+    def stepped(self) -> None:
+        """Called after each step (a test may look at or rewrite the tasks' state)."""
 
     def _route(self, p: int) -> None:
         event, broadcast = self.inputs[p].popleft()

@@ -66,11 +66,11 @@ def partitioned_log(log: list[dict]) -> list[dict]:
     return shaped
 
 
-def run(events, shape, scheduler) -> tuple[Simulation, object, dict]:
+def run(events, shape, scheduler, simulation_class=Simulation) -> tuple[Simulation, object, dict]:
     seen = as_route_tasks_see_it(events)
     final = as_route_tasks_see_it([parsed(FINAL)])
     engine, verdicts = engine_run(seen + final)
-    simulation = Simulation(*shape, scheduler)
+    simulation = simulation_class(*shape, scheduler)
     simulation.feed(seen)
     simulation.run()
     # The final recalculation once every task is done: a year later in event time, it also
