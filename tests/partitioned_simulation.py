@@ -19,6 +19,7 @@ from recalculator.domain.partitioned import (
 )
 from recalculator.domain.results import HELD
 from recalculator.domain.sharding import stable_shard
+from support import parsed
 
 HOLD_WAIT = 365 * 86_400_000_000  # a year of event time, in µs: the test's final input ends it
 
@@ -178,6 +179,19 @@ class Simulation:
             for task in self.assembly
             for order_id, order in task.assembler.orders.items()
         }
+
+
+def generated_day(seed: int, orders: int) -> list:
+    """The valid inputs of a generated day (tools/backorders_workload), parsed."""
+    from backorders_workload import WorkloadShape, generate_day
+
+    events = []
+    for raw in generate_day(seed=seed, shape=WorkloadShape(orders=orders)):
+        try:
+            events.append(parsed(raw))
+        except ValueError:
+            pass
+    return events
 
 
 def engine_run(seen) -> tuple[Engine, dict[str, str]]:

@@ -10,10 +10,9 @@ import random
 from collections import defaultdict, deque
 
 import orjson
-from backorders_workload import WorkloadShape, generate_day
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from partitioned_simulation import Simulation
+from partitioned_simulation import Simulation, generated_day
 from recalculator.adapters.partitioned_codec import (
     allocation_state,
     assembly_state,
@@ -109,12 +108,7 @@ def test_the_tasks_through_their_codecs_in_any_interleaving(log, shape, seed):
 
 
 def test_a_generated_day_through_the_codecs():
-    events = []
-    for raw in generate_day(seed=11, shape=WorkloadShape(orders=300)):
-        try:
-            events.append(parsed(raw))
-        except ValueError:
-            pass
+    events = generated_day(11, 300)
     simulation, engine, _ = run(events, (3, 6, 3), random.Random(3), EncodedSimulation)
     assert_equal(simulation, engine, every_line=False)
     assert sent(simulation) > 1000

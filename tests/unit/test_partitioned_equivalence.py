@@ -16,7 +16,6 @@ import random
 from collections import Counter
 from datetime import timedelta
 
-from backorders_workload import WorkloadShape, generate_day
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from partitioned_simulation import (
@@ -25,6 +24,7 @@ from partitioned_simulation import (
     as_route_tasks_see_it,
     engine_lines,
     engine_run,
+    generated_day,
 )
 from recalculator.domain.assembler import status_of
 from recalculator.domain.results import PartialLine
@@ -122,12 +122,7 @@ def test_partitioned_tasks_one_input_at_a_time_equal_the_engine(log, shape):
 
 
 def test_partitioned_tasks_on_a_generated_day():
-    events = []
-    for raw in generate_day(seed=7, shape=WorkloadShape(orders=600)):
-        try:
-            events.append(parsed(raw))
-        except ValueError:
-            pass
+    events = generated_day(7, 600)
     for seed in range(2):
         simulation, engine, _ = run(events, (3, 6, 3), random.Random(seed))
         assert_equal(simulation, engine, every_line=False)
