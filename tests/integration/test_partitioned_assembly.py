@@ -17,15 +17,16 @@ from collections import Counter
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from backorder_events.topics import OutputTopics
 from backorders_platform.database import make_engine
 from backorders_platform.kafka_settings import KafkaSettings
 from backorders_platform.partitioned import PartitionedRunner, migrate
 from integration.conftest import _drop_schema, kafka_bootstrap, postgres_url
-from partitioned_simulation import Simulation, as_route_tasks_see_it, generated_day
+from partitioned_simulation import Simulation, as_route_tasks_see_it, assert_equal, engine_run, generated_day
 from partitioned_support import GROUP_OPTIONS
 from recalculator.adapters import pipeline_tables as pt
 from recalculator.adapters import tables as t
-from recalculator.adapters.partitioned_codec import encode_partial_message
+from recalculator.adapters.partitioned_codec import encode_allocation, encode_partial_message
 from recalculator.domain.model import to_us
 from recalculator.domain.partitioned import AssemblyTask
 from recalculator.kafka.partitioned import (
@@ -139,15 +140,20 @@ class Setup:
             await asyncio.sleep(0.2)
 
     async def stored(self, partition: int) -> tuple[dict, list[str]]:
-        db = make_engine(self.url, task_schema(self.base, "assembly", partition))
-        try:
-            async with db.connect() as conn:
-                orders = {row.order_id: assembled_order(row)
-                          for row in await conn.execute(select(pt.assembled_orders))}
-                ids = [row.event_id for row in await conn.execute(select(t.outbox.c.event_id))]
-        finally:
-            await db.dispose()
-        return orders, ids
+        return await stored_assembly(self.url, self.base, partition)
+
+
+async def stored_assembly(url: str, base: str, partition: int) -> tuple[dict, list[str]]:
+    """An assembly partition's orders and the ids in its outbox."""
+    db = make_engine(url, task_schema(base, "assembly", partition))
+    try:
+        async with db.connect() as conn:
+            orders = {row.order_id: assembled_order(row)
+                      for row in await conn.execute(select(pt.assembled_orders))}
+            ids = [row.event_id for row in await conn.execute(select(t.outbox.c.event_id))]
+    finally:
+        await db.dispose()
+    return orders, ids
 
 
 @pytest.fixture
@@ -228,3 +234,188 @@ async def test_assembly_partitions_on_the_group_equal_the_pure_tasks(setup):
         stored_ids.extend(outbox)
     assert not [key for key, count in Counter(stored_ids).items() if count > 1]
     assert sorted(stored_ids) == sorted(ids)
+
+
+# -- allocation and assembly together ---------------------------------------------------------
+
+ALLOCATIONS = 6
+
+
+class RouteCapture(Simulation):
+    """The simulation, with every envelope a route task sends kept in the order sent: the
+    route side is pure and never hears from the allocation tasks, so what it sends does not
+    depend on the interleaving."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.envelopes: list[tuple[int, object]] = []
+
+    def _routed(self, p: int, event, routed) -> None:
+        self.envelopes.extend(routed.envelopes)
+        # the settled inputs' envelopes are kept by the recursive calls
+        super()._routed(p, event, routed)
+
+
+class Stored:
+    """What the allocation and assembly schemas hold, as the equivalence test's
+    `assert_equal` reads a simulation."""
+
+    def __init__(self, lines: dict, assembled: dict) -> None:
+        self._lines, self._assembled = lines, assembled
+
+    def line_backorders(self):
+        return self._lines
+
+    def assembled(self):
+        return self._assembled
+
+
+async def stored_pipeline(url: str, base: str) -> Stored:
+    from recalculator.adapters.repository import Repository
+    from recalculator.domain.shard_engine import ShardEngine
+
+    lines, assembled = {}, {}
+    for partition in range(ALLOCATIONS):
+        schema = task_schema(base, "allocation", partition)
+        db = make_engine(url, schema)
+        try:
+            engine = ShardEngine()
+            await Repository(db, schema).load(engine)
+        finally:
+            await db.dispose()
+        for order_id, order in engine.orders.items():
+            for line_id, line in order.lines.items():
+                lines[(order_id, line_id)] = line.published
+    for partition in range(ASSEMBLIES):
+        schema = task_schema(base, "assembly", partition)
+        db = make_engine(url, schema)
+        try:
+            async with db.connect() as conn:
+                for row in await conn.execute(select(pt.assembled_orders)):
+                    order = assembled_order(row)
+                    assembled[row.order_id] = (order.status, {k: v for k, v in order.published.items() if v})
+        finally:
+            await db.dispose()
+    return Stored(lines, assembled)
+
+
+async def unsettled(url: str, base: str, servers: str, topics: list[tuple[str, int]]) -> str:
+    """What is not applied or relayed yet ("" once every record of the topics is applied
+    and every internal outbox relayed)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for topic, count in topics for p in range(count)]
+        ends = await consumer.end_offsets(parts)
+    finally:
+        await consumer.stop()
+    db = make_engine(url, base)
+    try:
+        async with db.connect() as conn:
+            stored = {(row.topic, row.partition): row.position for row in await conn.execute(
+                text("SELECT topic, partition, position FROM partition_owners"))}
+            for partition in range(ALLOCATIONS):
+                schema = task_schema(base, "allocation", partition)
+                sent = (await conn.execute(text(f'SELECT max(seq) FROM "{schema}".internal_outbox'))).scalar()
+                relayed = (await conn.execute(text(
+                    f"SELECT position FROM \"{schema}\".positions WHERE source = 'internal-relay'"))).scalar()
+                if (sent or 0) != (relayed or 0):
+                    return f"{schema}: {relayed} of {sent} internal records relayed"
+    finally:
+        await db.dispose()
+    behind = {(tp.topic, tp.partition): (stored.get((tp.topic, tp.partition)), end - 1)
+              for tp, end in ends.items() if end and stored.get((tp.topic, tp.partition)) != end - 1}
+    return f"(applied, last) {behind}" if behind else ""
+
+
+async def test_allocation_and_assembly_stages_on_the_group_equal_the_engine():
+    from recalculator.kafka.partitioned import AllocationStage, InternalTopics, Relays
+
+    url, servers = postgres_url(), kafka_bootstrap()
+    base = f"test_{uuid.uuid4().hex[:12]}"
+    suffix = uuid.uuid4().hex[:10]
+    topics = InternalTopics(f"allocation.{suffix}", f"partials.{suffix}", ALLOCATIONS, ASSEMBLIES)
+    kafka = KafkaSettings(bootstrap_servers=servers)
+    seen, _ = day()
+    engine, _ = engine_run(seen)
+    simulation = RouteCapture(3, ALLOCATIONS, ASSEMBLIES, random.Random(4))
+    simulation.feed(seen)
+    simulation.run()
+    assert simulation.idle()
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topics.allocation, num_partitions=ALLOCATIONS, replication_factor=1),
+                                   NewTopic(topics.partials, num_partitions=ASSEMBLIES, replication_factor=1)])
+    finally:
+        await admin.close()
+    db = make_engine(url, base)
+    async with db.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{base}"'))
+    await migrate(db)
+    await migrate_task_schemas(url, base, "allocation", ALLOCATIONS)
+    await migrate_task_schemas(url, base, "assembly", ASSEMBLIES)
+    output = OutputTopics(**{name: f"{value}.{suffix}" for name, value in OutputTopics().model_dump().items()})
+    members, tasks = [], []
+
+    def join() -> None:
+        relays = Relays(url, kafka, output)
+        for stage, topic in ((AllocationStage(base, topics, 3, relays), topics.allocation),
+                             (AssemblyStage(base, relays), topics.partials)):
+            runner = PartitionedRunner(stage, db, kafka, [topic], f"{stage.name}-{suffix}", batch_size=100,
+                                       consumer_options=GROUP_OPTIONS)
+            stop = asyncio.Event()
+            members.append((runner, stop, relays))
+            tasks.append(asyncio.create_task(runner.run(stop)))
+
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
+    await producer.start()
+    sequences = Counter()
+    half = len(simulation.envelopes) // 2
+    try:
+        async def produce(envelopes) -> None:
+            for partition, envelope in envelopes:
+                headers = [(SOURCE_HEADER, envelope.source.encode()),
+                           (SEQ_HEADER, str(sequences[envelope.source]).encode())]
+                sequences[envelope.source] += 1
+                await producer.send(topics.allocation, encode_allocation(envelope), key=envelope.cause_id.encode(),
+                                    partition=partition, headers=headers)
+            await producer.flush()
+
+        await produce(simulation.envelopes[:half])
+        join()
+        await asyncio.sleep(3)
+        join()  # a second member of each stage
+        await produce(simulation.envelopes[half:])
+        end = time.monotonic() + 150
+        internal = [(topics.allocation, ALLOCATIONS), (topics.partials, ASSEMBLIES)]
+        quiet = 0
+        while quiet < 2:  # twice in a row: no record in flight between the two reads
+            waiting = await unsettled(url, base, servers, internal)
+            quiet = 0 if waiting else quiet + 1
+            assert time.monotonic() < end, f"the pipeline did not settle: {waiting}"
+            await asyncio.sleep(0.5)
+        assert all(runner.owned for runner, _, _ in members)  # every member held partitions
+        stored = await stored_pipeline(url, base)
+        assert_equal(stored, engine, every_line=False)
+        ids = []
+        for partition in range(ASSEMBLIES):
+            _, outbox = await stored_assembly(url, base, partition)
+            ids.extend(outbox)
+        assert ids and not [key for key, count in Counter(ids).items() if count > 1]
+    finally:
+        await producer.stop()
+        for _, stop, _ in members:
+            stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for _, _, relays in members:
+            await relays.stop()
+        await db.dispose()
+        schemas = [base] + [task_schema(base, "allocation", p) for p in range(ALLOCATIONS)]
+        schemas += [task_schema(base, "assembly", p) for p in range(ASSEMBLIES)]
+        for schema in schemas:
+            await _drop_schema(url, schema)
+        await delete_topics(kafka, [topics.allocation, topics.partials] + list(output.model_dump().values()))

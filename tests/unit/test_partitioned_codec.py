@@ -12,7 +12,7 @@ from collections import defaultdict, deque
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from partitioned_simulation import Simulation, generated_day
+from partitioned_simulation import Simulation, assert_equal, generated_day
 from recalculator.adapters.partitioned_codec import (
     allocation_state,
     assembly_state,
@@ -30,7 +30,7 @@ from recalculator.adapters.partitioned_codec import (
 from recalculator.domain.partitioned import Envelope, PartialMessage
 from support import parsed
 from test_allocation_properties import event_logs, parse_all
-from test_partitioned_equivalence import SHAPES, assert_equal, partitioned_log, run
+from test_partitioned_equivalence import SHAPES, partitioned_log, run
 
 
 class Encoded(deque):

@@ -22,12 +22,10 @@ from partitioned_simulation import (
     InTimeOrder,
     Simulation,
     as_route_tasks_see_it,
-    engine_lines,
+    assert_equal,
     engine_run,
     generated_day,
 )
-from recalculator.domain.assembler import status_of
-from recalculator.domain.results import PartialLine
 from support import parsed
 from test_allocation_properties import BASE, event_logs, parse_all
 
@@ -83,28 +81,6 @@ def run(events, shape, scheduler, simulation_class=Simulation) -> tuple[Simulati
     ids = Counter(key for key, _ in simulation.published)
     assert not [key for key, count in ids.items() if count > 1]
     return simulation, engine, verdicts
-
-
-def follows_from_state(engine, line) -> bool:
-    return (engine.settings.enable_backorder_workflow and line.pool is not None
-            and not line.frozen and not line.manual)
-
-
-def assert_equal(simulation: Simulation, engine, *, every_line: bool) -> None:
-    lines, expected = simulation.line_backorders(), engine_lines(engine)
-    assembled = simulation.assembled()
-    for order_id, order in engine.orders.items():
-        alike = [every_line or follows_from_state(engine, line) for line in order.lines.values()]
-        for (line_id, line), same in zip(order.lines.items(), alike):
-            if same:
-                assert lines[(order_id, line_id)] == expected[(order_id, line_id)], (order_id, line_id)
-        if all(alike) and engine.settings.enable_backorder_workflow:
-            parts = [PartialLine(line_id, line.sku, line.qty, line.published)
-                     for line_id, line in order.lines.items()]
-            published = {part.line_id: part.backorder_qty for part in parts if part.backorder_qty}
-            assert assembled.get(order_id, ("None", {})) == (status_of(parts), published), order_id
-    if every_line:
-        assert lines == expected
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
