@@ -9,6 +9,7 @@ import random
 from collections import defaultdict, deque
 
 from backorder_events.topics import INVENTORY_TYPES, REFERENCE_TYPES
+from recalculator.domain.assembler import status_of
 from recalculator.domain.engine import Engine
 from recalculator.domain.partitioned import (
     SPLIT_TYPES,
@@ -17,7 +18,7 @@ from recalculator.domain.partitioned import (
     RouteTask,
     split_command,
 )
-from recalculator.domain.results import HELD
+from recalculator.domain.results import HELD, PartialLine
 from recalculator.domain.sharding import stable_shard
 
 HOLD_WAIT = 365 * 86_400_000_000  # a year of event time, in µs: the test's final input ends it
@@ -113,6 +114,10 @@ class Simulation:
                 return
             kind, where = self.rng.choice(steps)
             getattr(self, "_" + kind)(where)
+            self.stepped()
+
+    def stepped(self) -> None:
+        """Called after each step (a test may look at or rewrite the tasks' state)."""
 
     def _route(self, p: int) -> None:
         event, broadcast = self.inputs[p].popleft()
@@ -168,6 +173,14 @@ class Simulation:
             for line_id, line in order.lines.items()
         }
 
+    def line_dates(self) -> dict[tuple[str, str], int | None]:
+        return {
+            (order_id, line_id): task.engine.expected_date(line)
+            for task in self.allocation
+            for order_id, order in task.engine.orders.items()
+            for line_id, line in order.lines.items()
+        }
+
     def assembled(self) -> dict[str, tuple[str, dict]]:
         return {
             order_id: (order.status, {k: v for k, v in order.published.items() if v})
@@ -190,3 +203,29 @@ def engine_lines(engine: Engine) -> dict[tuple[str, str], int]:
         for order_id, order in engine.orders.items()
         for line_id, line in order.lines.items()
     }
+
+
+def follows_from_state(engine, line) -> bool:
+    return (engine.settings.enable_backorder_workflow and line.pool is not None
+            and not line.frozen and not line.manual)
+
+
+def assert_equal(simulation: Simulation, engine, *, every_line: bool) -> None:
+    lines, expected = simulation.line_backorders(), engine_lines(engine)
+    assembled = simulation.assembled()
+    for order_id, order in engine.orders.items():
+        alike = [every_line or follows_from_state(engine, line) for line in order.lines.values()]
+        for (line_id, line), same in zip(order.lines.items(), alike):
+            if same:
+                assert lines[(order_id, line_id)] == expected[(order_id, line_id)], (order_id, line_id)
+        if all(alike) and engine.settings.enable_backorder_workflow:
+            parts = [PartialLine(line_id, line.sku, line.qty, line.published)
+                     for line_id, line in order.lines.items()]
+            published = {part.line_id: part.backorder_qty for part in parts if part.backorder_qty}
+            assert assembled.get(order_id, ("None", {})) == (status_of(parts), published), order_id
+    if every_line:
+        assert lines == expected
+    for (order_id, line_id), date in simulation.line_dates().items():  # where each line lives now
+        theirs = engine.orders[order_id].lines[line_id]
+        if every_line or follows_from_state(engine, theirs):
+            assert date == engine.expected_date(theirs), (order_id, line_id)

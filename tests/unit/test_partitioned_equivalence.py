@@ -22,11 +22,9 @@ from partitioned_simulation import (
     InTimeOrder,
     Simulation,
     as_route_tasks_see_it,
-    engine_lines,
+    assert_equal,
     engine_run,
 )
-from recalculator.domain.assembler import status_of
-from recalculator.domain.results import PartialLine
 from support import generated_events, parsed
 from test_allocation_properties import BASE, event_logs, parse_all
 from test_expected_date_properties import dated_logs
@@ -79,10 +77,10 @@ def partitioned_log(log: list[dict]) -> list[dict]:
     return shaped
 
 
-def run(events, shape, scheduler) -> tuple[Simulation, object, dict]:
+def run(events, shape, scheduler, simulation_class=Simulation) -> tuple[Simulation, object, dict]:
     seen = as_route_tasks_see_it(events)
     engine, verdicts = engine_run(seen + as_route_tasks_see_it(final_inputs(events)))
-    simulation = Simulation(*shape, scheduler)
+    simulation = simulation_class(*shape, scheduler)
     simulation.feed(seen)
     simulation.run()
     for final in final_inputs(events):  # each once every task is done with what came before
@@ -94,34 +92,6 @@ def run(events, shape, scheduler) -> tuple[Simulation, object, dict]:
     ids = Counter(key for key, _ in simulation.published)
     assert not [key for key, count in ids.items() if count > 1]
     return simulation, engine, verdicts
-
-
-def follows_from_state(engine, line) -> bool:
-    return (engine.settings.enable_backorder_workflow and line.pool is not None
-            and not line.frozen and not line.manual)
-
-
-def assert_equal(simulation: Simulation, engine, *, every_line: bool) -> None:
-    lines, expected = simulation.line_backorders(), engine_lines(engine)
-    assembled = simulation.assembled()
-    for order_id, order in engine.orders.items():
-        alike = [every_line or follows_from_state(engine, line) for line in order.lines.values()]
-        for (line_id, line), same in zip(order.lines.items(), alike):
-            if same:
-                assert lines[(order_id, line_id)] == expected[(order_id, line_id)], (order_id, line_id)
-        if all(alike) and engine.settings.enable_backorder_workflow:
-            parts = [PartialLine(line_id, line.sku, line.qty, line.published)
-                     for line_id, line in order.lines.items()]
-            published = {part.line_id: part.backorder_qty for part in parts if part.backorder_qty}
-            assert assembled.get(order_id, ("None", {})) == (status_of(parts), published), order_id
-    if every_line:
-        assert lines == expected
-    for task in simulation.allocation:  # each line's expected date, where it lives now
-        for order_id, order in task.engine.orders.items():
-            for line_id, line in order.lines.items():
-                theirs = engine.orders[order_id].lines[line_id]
-                if every_line or follows_from_state(engine, theirs):
-                    assert task.engine.expected_date(line) == engine.expected_date(theirs), (order_id, line_id)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -101,4 +102,17 @@ pipeline_meta = Table(
     metadata,
     Column("key", String, primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# The partitioned recalculator's records for its internal topics, in the schema of the task
+# partition that produced them; `seq` is that task's sequence (docs/sharding.md).
+internal_outbox = Table(
+    "internal_outbox",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("topic", String, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("key", String, nullable=False),
+    Column("time", String),  # the cause's time, RFC 3339
+    Column("payload", LargeBinary, nullable=False),
 )

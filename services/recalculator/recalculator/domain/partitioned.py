@@ -351,8 +351,9 @@ class Acquiring:
 class AllocationOutput:
     forwards: list[tuple[int, Any]] = field(default_factory=list)  # (partition, arrival)
     partials: list[PartialMessage] = field(default_factory=list)
-    products: list = field(default_factory=list)
-    positions: list = field(default_factory=list)
+    products: list = field(default_factory=list)  # (cause id, ProductBackorderChange)
+    positions: list = field(default_factory=list)  # (cause id, SkuPositionChange)
+    times: dict[str, int] = field(default_factory=dict)  # cause id → its time, of each applied
 
 
 class AllocationTask:
@@ -442,8 +443,9 @@ class AllocationTask:
                 env.cause_id, env.item.order_id, env.item.line_id, outcome.handoff)))
         elif isinstance(env.item, ReleaseSkus):
             out.forwards.append((env.forward_to, SkuArrival(env.cause_id, env.item.skus, outcome.handoff)))
-        out.products.extend(outcome.products)
-        out.positions.extend(outcome.positions)
+        out.times[env.cause_id] = env.now
+        out.products.extend((env.cause_id, change) for change in outcome.products)
+        out.positions.extend((env.cause_id, change) for change in outcome.positions)
         partials = outcome.partials
         if env.cause_type == "RecalculateBackorders" and hasattr(env.item, "specversion"):
             # A full recalculation reports every order here, changed or not: a part sent

@@ -510,6 +510,31 @@ class _ShardBatch:
 # -- assembler ----------------------------------------------------------------------------------
 
 
+def assembled_row(order_id: str, order: AssembledOrder) -> dict:
+    """An assembled order as a row of `assembled_orders`."""
+    return {
+        "order_id": order_id, "company_id": order.company_id, "status": order.status,
+        "doc": json.dumps({
+            "published": order.published,
+            "dates": order.published_dates,
+            "by_shard": {str(s): [list(line) for line in lines] for s, lines in order.by_shard.items()},
+        }, separators=(",", ":")),
+    }
+
+
+def assembled_order(row) -> AssembledOrder:
+    """An assembled order as stored (`assembled_row`)."""
+    order = AssembledOrder(row.company_id)
+    doc = json.loads(row.doc)
+    order.status = row.status
+    order.published = doc["published"]
+    order.published_dates = doc.get("dates", {})
+    order.by_shard = {
+        int(shard): tuple(PartialLine(*line) for line in lines) for shard, lines in doc["by_shard"].items()
+    }
+    return order
+
+
 class AssemblerStage(_Stage):
     """The order-level stage: one active, by lock."""
 
@@ -543,16 +568,7 @@ class AssemblerStage(_Stage):
         async with claimed_snapshot(self.repository) as (fence, conn):
             result = await conn.stream(select(pt.assembled_orders))
             async for row in result:
-                order = AssembledOrder(row.company_id)
-                doc = json.loads(row.doc)
-                order.status = row.status
-                order.published = doc["published"]
-                order.published_dates = doc.get("dates", {})
-                order.by_shard = {
-                    int(shard): tuple(PartialLine(*line) for line in lines)
-                    for shard, lines in doc["by_shard"].items()
-                }
-                assembler.orders[row.order_id] = order
+                assembler.orders[row.order_id] = assembled_order(row)
             clock = (await conn.execute(select(t.meta.c.value).where(t.meta.c.key == "clock"))).scalar()
         self.assembler, self.fence = assembler, fence
         self.clock = int(clock) if clock else None
@@ -596,19 +612,7 @@ class AssemblerStage(_Stage):
         # Orders touched but gone were evicted by their shards (closed, past their retention).
         forgotten = sorted(order_id for order_id in touched if order_id not in orders)
         touched.difference_update(forgotten)
-        saved = [
-            {
-                "order_id": order_id, "company_id": orders[order_id].company_id,
-                "status": orders[order_id].status,
-                "doc": json.dumps({
-                    "published": orders[order_id].published,
-                    "dates": orders[order_id].published_dates,
-                    "by_shard": {str(s): [list(line) for line in lines]
-                                 for s, lines in orders[order_id].by_shard.items()},
-                }, separators=(",", ":")),
-            }
-            for order_id in sorted(touched)
-        ]
+        saved = [assembled_row(order_id, orders[order_id]) for order_id in sorted(touched)]
         rows = BatchRows(outbox=[outbox_row(output) for output in outputs], clock=clock)
         if clock is not None:
             rows.meta.append({"key": "clock", "value": str(clock)})
