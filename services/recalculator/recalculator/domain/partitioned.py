@@ -399,7 +399,7 @@ class AllocationTask:
             if key in self.orders_arrived:
                 self.orders_arrived.discard(key)
             else:
-                self._wait(env.source, ("order",) + key, env)
+                self._wait(env.source, ("order",) + key, None)
             return
         if isinstance(item, ArriveLine):
             key = (env.cause_id, item.order_id, item.line_id)
@@ -515,8 +515,6 @@ class AllocationTask:
         for source in sources:
             del self.waiting[source]
             queue = self.parked[source]
-            if queue and isinstance(queue[0].item, AwaitOrder) and key[0] == "order":
-                queue.popleft()  # the wait itself, now over
             while queue and source not in self.waiting:
                 self._process(queue.popleft(), out)
             if source not in self.waiting:
