@@ -115,3 +115,22 @@ def test_a_split_off_order_then_a_merge_of_its_skus_group():
     log = [{"specversion": "1.0", "id": f"e{n}", "source": "/p", "type": kind, "time": T0, "data": data}
            for n, (kind, data) in enumerate(SPLIT_THEN_MERGE)]
     run(parse_all(partitioned_log(log)), (2, 3, 2), random.Random(0), Simulation)
+
+
+def test_a_hand_over_completed_while_resuming_the_same_source_ends_its_wait_once():
+    """A source waiting for SKUs A has, parked behind that wait, its marker for SKUs B whose
+    hand-over is already here: resuming it completes B's hand-over inside the resumption,
+    which ends the source's wait and empties its queue before the outer resumption does."""
+    from recalculator.domain.partitioned import Envelope, SkuArrival
+    from recalculator.domain.sharding import AcquireSkus
+
+    task = AllocationTask(0, 1)
+
+    def marker(cause: str, sku: str) -> Envelope:
+        return Envelope("route0", cause, "ProductUpserted", 0, True, AcquireSkus("ProductUpserted", (sku,), 1))
+
+    task.receive(marker("merge-a", "A"))  # waits for A's hand-over
+    task.receive(SkuArrival("merge-b", ("B",), ()))  # B's hand-over, early
+    task.receive(marker("merge-b", "B"))  # parked behind the wait for A
+    task.receive(SkuArrival("merge-a", ("A",), ()))
+    assert task.idle()

@@ -518,7 +518,9 @@ class AllocationTask:
             while queue and source not in self.waiting:
                 self._process(queue.popleft(), out)
             if source not in self.waiting:
-                del self.parked[source]
+                # A hand-over completed inside this loop may have resumed the same source
+                # already, and dropped its queue.
+                self.parked.pop(source, None)
         return len(sources)
 
 
