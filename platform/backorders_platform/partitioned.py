@@ -16,6 +16,7 @@ twice. Kafka's committed offsets are not used.
 from __future__ import annotations
 
 import asyncio
+import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -55,27 +57,38 @@ _STORE = text("UPDATE partition_owners SET position = :position "
 
 
 class Stage:
-    """What a partitioned stage does; `name` keys its rows in `partition_owners`."""
+    """What a partitioned stage does; `name` keys its rows in `partition_owners`.
+
+    A stage's unit of state is a *task*: by default one topic partition; with
+    `co_partitioned`, partition *p* of every topic the runner consumes (topics created with
+    the same partition count and assigned together, as Kafka Streams does for a task of
+    several input topics). `task` below is the `TopicPartition`, or the partition number."""
 
     name: str = "stage"
+    co_partitioned: bool = False
 
-    async def load(self, partition: TopicPartition, conn: AsyncConnection) -> Any:
-        """The partition's state, read on `conn` (the claim's transaction)."""
+    async def load(self, task: Any, conn: AsyncConnection) -> Any:
+        """The task's state, read on `conn` (the claim's transaction)."""
         return None
 
-    async def apply(self, partition: TopicPartition, state: Any, records: list, conn: AsyncConnection) -> None:
-        """Apply `records` (in offset order) to `state`, writing state and outputs on `conn`.
-        On an error the transaction is rolled back and the state is loaded again."""
+    async def apply(self, task: Any, state: Any, records: list, conn: AsyncConnection) -> None:
+        """Apply `records` (in offset order per topic partition) to `state`, writing state
+        and outputs on `conn`. On an error the transaction is rolled back and the state is
+        loaded again. `records` may be empty when `has_work` said so."""
         raise NotImplementedError
 
-    def drop(self, partition: TopicPartition, state: Any) -> None:
-        """The partition is no longer this runner's: forget its state."""
+    def has_work(self, task: Any, state: Any) -> bool:
+        """Work for a batch without records of its own (inputs from elsewhere)."""
+        return False
+
+    def drop(self, task: Any, state: Any) -> None:
+        """The task is no longer this runner's: forget its state."""
 
 
 @dataclass(slots=True)
 class Owned:
-    epoch: int
-    next: int  # the offset of the next record to apply
+    epochs: dict  # TopicPartition → the epoch of this runner's claim
+    next: dict  # TopicPartition → the offset of the next record to apply
     state: Any
 
 
@@ -86,13 +99,24 @@ class PartitionedRunner(ConsumerRebalanceListener):
         self.stage, self.db, self.kafka = stage, db, kafka
         self.topics, self.group_id, self.batch_size = list(topics), group_id, batch_size
         self.owner = owner or uuid.uuid4().hex
-        self.consumer_options = consumer_options or {}
+        self.consumer_options = dict(consumer_options or {})
+        if stage.co_partitioned:
+            # Partition p of every topic to one member (the topics' counts are equal).
+            self.consumer_options.setdefault("partition_assignment_strategy", (RangePartitionAssignor,))
         self.consumer: AIOKafkaConsumer | None = None
-        self.owned: dict[TopicPartition, Owned] = {}
+        self.owned: dict[Any, Owned] = {}  # task → its claims and state
         self.fenced = 0  # batches refused by the fence
         # Held while a batch is applied and while partitions are claimed or dropped: the
         # listener (run by aiokafka's coordination task) waits for the batch in flight.
         self._lock = asyncio.Lock()
+
+    def task_of(self, tp: TopicPartition) -> Any:
+        return tp.partition if self.stage.co_partitioned else tp
+
+    def partitions_of(self, task: Any) -> list[TopicPartition]:
+        """The task's topic partitions this member is assigned."""
+        assigned = self.consumer.assignment() if self.consumer is not None else set()
+        return sorted(tp for tp in assigned if self.task_of(tp) == task)
 
     # The listener. aiokafka runs it from its coordination task and swallows its errors:
     # it must not call getmany(), and it must finish (the group waits for it). A partition
@@ -100,47 +124,52 @@ class PartitionedRunner(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked) -> None:
         async with self._lock:
-            for tp in revoked:
-                self._forget(tp)
+            for task in sorted({self.task_of(tp) for tp in revoked}, key=str):
+                self._forget(task)
         log.info("partitions_revoked", owner=self.owner, partitions=_names(revoked))
 
     async def on_partitions_assigned(self, assigned) -> None:
         self.consumer.pause(*assigned)
         async with self._lock:
-            for tp in sorted(assigned):
-                await self._take_patiently(tp)
+            for task in sorted({self.task_of(tp) for tp in assigned}, key=str):
+                await self._take_patiently(task)
         log.info("partitions_assigned", owner=self.owner, partitions=_names(assigned))
 
-    async def _take_patiently(self, tp: TopicPartition) -> None:
-        await _patiently(lambda: self._take(tp), "claim_failed", tp)
+    async def _take_patiently(self, task: Any) -> None:
+        await _patiently(lambda: self._take(task), "claim_failed", task)
 
-    async def _take(self, tp: TopicPartition) -> None:
-        """Claim `tp`, load its position and state in the claim's snapshot, seek after it."""
-        self._forget(tp)
-        if tp not in self.consumer.assignment() or _rebalancing(self.consumer):
+    async def _take(self, task: Any) -> None:
+        """Claim the task's partitions, load their positions and the task's state in the
+        claim's snapshot, seek after the positions."""
+        self._forget(task)
+        tps = self.partitions_of(task)
+        if not tps or _rebalancing(self.consumer):
             # Revoked, or about to be (a batch that failed while the group rebalances): a
             # claim could fence out the member the group gives it to. If it stays here, the
             # assignment's listener claims it.
             return
+        epochs, positions = {}, {}
         async with self.db.connect() as conn:
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
             async with conn.begin():
-                row = (await conn.execute(_CLAIM, {**self._key(tp), "owner": self.owner})).one()
-                state = await self.stage.load(tp, conn)
-        if row.position is None:
-            # One ListOffsets request (seek_to_beginning would wait on the fetcher, which
-            # this listener holds up).
-            position = (await self.consumer.beginning_offsets([tp]))[tp]
-        else:
-            position = row.position + 1
-        self.owned[tp] = Owned(row.epoch, position, state)
-        self.consumer.seek(tp, position)
-        self.consumer.resume(tp)
+                for tp in tps:
+                    row = (await conn.execute(_CLAIM, {**self._key(tp), "owner": self.owner})).one()
+                    epochs[tp], positions[tp] = row.epoch, row.position
+                state = await self.stage.load(task, conn)
+        unread = [tp for tp in tps if positions[tp] is None]
+        # One ListOffsets request (seek_to_beginning would wait on the fetcher, which this
+        # listener holds up).
+        beginnings = await self.consumer.beginning_offsets(unread) if unread else {}
+        nexts = {tp: beginnings[tp] if positions[tp] is None else positions[tp] + 1 for tp in tps}
+        self.owned[task] = Owned(epochs, nexts, state)
+        for tp, position in nexts.items():
+            self.consumer.seek(tp, position)
+        self.consumer.resume(*tps)
 
-    def _forget(self, tp: TopicPartition) -> None:
-        owned = self.owned.pop(tp, None)
+    def _forget(self, task: Any) -> None:
+        owned = self.owned.pop(task, None)
         if owned is not None:
-            self.stage.drop(tp, owned.state)
+            self.stage.drop(task, owned.state)
 
     def _key(self, tp: TopicPartition) -> dict:
         return {"stage": self.stage.name, "topic": tp.topic, "partition": tp.partition}
@@ -159,9 +188,15 @@ class PartitionedRunner(ConsumerRebalanceListener):
                     log.warning("fetch_failed", error=str(error))
                     await asyncio.sleep(0.5)
                     continue
+                by_task: dict[Any, list] = {}
+                for tp, records in sorted(fetched.items()):
+                    by_task.setdefault(self.task_of(tp), []).extend(records)
                 async with self._lock:
-                    for tp, records in sorted(fetched.items()):
-                        await self._apply(tp, records)
+                    for task, records in by_task.items():
+                        await self._apply(task, records)
+                    for task, owned in list(self.owned.items()):
+                        if task not in by_task and self.stage.has_work(task, owned.state):
+                            await self._apply(task, [])
         finally:
             await self.consumer.stop()
             self.consumer = None
@@ -179,38 +214,49 @@ class PartitionedRunner(ConsumerRebalanceListener):
         self.consumer = consumer
         consumer.subscribe(self.topics, listener=self)
 
-    async def _apply(self, tp: TopicPartition, records: list) -> None:
-        owned = self.owned.get(tp)
+    async def _apply(self, task: Any, records: list) -> None:
+        owned = self.owned.get(task)
         if owned is None:
             return  # not claimed (yet): never applied
         # A batch fetched before a rebalance may hold records applied since (by this runner
         # or another): what is before the claimed position is skipped.
-        records = [record for record in records if record.offset >= owned.next]
-        if not records:
+        records = [record for record in records
+                   if record.offset >= owned.next.get(TopicPartition(record.topic, record.partition), 1 << 62)]
+        if not records and not self.stage.has_work(task, owned.state):
             return
+        last: dict[TopicPartition, int] = {}
+        for record in records:
+            last[TopicPartition(record.topic, record.partition)] = record.offset
         try:
             async with self.db.begin() as conn:
-                epoch = (await conn.execute(_FENCE, self._key(tp))).scalar_one_or_none()
-                if epoch != owned.epoch:
-                    raise FencedOut(f"{tp.topic}:{tp.partition} is owned by epoch {epoch}, not {owned.epoch}")
-                await self.stage.apply(tp, owned.state, records, conn)
-                await conn.execute(_STORE, {**self._key(tp), "position": records[-1].offset})
+                for tp, claimed in sorted(owned.epochs.items()):
+                    epoch = (await conn.execute(_FENCE, self._key(tp))).scalar_one_or_none()
+                    if epoch != claimed:
+                        raise FencedOut(f"{tp.topic}:{tp.partition} is owned by epoch {epoch}, not {claimed}")
+                await self.stage.apply(task, owned.state, records, conn)
+                for tp, offset in sorted(last.items()):
+                    await conn.execute(_STORE, {**self._key(tp), "position": offset})
         except FencedOut as error:
             # Claimed by another member: the group's revocation is on its way. Until then
-            # the partition is neither fetched nor written.
+            # the task is neither fetched nor written.
             self.fenced += 1
             log.warning("fenced_out", owner=self.owner, error=str(error))
-            self._forget(tp)
-            if tp in self.consumer.assignment():
-                self.consumer.pause(tp)
+            tps = list(owned.epochs)
+            self._forget(task)
+            assigned = self.consumer.assignment()
+            paused = [tp for tp in tps if tp in assigned]
+            if paused:
+                self.consumer.pause(*paused)
             return
         except Exception as error:  # noqa: BLE001 - the database went away, or the stage failed
             # The state in memory may be ahead of the rolled-back transaction: claimed and
             # loaded again, and fetched again from the stored position.
-            log.error("batch_failed", owner=self.owner, partition=_names([tp]), error=repr(error))
-            await self._take_patiently(tp)
+            log.error("batch_failed", owner=self.owner, task=str(task), error=repr(error),
+                      where=traceback.format_exc(limit=-4))
+            await self._take_patiently(task)
             return
-        owned.next = records[-1].offset + 1
+        for tp, offset in last.items():
+            owned.next[tp] = offset + 1
 
 
 def _rebalancing(consumer: AIOKafkaConsumer) -> bool:
@@ -224,11 +270,11 @@ def _names(partitions) -> list[str]:
     return [f"{tp.topic}:{tp.partition}" for tp in sorted(partitions)]
 
 
-async def _patiently(work, event: str, tp: TopicPartition | None = None) -> None:
+async def _patiently(work, event: str, task: Any = None) -> None:
     """`work()` tried with backoff until it succeeds, each failure logged as `event`."""
 
     def told(error: BaseException, _outage: bool, _failures: int, retry_in: float) -> None:
-        log.warning(event, partition=_names([tp]) if tp else None, error=repr(error), retry_in=retry_in)
+        log.warning(event, task=str(task) if task is not None else None, error=repr(error), retry_in=retry_in)
 
     # tenacity catches BaseException: without this, a runner stopped (cancelled) while an
     # attempt runs would try again instead of stopping.

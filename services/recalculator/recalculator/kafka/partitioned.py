@@ -25,6 +25,7 @@ from backorder_events.topics import OutputTopics
 from backorders_platform import locks, schema_names
 from backorders_platform.database import make_engine, upsert
 from backorders_platform.kafka_settings import KafkaSettings
+from backorders_platform.partitioned import Stage
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -117,7 +118,7 @@ class TaskPartition:
     stop: asyncio.Event = field(default_factory=asyncio.Event)  # ends its relays
 
 
-class TaskStage:
+class TaskStage(Stage):
     """What the partitioned stages share: the partition's schema, the protocol state in
     `meta` under the stage's name, sequences applied per source, records sent again
     skipped, and (with `relays`) an outbox relay and an internal relay per owned partition,
@@ -137,10 +138,11 @@ class TaskStage:
     async def load_task(self, task, conn: AsyncConnection) -> None:
         """The task's engine state, read on `conn` in the claim's snapshot."""
 
-    async def load(self, partition: TopicPartition, conn: AsyncConnection) -> TaskPartition:
-        schema = task_schema(self.base, self.name, partition.partition)
+    async def load(self, partition: TopicPartition | int, conn: AsyncConnection) -> TaskPartition:
+        number = partition if isinstance(partition, int) else partition.partition
+        schema = task_schema(self.base, self.name, number)
         await use_schema(conn, schema, self.base)
-        task = self.new_task(partition.partition)
+        task = self.new_task(number)
         await self.load_task(task, conn)
         stored = (await conn.execute(select(t.meta.c.value).where(t.meta.c.key == self.name))).scalar()
         if stored:
@@ -155,13 +157,18 @@ class TaskStage:
         """The records not applied yet, each with its decoded headers."""
         for record in records:
             headers = headers_of(record)
-            source, seq = headers[SOURCE_HEADER], int(headers[SEQ_HEADER])
-            if seq <= state.applied.get(source, -1):
-                self.skipped += 1
-                continue
-            state.applied[source] = seq
-            self.applied += 1
-            yield record, headers
+            if self.is_fresh(state, headers):
+                yield record, headers
+
+    def is_fresh(self, state: TaskPartition, headers: dict[str, str]) -> bool:
+        """Whether an internal record is new (and, if so, counted as applied)."""
+        source, seq = headers[SOURCE_HEADER], int(headers[SEQ_HEADER])
+        if seq <= state.applied.get(source, -1):
+            self.skipped += 1
+            return False
+        state.applied[source] = seq
+        self.applied += 1
+        return True
 
     def drop(self, partition: TopicPartition, state: TaskPartition) -> None:
         state.stop.set()
