@@ -268,3 +268,50 @@ async def test_actions_without_a_log_or_without_a_token_say_why(tmp_path):
             assert answer.status_code == status and words in answer.json()["detail"]
         await app.state.db.dispose()
     assert not (tmp_path / "log").exists()
+
+
+async def test_the_consistency_audit_replays_the_logs_and_lists_the_orders_that_differ(tmp_path):
+    from recalculator.adapters import tables as t
+    from recalculator.adapters.codec import order_row
+    from recalculator.api.audit import audit
+    from sqlalchemy import update
+
+    records, events = day_lines(33)
+    day = tmp_path / "day.jsonl"
+    day.write_bytes(b"".join(raw + b"\n" for _, raw in records))
+    url = sqlite_url(tmp_path / "state.sqlite")
+    async with EmbeddedRuntime(url) as runtime:
+        await runtime.consume(str(day.resolve()), records)
+    log = tmp_path / "actions.jsonl"
+    follower = FollowedLog(url, log)
+    app = create_app(url, services=Services(guard=Guard(TOKEN.encode()), input_log=FileInputLog(log),
+                                            follower=follower))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            # An action after the day (the server's time: now), applied by the follower.
+            assert (await http.post("/actions/recalculate", headers=AUTH, json={"data": {}})).status_code == 202
+
+            async def applied():
+                status = (await http.get("/operations/status")).json()
+                return status["positions"].get(str(log.resolve())) == 1
+
+            await until(applied)
+            found = await audit(url, None)
+            assert found["replayed_from"] == [str(day.resolve()), str(log.resolve())]
+            assert found["differences"] == []
+            # A state written behind the log's back is what the audit is for.
+            full = (await http.get("/orders", params={"backorder": "full"})).json()["items"][0]["order_id"]
+    await app.state.db.dispose()
+    async with EmbeddedRuntime(url) as runtime:
+        order = runtime.engine.orders[full]
+        for line in order.lines.values():
+            line.published = 0
+        order.published_status = "None"
+        async with runtime.db.begin() as conn:
+            await conn.execute(update(t.orders).where(t.orders.c.order_id == full).values(**order_row(order)))
+    found = await audit(url, None)
+    assert [d["order_id"] for d in found["differences"]] == [full]
+    # A log that cannot be read again: nothing compared, and said so.
+    day.unlink()
+    found = await audit(url, None)
+    assert found["differences"] is None and found["not_replayable"] == [str(day.resolve())]

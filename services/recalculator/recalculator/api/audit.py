@@ -12,6 +12,7 @@ the replay would all look different."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -65,14 +66,20 @@ async def _audit_logs(url: str, schema: str | None, read_source: SourceReader) -
     finally:
         await db.dispose()
     sources = {s: p for s, p in positions.items() if s not in (OUTBOX_RELAY_SOURCE, DEAD_LETTER_RELAY_SOURCE)}
-    records, missing, replayed = [], [], []
+    logs, missing = [], []
     for source, upto in sorted(sources.items()):
         read = read_source(source)
         if read is None:
             missing.append(source)
             continue
-        replayed.append(source)
-        records.extend((source, line, raw) for line, raw in read if line <= upto)
+        kept = [(source, line, raw) for line, raw in read if line <= upto]
+        logs.append((_first_time(kept), source, kept))
+    # One log, the logs one after the other in the order their events start (the day before
+    # the actions taken on it): `in_log_order` keeps the order of the commands within the
+    # log, as a topic partition does, so the order of the logs matters.
+    logs.sort()
+    records = [record for _, _, kept in logs for record in kept]
+    replayed = [source for _, source, _ in logs]
     if missing or not replayed:
         return {"replayed_from": replayed, "not_replayable": missing, "differences": None}
     engine = Engine(**_retention())
@@ -88,3 +95,14 @@ def _retention() -> dict:
     from ..config import RetentionSettings
 
     return RetentionSettings().engine_options()
+
+
+def _first_time(records: list[tuple[str, int, bytes]]) -> str:
+    for _source, _line, raw in records:
+        try:
+            found = json.loads(raw).get("time")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(found, str):
+            return found
+    return ""
