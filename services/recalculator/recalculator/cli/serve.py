@@ -28,6 +28,7 @@ def register(commands, readers=None) -> None:
                         "(the embedded runtime in this process; then no other process may write the state)")
     parser.add_argument("--no-console", action="store_true", help="no web console at /console")
     parser.set_defaults(handler=handle, readers=readers)
+    return parser
 
 
 def state_url(args) -> str:
