@@ -10,10 +10,10 @@ from backorders_platform.commands import CommandError
 from backorders_platform.schema_names import InvalidSchemaName
 from channel_sync import cli as channels_cli
 from notifier import cli as notifier_cli
-from recalculator.cli import dead_letters, explain, relay, replay, search, serve, status, topics
+from recalculator.cli import dead_letters, explain, relay, replay, search, status, topics
 from recalculator.runtime.tuning import tune_collector
 
-from . import run, worker
+from . import api, run, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="backorders", description="Event-driven backorder allocation for multichannel sellers."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (replay, run, search, explain, serve, dead_letters, relay, worker, status, topics,
+    for module in (replay, run, search, explain, api, dead_letters, relay, worker, status, topics,
                    notifier_cli, channels_cli):
         module.register(commands)
     return parser

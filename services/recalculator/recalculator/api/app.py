@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from backorder_events.limits import LATEST_TIME, MAX_ID_LENGTH, MAX_SKU_LENGTH
 from backorders_platform.database import make_engine
-from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -29,6 +29,7 @@ from ..domain.engine import Engine
 from ..domain.model import to_us
 from . import models
 from .views import iso, order_view, sku_view
+from .wiring import Services, register_extensions
 
 TITLE = "backorders API"
 VERSION = "1"
@@ -83,10 +84,13 @@ def _problem_text(error: dict) -> str:
     return f"{where}: {error.get('msg')}" if where else str(error.get("msg"))
 
 
-def create_app(url: str, schema: str | None = None) -> FastAPI:
+def create_app(url: str, schema: str | None = None, *, services: Services | None = None) -> FastAPI:
     """The API over the state at `url` (`schema`: its PostgreSQL schema). Opens no connection
     until a request comes; the caller brings the schema up to date first
-    (`Repository.create_schema`, as `backorders serve` does)."""
+    (`Repository.create_schema`, as `backorders serve` does). `services`: the token, the
+    input log actions are published to, and the readers of the operations routes
+    (wiring.py); none given: reads only, actions disabled."""
+    services = services or Services()
     db = make_engine(url, schema)
     repository = Repository(db, schema)
     dialect = db.dialect.name
@@ -98,12 +102,16 @@ def create_app(url: str, schema: str | None = None) -> FastAPI:
                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
     async def lifespan(_app):
+        await services.start()
         yield
+        await services.close()
         await db.dispose()
 
-    app = FastAPI(title=TITLE, version=VERSION, lifespan=lifespan, description=(
-        "Read-only access to the backorder service's state: the seed's order and product "
-        "searches, one order with its explanation, one SKU's position and queue."))
+    app = FastAPI(title=TITLE, version=VERSION, lifespan=lifespan, dependencies=[Depends(services.guard.reader)],
+                  description=(
+        "The backorder service's state: the seed's order and product searches, one order with "
+        "its explanation, one SKU's position and queue; the Manage Orders actions, published "
+        "to the input log; operations (lag, outbox, dead letters); the web console at /console."))
     app.state.db = db
 
     @app.middleware("http")
@@ -148,6 +156,8 @@ def create_app(url: str, schema: str | None = None) -> FastAPI:
     async def scalar(query) -> int:
         async with db.connect() as conn:
             return (await conn.execute(query)).scalar_one()
+
+    register_extensions(app, db, services)
 
     @app.get("/orders", response_model=models.OrderPage, responses=PROBLEMS, tags=["orders"],
              summary="Search orders by published backorder status, company, SKU and order date")

@@ -11,12 +11,20 @@ import sys
 from pathlib import Path
 
 from .app import create_app
+from .operations import DownstreamReaders
+from .wiring import Services
 
 TARGET = Path(__file__).resolve().parents[2] / "openapi.json"
 
 
 def render() -> str:
-    app = create_app("sqlite+aiosqlite://")  # no connection is opened to describe the routes
+    # No connection is opened to describe the routes; the routes over the other services'
+    # stores are described too (present when `serve` is given their databases).
+    async def absent(*_args):
+        return []
+
+    readers = DownstreamReaders(notifier_failures=absent, notifier_resend=absent, channel_failures=absent)
+    app = create_app("sqlite+aiosqlite://", services=Services(readers=readers))
     return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
 
 

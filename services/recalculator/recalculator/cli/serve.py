@@ -11,8 +11,10 @@ from backorders_platform.database import make_engine
 from ..adapters.repository import Repository
 
 
-def register(commands) -> None:
-    parser = commands.add_parser("serve", help="the read-only HTTP API over the state")
+def register(commands, readers=None) -> None:
+    """`readers(args)`: the DownstreamReaders of the operations routes, given by the
+    composition root (the recalculator may not import the other services)."""
+    parser = commands.add_parser("serve", help="the HTTP API and web console over the state")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--db", help="SQLite file (or SQLAlchemy URL) holding the state "
                        "(default: $BACKORDERS_DATABASE_URL or var/backorders.sqlite)")
@@ -20,7 +22,13 @@ def register(commands) -> None:
     parser.add_argument("--schema", help="PostgreSQL schema holding the state (default: the search path)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
-    parser.set_defaults(handler=handle)
+    parser.add_argument("--log", metavar="FILE", help="the embedded runtime's input log (JSON lines) that actions "
+                        "are appended to (default: the Kafka input topics when KAFKA_BOOTSTRAP_SERVERS is set)")
+    parser.add_argument("--apply", action="store_true", help="this server applies --log to the state as it grows "
+                        "(the embedded runtime in this process; then no other process may write the state)")
+    parser.add_argument("--no-console", action="store_true", help="no web console at /console")
+    parser.set_defaults(handler=handle, readers=readers)
+    return parser
 
 
 def state_url(args) -> str:
@@ -51,7 +59,63 @@ def handle(args) -> int:
         raise CommandError(f"--port {args.port} is not a port number")
     url = state_url(args)
     asyncio.run(prepare(url, args.schema))
-    app = create_app(url, args.schema)
+    app = create_app(url, args.schema, services=services(args, url))
     print(f"backorders API on http://{args.host}:{args.port} (routes: /openapi.json; Ctrl-C stops it)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def services(args, url: str):
+    """The token, the input log and the readers, from the options and the environment."""
+    import os
+
+    from pydantic import ValidationError
+
+    from ..api.auth import ApiSettings, Guard
+    from ..api.input_log import FileInputLog, KafkaInputLog
+    from ..api.operations import DownstreamReaders
+    from ..api.wiring import Services
+
+    try:
+        settings = ApiSettings()
+        guard = Guard(settings.secret(), settings.read_requires_token)
+    except (ValidationError, ValueError) as error:
+        raise CommandError(f"API settings: {_one_line(error)}") from None
+    if args.apply and not args.log:
+        raise CommandError("--apply needs --log FILE: the log this server applies")
+    kafka = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    built = Services(guard=guard, console=not args.no_console)
+    if args.log:
+        built.input_log = FileInputLog(Path(args.log))
+        if args.apply:
+            from ..runtime.followed_log import FollowedLog
+
+            built.follower = FollowedLog(url, Path(args.log), args.schema)
+    elif kafka:
+        built.input_log = KafkaInputLog()
+    if kafka:
+        from .status import lag
+
+        built.lag = lag
+    built.readers = args.readers(args) if args.readers is not None else DownstreamReaders()
+    built.audit = audit_of(url, args.schema, Path(args.log) if args.log else None, kafka)
+    return built
+
+
+def audit_of(url: str, schema: str | None, log_file: Path | None, kafka: bool):
+    """The consistency check of the console: the state rebuilt from the log against the live
+    one (api/audit.py)."""
+    from ..api.audit import audit
+
+    async def run() -> list[dict]:
+        return await audit(url, schema, log_file=log_file, kafka=kafka)
+
+    return run
+
+
+def _one_line(error: Exception) -> str:
+    """The problem without the value given (it may be the token)."""
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in errors())
+    return str(error)
