@@ -81,6 +81,10 @@ class Stage:
         """Work for a batch without records of its own (inputs from elsewhere)."""
         return False
 
+    def note_ends(self, task: Any, state: Any, ends: dict) -> None:
+        """Before `has_work` and `apply`: for each of the task's topic partitions, whether
+        it holds nothing beyond what `apply` gets (as far as the last fetch knows)."""
+
     def drop(self, task: Any, state: Any) -> None:
         """The task is no longer this runner's: forget its state."""
 
@@ -195,8 +199,10 @@ class PartitionedRunner(ConsumerRebalanceListener):
                     for task, records in by_task.items():
                         await self._apply(task, records)
                     for task, owned in list(self.owned.items()):
-                        if task not in by_task and self.stage.has_work(task, owned.state):
-                            await self._apply(task, [])
+                        if task not in by_task:
+                            self.stage.note_ends(task, owned.state, self._ends(owned, []))
+                            if self.stage.has_work(task, owned.state):
+                                await self._apply(task, [])
         finally:
             await self.consumer.stop()
             self.consumer = None
@@ -214,6 +220,17 @@ class PartitionedRunner(ConsumerRebalanceListener):
         self.consumer = consumer
         consumer.subscribe(self.topics, listener=self)
 
+    def _ends(self, owned: Owned, records: list) -> dict:
+        after = dict(owned.next)
+        for record in records:
+            after[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        ends = {}
+        assigned = self.consumer.assignment() if self.consumer is not None else set()
+        for tp, next_offset in after.items():
+            high = self.consumer.highwater(tp) if tp in assigned else None
+            ends[tp] = high is not None and next_offset >= high
+        return ends
+
     async def _apply(self, task: Any, records: list) -> None:
         owned = self.owned.get(task)
         if owned is None:
@@ -222,6 +239,7 @@ class PartitionedRunner(ConsumerRebalanceListener):
         # or another): what is before the claimed position is skipped.
         records = [record for record in records
                    if record.offset >= owned.next.get(TopicPartition(record.topic, record.partition), 1 << 62)]
+        self.stage.note_ends(task, owned.state, self._ends(owned, records))
         if not records and not self.stage.has_work(task, owned.state):
             return
         last: dict[TopicPartition, int] = {}
