@@ -81,9 +81,15 @@ class Stage:
         """Work for a batch without records of its own (inputs from elsewhere)."""
         return False
 
+    def wants_ends(self, task: Any, state: Any) -> bool:
+        """Whether `note_ends` should be told which partitions hold nothing more (a
+        ListOffsets request per task and batch while it says so)."""
+        return False
+
     def note_ends(self, task: Any, state: Any, ends: dict) -> None:
         """Before `has_work` and `apply`: for each of the task's topic partitions, whether
-        it holds nothing beyond what `apply` gets (as far as the last fetch knows)."""
+        it holds nothing beyond what `apply` gets, by end offsets read now (all False when
+        `wants_ends` did not ask)."""
 
     def drop(self, task: Any, state: Any) -> None:
         """The task is no longer this runner's: forget its state."""
@@ -200,7 +206,12 @@ class PartitionedRunner(ConsumerRebalanceListener):
                         await self._apply(task, records)
                     for task, owned in list(self.owned.items()):
                         if task not in by_task:
-                            self.stage.note_ends(task, owned.state, self._ends(owned, []))
+                            try:
+                                ends = await self._ends(task, owned, [])
+                            except KafkaError as error:
+                                log.warning("end_offsets_failed", task=str(task), error=repr(error))
+                                continue
+                            self.stage.note_ends(task, owned.state, ends)
                             if self.stage.has_work(task, owned.state):
                                 await self._apply(task, [])
         finally:
@@ -220,16 +231,16 @@ class PartitionedRunner(ConsumerRebalanceListener):
         self.consumer = consumer
         consumer.subscribe(self.topics, listener=self)
 
-    def _ends(self, owned: Owned, records: list) -> dict:
+    async def _ends(self, task: Any, owned: Owned, records: list) -> dict:
         after = dict(owned.next)
         for record in records:
             after[TopicPartition(record.topic, record.partition)] = record.offset + 1
-        ends = {}
-        assigned = self.consumer.assignment() if self.consumer is not None else set()
-        for tp, next_offset in after.items():
-            high = self.consumer.highwater(tp) if tp in assigned else None
-            ends[tp] = high is not None and next_offset >= high
-        return ends
+        if not self.stage.wants_ends(task, owned.state):
+            return dict.fromkeys(after, False)
+        # Read now, not the last fetch's high watermarks: a partition whose later records
+        # have not been fetched yet must not count as holding nothing more.
+        ends = await self.consumer.end_offsets(sorted(after))
+        return {tp: next_offset >= ends[tp] for tp, next_offset in after.items()}
 
     async def _apply(self, task: Any, records: list) -> None:
         owned = self.owned.get(task)
@@ -239,7 +250,11 @@ class PartitionedRunner(ConsumerRebalanceListener):
         # or another): what is before the claimed position is skipped.
         records = [record for record in records
                    if record.offset >= owned.next.get(TopicPartition(record.topic, record.partition), 1 << 62)]
-        self.stage.note_ends(task, owned.state, self._ends(owned, records))
+        try:
+            self.stage.note_ends(task, owned.state, await self._ends(task, owned, records))
+        except KafkaError as error:
+            log.warning("end_offsets_failed", task=str(task), error=repr(error))
+            self.stage.note_ends(task, owned.state, dict.fromkeys(owned.next, False))
         if not records and not self.stage.has_work(task, owned.state):
             return
         last: dict[TopicPartition, int] = {}

@@ -43,6 +43,15 @@ def register_worker(kinds) -> None:
              "$BACKORDERS_SHARDS or 0; docs/sharding.md)",
     )
     recalculator.add_argument(
+        "--partitioned", action="store_true",
+        help="run a member of the partitioned recalculator (every stage on Kafka's consumer groups, "
+             "state per task partition under --schema; docs/sharding.md)",
+    )
+    recalculator.add_argument("--allocation-partitions", type=int, default=6,
+                              help="with --partitioned: partitions of the allocation topic (default 6)")
+    recalculator.add_argument("--assembly-partitions", type=int, default=6,
+                              help="with --partitioned: partitions of the order partials topic (default 6)")
+    recalculator.add_argument(
         "--idle-bound-ms", type=float,
         help="how long an input partition found empty must stay so before records of a later "
              "time on other partitions go past it (default: $BACKORDERS_IDLE_BOUND_MS or 50; "
@@ -63,7 +72,7 @@ def register(commands) -> None:
 
 async def run_worker(
     url: str, batch_size: int, schema: str | None = None, recalc_minutes: float = 0, shards: int = 0,
-    idle_bound_ms: float = DEFAULT_IDLE_BOUND_MS,
+    idle_bound_ms: float = DEFAULT_IDLE_BOUND_MS, partitioned: tuple[int, int] | None = None,
 ) -> None:
     """Until SIGINT or SIGTERM. A standby waiting for the lock stops waiting then, and the
     process ends as a running worker does (exit code 0)."""
@@ -73,6 +82,17 @@ async def run_worker(
         loop.add_signal_handler(sig, stop.set)
     if shards and not url.startswith("postgresql"):
         raise CommandError("the sharded recalculator keeps its state in PostgreSQL (--db)")
+    if partitioned is not None:
+        if not url.startswith("postgresql"):
+            raise CommandError("the partitioned recalculator keeps its state in PostgreSQL (--db)")
+        from ..kafka.partitioned_worker import PartitionedWorker
+
+        allocation, assembly = partitioned
+        worker = PartitionedWorker(url, schema or "backorders", allocation_partitions=allocation,
+                                   assembly_partitions=assembly, batch_size=batch_size)
+        await worker.prepare()
+        await worker.run(stop)
+        return
     with locks.waits_end_with(stop):
         try:
             if shards:
@@ -121,8 +141,13 @@ def handle_worker(args) -> int:
     if chosen.shards < 0:
         raise CommandError("--shards must be 0 (one active worker) or more")
     metrics.serve(chosen.metrics_port)
+    partitioned = None
+    if args.partitioned:
+        if min(args.allocation_partitions, args.assembly_partitions) < 1:
+            raise CommandError("--allocation-partitions and --assembly-partitions must be 1 or more")
+        partitioned = (args.allocation_partitions, args.assembly_partitions)
     asyncio.run(run_worker(database_url(args.db), args.batch_size, args.schema, chosen.recalc_every_minutes,
-                           chosen.shards, chosen.idle_bound_ms))
+                           chosen.shards, chosen.idle_bound_ms, partitioned))
     return 0
 
 

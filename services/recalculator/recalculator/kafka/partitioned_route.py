@@ -306,6 +306,9 @@ class RouteStage(TaskStage):
         return (self.global_log.last(0) > state.applied.get(GLOBAL, -1)
                 and all(self.ends.get(task, {}).values()))
 
+    def wants_ends(self, task, state: TaskPartition) -> bool:
+        return self.global_log.last(0) > state.applied.get(GLOBAL, -1)
+
     def note_ends(self, task, state: TaskPartition, ends: dict) -> None:
         self.ends[task] = ends
 
