@@ -112,6 +112,24 @@ async def test_order_search_by_company_sku_and_dates_sorted(client, expected):
     assert [i["order_id"] for i in day_only.json()["items"]] == same_day[:500]
 
 
+async def test_order_search_by_sku_alone_and_with_a_status(client, expected):
+    by_sku: dict[str, list] = {}
+    for order in expected.orders.values():
+        for sku in {line.sku for line in order.lines.values()}:
+            by_sku.setdefault(sku, []).append(order)
+    common = max(by_sku, key=lambda s: (len(by_sku[s]), s))
+    rare = min(by_sku, key=lambda s: (len(by_sku[s]), s))
+    for sku in (common, rare):
+        wanted = sorted(by_sku[sku], key=lambda o: (o.order_date, o.order_id))
+        total, items = await all_pages(client, "/orders", {"sku": sku}, limit=7)
+        assert total == len(wanted) and items == [order_summary(o) for o in wanted]
+        partly = [o for o in wanted if o.published_status in ORDER_FILTERS["full-or-partial"]]
+        total, items = await all_pages(client, "/orders", {"sku": sku, "backorder": "full-or-partial",
+                                                           "sort": "-order_date"}, limit=7)
+        assert total == len(partly) and items == [order_summary(o) for o in reversed(partly)]
+    assert len(by_sku[common]) > 10
+
+
 async def test_one_order_with_its_explanation(client, expected):
     backordered = [o for o in expected.orders.values() if o.published_status != "None"]
     for order in backordered[:5] + list(expected.orders.values())[:3]:
