@@ -230,9 +230,15 @@ async def test_the_loaded_engine_is_kept_only_while_the_state_stays_as_it_was(tm
         for _ in range(3):
             assert (await http.get(f"/skus/{next(iter(order.lines.values())).sku}")).status_code == 200
         assert app.state.loaded["loads"] == 1  # one load while nothing was written
+        search = {"backorder": "full-or-partial", "limit": 1}
+        half_total = (await http.get("/orders", params=search)).json()["total"]
         async with EmbeddedRuntime(url, batch_size=200) as runtime:  # the rest of the day
             await runtime.consume("day", records[half:])
         body = (await http.get(f"/orders/{order.order_id}")).json()
         assert app.state.loaded["loads"] == 2
         assert body["lines"] == [dataclasses.asdict(e) for e in explain_order(expected, order.order_id)]
+        # A search's total is kept only while the state stays as it was, too.
+        total = (await http.get("/orders", params=search)).json()["total"]
+        assert total == sum(o.published_status in ORDER_FILTERS["full-or-partial"] for o in expected.orders.values())
+        assert total != half_total
     await app.state.db.dispose()

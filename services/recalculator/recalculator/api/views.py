@@ -4,11 +4,10 @@ no published value (domain/explain.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 from itertools import islice
 
 from ..domain.engine import Engine
-from ..domain.explain import explain_order
+from ..domain.explain import LineExplanation, explain_order
 from ..domain.incoming import on_order
 from ..domain.model import from_us
 
@@ -41,8 +40,15 @@ def order_view(engine: Engine, order_id: str) -> dict | None:
         "backorder_qty": sum(line.published for line in order.lines.values()),
         "qty": sum(line.qty for line in order.lines.values()),
         "clock": iso(engine.last_time),
-        "lines": [dataclasses.asdict(line) for line in lines],
+        "lines": [_line(line) for line in lines],
     }
+
+
+def _line(explained: LineExplanation) -> dict:
+    """`dataclasses.asdict` without its deep copies (a tenth of a millisecond per line)."""
+    fields = dict(vars(explained))
+    fields["ahead"] = [dict(vars(ahead)) for ahead in explained.ahead]
+    return fields
 
 
 def known_sku(engine: Engine, sku: str) -> bool:

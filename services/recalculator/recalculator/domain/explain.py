@@ -4,6 +4,7 @@ and who is ahead of it, and whether it is calculated, frozen or manually set."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from . import policy
 from .engine import Engine
@@ -90,11 +91,13 @@ def _explain_line(engine: Engine, order: Order, line: Line, now: int, show_ahead
         return _manual_note(result, line)
     index = pool.queue.index(line.key)
     result.position = index + 1
-    ahead_lines = [pool.by_key[key] for key in pool.queue.islice(0, index)]
-    result.ahead_count = len(ahead_lines)
-    result.ahead_qty = sum(other.qty for other in ahead_lines)
+    result.ahead_count = index
+    # Every line ahead counts, a long queue's thousands too: summed without a list of them.
+    by_key = pool.by_key.__getitem__
+    result.ahead_qty = sum(map(_qty, map(by_key, pool.queue.islice(0, index))))
     result.ahead = [
-        Ahead(o.order.order_id, o.line_id, o.qty, o.alloc) for o in ahead_lines[:show_ahead]
+        Ahead(o.order.order_id, o.line_id, o.qty, o.alloc)
+        for o in map(by_key, pool.queue.islice(0, min(index, show_ahead)))
     ]
     result.allocated = line.alloc
     if settings.consider_replacement_sku_qty and line.sku in engine.replacements and now is not None:
@@ -112,6 +115,9 @@ def _explain_line(engine: Engine, order: Order, line: Line, now: int, show_ahead
             f"{result.would_publish}: {line.sku} has not been recalculated since its inputs changed"
         )
     return _manual_note(result, line)
+
+
+_qty = attrgetter("qty")
 
 
 def _manual_note(result: LineExplanation, line: Line) -> LineExplanation:

@@ -1,0 +1,52 @@
+"""How the API reads the state: each request's queries in one read transaction (a page and
+its total agree), as a plain function of a synchronous connection.
+
+On SQLite the function runs on a worker thread over the standard library's driver: one hop
+to the thread per request, where the async driver (aiosqlite, one thread hop per statement,
+and more for each checkout, BEGIN and ROLLBACK) took about 1.7 ms for a one-row query against
+0.17 ms (docs/benchmarks.md). SQLite works outside the GIL, so two requests' queries can run
+on two cores. On PostgreSQL it runs over the async engine's connection (asyncpg) through
+`run_sync`, without a thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
+
+
+class StateReads:
+    def __init__(self, db: AsyncEngine) -> None:
+        self.db = db
+        self.sync = None
+        if db.dialect.name == "sqlite":
+            self.sync = create_engine(db.url.set(drivername="sqlite"))
+
+            @event.listens_for(self.sync, "connect")
+            def _connect(dbapi_connection, _record):  # pragma: no cover - trivial
+                # BEGIN is sent by SQLAlchemy (below): the reads of one request see one snapshot.
+                dbapi_connection.isolation_level = None
+
+            @event.listens_for(self.sync, "begin")
+            def _begin(connection):  # pragma: no cover - trivial
+                connection.exec_driver_sql("BEGIN")
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)` in one read transaction."""
+        if self.sync is not None:
+            return await anyio.to_thread.run_sync(self._read_sync, work)
+        async with self.db.connect() as conn:
+            return await conn.run_sync(work)
+
+    def _read_sync(self, work: Callable[[Connection], T]) -> T:
+        with self.sync.connect() as conn:
+            return work(conn)
+
+    def dispose(self) -> None:
+        if self.sync is not None:
+            self.sync.dispose()
