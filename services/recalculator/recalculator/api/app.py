@@ -10,6 +10,7 @@ is the one it was loaded at, so an answer is always the state as it is."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -32,7 +33,7 @@ from ..domain.engine import Engine
 from ..domain.model import to_us
 from . import models
 from .reads import StateReads
-from .views import iso, order_view, sku_view
+from .views import QueueSums, iso, order_view, sku_view
 
 TITLE = "backorders API"
 VERSION = "1"
@@ -146,7 +147,8 @@ def create_app(url: str, schema: str | None = None) -> FastAPI:
                 return loaded["engine"]
             engine = Engine()
             version = await repository.load(engine)
-            loaded.update(version=version, engine=engine, loads=loaded.get("loads", 0) + 1)
+            loaded.update(version=version, engine=engine, sums=QueueSums(), loads=loaded.get("loads", 0) + 1)
+            _out_of_collections()
             return engine
 
     app.state.loaded = loaded
@@ -200,7 +202,8 @@ def create_app(url: str, schema: str | None = None) -> FastAPI:
              summary="One order: its lines, published backorders, expected dates and why",
              responses={**PROBLEMS, 404: {"model": models.Problem, "description": "no such order in the state"}})
     async def get_order(order_id: Annotated[str, Path(max_length=MAX_ID_LENGTH, pattern=IDENTIFIER)]):
-        view = order_view(await load(), order_id)
+        engine = await load()
+        view = order_view(engine, order_id, loaded["sums"])
         if view is None:
             raise HTTPException(404, f"unknown order {order_id!r}")
         return view
@@ -239,6 +242,16 @@ def create_app(url: str, schema: str | None = None) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _out_of_collections() -> None:
+    """Move every object alive now (the engine just loaded) out of the cyclic collector's
+    reach, after collecting the engine it replaced. The engine of the large day is 290,000
+    objects that every full collection would walk, about 170 ms during which no request
+    is answered; frozen, a full collection walks only what requests leave behind."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class Measured:
