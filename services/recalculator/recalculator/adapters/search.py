@@ -4,8 +4,7 @@ date), products by total published backorder quantity.
 
 Every filter has an index (adapters/tables.py): a page by status in order-date order is read
 from the status index alone, stopping at the page's end; a filter of several statuses merges
-one such read per status (UNION ALL, each part in order), which both SQLite and PostgreSQL
-do without sorting every match. Other sorts sort the matches."""
+such reads, one per status. Other sorts sort the matches."""
 
 from __future__ import annotations
 
@@ -68,23 +67,35 @@ def _has_line_of(_dialect: str, sku: str):
     return t.orders.c.order_id.in_(select(t.order_skus.c.order_id).where(t.order_skus.c.sku == sku))
 
 
+def _sorting(columns, sort: str, descending: bool) -> list:
+    column = columns[sort]
+    order_by = [column.desc() if descending else column]
+    if sort != "order_id":
+        order_by.append(columns.order_id.desc() if descending else columns.order_id)
+    return order_by
+
+
 def order_query(dialect: str, f: OrderFilter, sort: str = "order_date", descending: bool = False,
                 limit: int | None = None, offset: int = 0):
     """The orders matching `f`, sorted by `sort` (one of ORDER_SORTS) then order id."""
     statuses = ORDER_FILTERS[f.backorder] if f.backorder else None
     if statuses is not None and len(statuses) > 1:
-        source = union_all(*(
-            select(*ORDER_COLUMNS).where(_order_condition(dialect, f, (status,))) for status in statuses
-        ))
-        columns = source.selected_columns
+        # One part per status, each read in order from the status index, merged. SQLite
+        # merges the parts of a UNION ALL in order as they are; PostgreSQL (15) does only
+        # for parts that are sorted and limited each: a page is among the first offset +
+        # limit of each part.
+        parts = []
+        for status in statuses:
+            part = select(*ORDER_COLUMNS).where(_order_condition(dialect, f, (status,)))
+            if limit and dialect == "postgresql":
+                part = part.order_by(*_sorting(t.orders.c, sort, descending)).limit(offset + limit)
+                part = select(*part.subquery(f"status_{len(parts)}").c)
+            parts.append(part)
+        merged = union_all(*parts).subquery("matching")
+        query = select(*merged.c).order_by(*_sorting(merged.c, sort, descending))
     else:
-        source = select(*ORDER_COLUMNS).where(_order_condition(dialect, f))
-        columns = t.orders.c
-    column = columns[sort]
-    order_by = [column.desc() if descending else column]
-    if sort != "order_id":
-        order_by.append(columns.order_id.desc() if descending else columns.order_id)
-    query = source.order_by(*order_by)
+        query = select(*ORDER_COLUMNS).where(_order_condition(dialect, f))
+        query = query.order_by(*_sorting(t.orders.c, sort, descending))
     if limit:
         query = query.limit(limit)
     return query.offset(offset) if offset else query
