@@ -19,7 +19,6 @@ import json
 import os
 import random
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -103,21 +102,42 @@ async def _measured(client: Client, server: int, paths: list[str], rate: float, 
     return result
 
 
-async def measure(state: Path, rate: float, seconds: float, workers: int) -> dict:
-    ids = [row[0] for row in sqlite3.connect(state).execute("SELECT order_id FROM orders")]
-    rng = random.Random(7)
-    filters = ["full", "partial", "full-or-partial", "none", "not-full"]
-    searches = [f"/orders?backorder={rng.choice(filters)}&limit=50&offset={rng.randrange(0, 2000, 50)}"
-                for _ in range(500)]
-    orders = [f"/orders/{rng.choice(ids)}" for _ in range(2000)]
+async def _order_ids(client: Client, port: int) -> list[str]:
+    """Every order id of the state, through the API's own search (any backend)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    ids, offset = [], 0
+    try:
+        while True:
+            writer.write(f"GET /orders?sort=order_id&limit=500&offset={offset} HTTP/1.1\r\n"
+                         f"Host: bench\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            page = json.loads(await reader.readexactly(length))
+            ids.extend(item["order_id"] for item in page["items"])
+            offset += 500
+            if offset >= page["total"]:
+                return ids
+    finally:
+        writer.close()
+
+
+async def measure(where: list[str], rate: float, seconds: float, workers: int) -> dict:
+    """`where`: serve's options naming the state (`--db FILE`, or `--database-url URL`...)."""
     port = free_port()
-    command = [sys.executable, "-m", "backorders_app.main", "serve", "--db", str(state), "--port", str(port)]
+    command = [sys.executable, "-m", "backorders_app.main", "serve", *where, "--port", str(port)]
     if workers > 1:
         command += ["--workers", str(workers)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     client = Client("127.0.0.1", port)
     try:
         await wait_ready(client, time.monotonic() + 60)
+        ids = await _order_ids(client, port)
+        rng = random.Random(7)
+        filters = ["full", "partial", "full-or-partial", "none", "not-full"]
+        searches = [f"/orders?backorder={rng.choice(filters)}&limit=50&offset={rng.randrange(0, 2000, 50)}"
+                    for _ in range(500)]
+        orders = [f"/orders/{rng.choice(ids)}" for _ in range(2000)]
         # The first one-order read of every server process loads the engine: made before
         # the runs, over as many connections as there are processes (each connection stays
         # with the process that accepted it, so these may not reach every one).
@@ -147,15 +167,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="per kind of request")
     parser.add_argument("--workers", type=int, default=1, help="server processes (`serve --workers`)")
     parser.add_argument("--rebuild", action="store_true", help="build the state again")
+    parser.add_argument("--state", type=Path, help="serve this SQLite state instead (built already)")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="serve the state in this database instead (PostgreSQL, built already)")
+    parser.add_argument("--schema", help="with --database-url: the state's schema")
     args = parser.parse_args(argv)
-    state = STATE.with_name(f"api-{args.orders}.sqlite")
-    if args.rebuild or not state.exists():
+    state = args.state or STATE.with_name(f"api-{args.orders}.sqlite")
+    if args.database_url:
+        where = ["--database-url", args.database_url] + (["--schema", args.schema] if args.schema else [])
+    else:
+        where = ["--db", str(state)]
+    if not args.state and not args.database_url and (args.rebuild or not state.exists()):
         started = time.perf_counter()
         asyncio.run(build_state(state, args.orders))
         print(f"state of {args.orders:,} orders built in {time.perf_counter() - started:.0f} s: {state}")
-    results = asyncio.run(measure(state, args.rate, args.seconds, args.workers))
+    results = asyncio.run(measure(where, args.rate, args.seconds, args.workers))
+    results["state"] = "PostgreSQL" if args.database_url else "SQLite"
     print(f"\nAPI at {args.rate:.0f} requests/s, {args.seconds:.0f} s per kind, "
-          f"{results['orders in the state']:,} orders, {args.workers} server process(es) "
+          f"{results['orders in the state']:,} orders ({results['state']}), {args.workers} server process(es) "
           f"(first one-order read: {results['first one-order read ms']:.0f} ms)")
     print(f"{'requests':<14} {'sent':>6} {'errors':>6} {'served/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
           f"{'p99 ms':>8} {'max ms':>8} {'server':>7} {'sender':>7} {'busy':>5} {'load':>5}  target (p99)")

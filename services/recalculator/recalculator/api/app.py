@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import re
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from typing import Annotated, Literal
 
 from backorder_events.limits import LATEST_TIME, MAX_ID_LENGTH, MAX_SKU_LENGTH
@@ -39,6 +41,7 @@ TITLE = "backorders API"
 VERSION = "1"
 MAX_PAGE = 500
 MAX_QUEUE = 10_000
+API_CONNECTIONS = 16  # per server process, on PostgreSQL
 MAX_TOTALS = 10_000  # totals kept per state version (then counted again)
 MAX_QTY = 2**62  # fits a 64-bit column: larger bounds are refused, not sent to the database
 # Identifiers: the contract's lengths, and no control character (PostgreSQL text cannot hold NUL).
@@ -93,7 +96,9 @@ def create_app(url: str, schema: str | None = None) -> FastAPI:
     """The API over the state at `url` (`schema`: its PostgreSQL schema). Opens no connection
     until a request comes; the caller brings the schema up to date first
     (`Repository.create_schema`, as `backorders serve` does)."""
-    db = make_engine(url, schema)
+    # PostgreSQL: enough connections kept for bursts of requests (a connection opened for
+    # a burst and closed after it costs the requests waiting for it milliseconds).
+    db = make_engine(url, schema, pool_size=API_CONNECTIONS)
     repository = Repository(db, schema)
     reads = StateReads(db)
     dialect = db.dialect.name
@@ -155,24 +160,32 @@ def create_app(url: str, schema: str | None = None) -> FastAPI:
 
     # Totals counted at the state's version, by search: the same search finds its total
     # here until the next batch is written (a total counts every match: milliseconds on a
-    # large state, more than the page itself).
-    totals: dict[object, int] = {}
-    totals_version: list[str | None] = [None]
+    # large state, more than the page itself). Reads run on several threads (SQLite): the
+    # version is part of the key, so a total is only ever given for the snapshot it counted.
+    totals: dict[tuple[str, object], int] = {}
+    totals_lock = threading.Lock()
+
+    def total_of(conn, version: str | None, search, count) -> int:
+        if version is None:  # a state written before versions existed
+            return conn.execute(count).scalar_one()
+        with totals_lock:
+            total = totals.get((version, search))
+        if total is None:
+            total = conn.execute(count).scalar_one()
+            with totals_lock:
+                if len(totals) >= MAX_TOTALS or any(kept != version for kept, _ in islice(totals, 1)):
+                    totals.clear()
+                totals[(version, search)] = total
+        return total
 
     async def page(query, count, search) -> tuple[list[dict], int]:
         """A page and the total over every page, in one snapshot."""
         def work(conn):
             version = read_version(conn)
-            if version != totals_version[0] or len(totals) >= MAX_TOTALS:
-                totals.clear()
-                totals_version[0] = version
-            items = [dict(row._mapping) for row in conn.execute(query)]
-            total = totals.get(search) if version is not None else None
-            if total is None:
-                total = conn.execute(count).scalar_one()
-                if version is not None:
-                    totals[search] = total
-            return items, total
+            result = conn.execute(query)
+            keys = list(result.keys())
+            items = [dict(zip(keys, row)) for row in result]
+            return items, total_of(conn, version, search, count)
         return await reads.read(work)
 
     @app.get("/orders", response_model=models.OrderPage, responses=PROBLEMS, tags=["orders"],
