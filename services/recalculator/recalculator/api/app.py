@@ -41,7 +41,7 @@ TITLE = "backorders API"
 VERSION = "1"
 MAX_PAGE = 500
 MAX_QUEUE = 10_000
-API_CONNECTIONS = 16  # per server process, on PostgreSQL
+API_CONNECTIONS = 8  # kept per server process on PostgreSQL (as many again for a while)
 MAX_TOTALS = 10_000  # totals kept per state version (then counted again)
 MAX_QTY = 2**62  # fits a 64-bit column: larger bounds are refused, not sent to the database
 # Identifiers: the contract's lengths, and no control character (PostgreSQL text cannot hold NUL).
