@@ -19,13 +19,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 
+# Threads reading SQLite at once, per server process: about the cores. More only take turns
+# at the GIL (a thread may hold it 5 ms), and a burst of requests would open connections
+# with cold caches; beyond them, requests wait their turn in the event loop.
+READ_THREADS = 4
+
 
 class StateReads:
     def __init__(self, db: AsyncEngine) -> None:
         self.db = db
         self.sync = None
+        self.limiter: anyio.CapacityLimiter | None = None
         if db.dialect.name == "sqlite":
-            self.sync = create_engine(db.url.set(drivername="sqlite"))
+            url = db.url.set(drivername="sqlite")
+            in_memory = url.database in (None, "", ":memory:")  # (the OpenAPI document's app)
+            self.sync = create_engine(url, **({} if in_memory else {"pool_size": READ_THREADS, "max_overflow": 0}))
 
             @event.listens_for(self.sync, "connect")
             def _connect(dbapi_connection, _record):  # pragma: no cover - trivial
@@ -39,7 +47,9 @@ class StateReads:
     async def read(self, work: Callable[[Connection], T]) -> T:
         """`work(connection)` in one read transaction."""
         if self.sync is not None:
-            return await anyio.to_thread.run_sync(self._read_sync, work)
+            if self.limiter is None:  # made in the event loop
+                self.limiter = anyio.CapacityLimiter(READ_THREADS)
+            return await anyio.to_thread.run_sync(self._read_sync, work, limiter=self.limiter)
         async with self.db.connect() as conn:
             return await conn.run_sync(work)
 
