@@ -16,9 +16,11 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite+aiosqlite:///{Path(path)}"
 
 
-def make_engine(url: str, schema: str | None = None, *, also: str | None = None) -> AsyncEngine:
+def make_engine(url: str, schema: str | None = None, *, also: str | None = None,
+                pool_size: int | None = None) -> AsyncEngine:
     """An async engine for a SQLAlchemy URL; on PostgreSQL, `schema` is the search path,
-    followed by `also` (the sharded pipeline's tables, written in the same transactions)."""
+    followed by `also` (the sharded pipeline's tables, written in the same transactions),
+    and `pool_size` the connections kept open (as many again may be opened for a while)."""
     connect_args = {}
     for name in (schema, also):
         if name:
@@ -27,7 +29,8 @@ def make_engine(url: str, schema: str | None = None, *, also: str | None = None)
         path = ", ".join(schema_names.quoted(name) for name in (schema, also) if name)
         connect_args = {"server_settings": {"search_path": path}}
     # pre_ping: after a database restart, pooled connections are found dead and replaced.
-    db = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    pool = {"pool_size": pool_size, "max_overflow": pool_size} if pool_size and url.startswith("postgresql") else {}
+    db = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True, **pool)
     if db.dialect.name == "sqlite":
 
         @event.listens_for(db.sync_engine, "connect")

@@ -112,6 +112,24 @@ async def test_order_search_by_company_sku_and_dates_sorted(client, expected):
     assert [i["order_id"] for i in day_only.json()["items"]] == same_day[:500]
 
 
+async def test_order_search_by_sku_alone_and_with_a_status(client, expected):
+    by_sku: dict[str, list] = {}
+    for order in expected.orders.values():
+        for sku in {line.sku for line in order.lines.values()}:
+            by_sku.setdefault(sku, []).append(order)
+    common = max(by_sku, key=lambda s: (len(by_sku[s]), s))
+    rare = min(by_sku, key=lambda s: (len(by_sku[s]), s))
+    for sku in (common, rare):
+        wanted = sorted(by_sku[sku], key=lambda o: (o.order_date, o.order_id))
+        total, items = await all_pages(client, "/orders", {"sku": sku}, limit=7)
+        assert total == len(wanted) and items == [order_summary(o) for o in wanted]
+        partly = [o for o in wanted if o.published_status in ORDER_FILTERS["full-or-partial"]]
+        total, items = await all_pages(client, "/orders", {"sku": sku, "backorder": "full-or-partial",
+                                                           "sort": "-order_date"}, limit=7)
+        assert total == len(partly) and items == [order_summary(o) for o in reversed(partly)]
+    assert len(by_sku[common]) > 10
+
+
 async def test_one_order_with_its_explanation(client, expected):
     backordered = [o for o in expected.orders.values() if o.published_status != "None"]
     for order in backordered[:5] + list(expected.orders.values())[:3]:
@@ -212,9 +230,15 @@ async def test_the_loaded_engine_is_kept_only_while_the_state_stays_as_it_was(tm
         for _ in range(3):
             assert (await http.get(f"/skus/{next(iter(order.lines.values())).sku}")).status_code == 200
         assert app.state.loaded["loads"] == 1  # one load while nothing was written
+        search = {"backorder": "full-or-partial", "limit": 1}
+        half_total = (await http.get("/orders", params=search)).json()["total"]
         async with EmbeddedRuntime(url, batch_size=200) as runtime:  # the rest of the day
             await runtime.consume("day", records[half:])
         body = (await http.get(f"/orders/{order.order_id}")).json()
         assert app.state.loaded["loads"] == 2
         assert body["lines"] == [dataclasses.asdict(e) for e in explain_order(expected, order.order_id)]
+        # A search's total is kept only while the state stays as it was, too.
+        total = (await http.get("/orders", params=search)).json()["total"]
+        assert total == sum(o.published_status in ORDER_FILTERS["full-or-partial"] for o in expected.orders.values())
+        assert total != half_total
     await app.state.db.dispose()

@@ -46,6 +46,9 @@ def outbox_row(event: dict) -> dict:
 @dataclass(slots=True)
 class BatchRows:
     orders: list[dict] = field(default_factory=list)
+    # (sku, order_id) of every line of the orders written: they replace the orders' rows in
+    # order_skus (the order search's `sku` filter).
+    order_skus: list[dict] = field(default_factory=list)
     stock: list[dict] = field(default_factory=list)
     incoming: list[dict] = field(default_factory=list)
     warehouses: list[dict] = field(default_factory=list)
@@ -190,6 +193,10 @@ class Repository:
         orders, stock = engine.orders, engine.stock
         rows = BatchRows()
         rows.orders = [order_row(orders[o]) for o in sorted(changes.orders) if o in orders]
+        rows.order_skus = [
+            {"sku": sku, "order_id": o} for o in sorted(changes.orders) if o in orders
+            for sku in sorted({line.sku for line in orders[o].lines.values()})
+        ]
         # An order changed but gone was evicted (a closed order past its retention).
         rows.deleted_orders = [o for o in sorted(changes.orders) if o not in orders]
         # A key changed but gone (a SKU handed to another shard) is deleted.
@@ -292,6 +299,11 @@ class Repository:
         await upsert(conn, t.orders, rows.orders, ["order_id"])
         for chunk in _chunks(rows.deleted_orders):
             await conn.execute(t.orders.delete().where(t.orders.c.order_id.in_(chunk)))
+        written = [row["order_id"] for row in rows.orders]
+        for chunk in _chunks(written + rows.deleted_orders):
+            await conn.execute(t.order_skus.delete().where(t.order_skus.c.order_id.in_(chunk)))
+        if rows.order_skus:
+            await _append(conn, t.order_skus, rows.order_skus)
         if rows.forget_before is not None:  # before the new ids: one may be applied again
             await conn.execute(
                 t.processed_events.delete().where(t.processed_events.c.applied_at < rows.forget_before)

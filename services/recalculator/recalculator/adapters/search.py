@@ -1,13 +1,16 @@
 """The seed's two backorder searches as queries over the state tables, shared by `backorders
 search` and the HTTP API: orders by published backorder status (and company, SKU, order
-date), products by total published backorder quantity."""
+date), products by total published backorder quantity.
+
+Every filter has an index (adapters/tables.py): a page by status in order-date order is read
+from the status index alone, stopping at the page's end; a filter of several statuses merges
+such reads, one per status. Other sorts sort the matches."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, cast, exists, func, select, true
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import and_, func, select, true, union_all
 
 from . import tables as t
 
@@ -41,11 +44,13 @@ class OrderFilter:
     placed_to: int | None = None  # order_date <= (µs)
 
 
-def _order_condition(dialect: str, f: OrderFilter):
+def _order_condition(dialect: str, f: OrderFilter, statuses: tuple[str, ...] | None = None):
+    """`f`'s conditions; `statuses` instead of those of `f.backorder` when given."""
     c = t.orders.c
     parts = []
-    if f.backorder is not None:
-        parts.append(c.backorder_status.in_(ORDER_FILTERS[f.backorder]))
+    statuses = statuses if statuses is not None else ORDER_FILTERS[f.backorder] if f.backorder else None
+    if statuses is not None:
+        parts.append(c.backorder_status == statuses[0] if len(statuses) == 1 else c.backorder_status.in_(statuses))
     if f.company_id is not None:
         parts.append(c.company_id == f.company_id)
     if f.placed_from is not None:
@@ -57,32 +62,49 @@ def _order_condition(dialect: str, f: OrderFilter):
     return and_(true(), *parts)
 
 
-def _has_line_of(dialect: str, sku: str):
-    """The order's document holds a line of `sku` (lines are stored as arrays, the SKU
-    second: adapters/codec.py)."""
-    if dialect == "postgresql":
-        lines = func.jsonb_array_elements(
-            cast(t.orders.c.doc, JSONB).op("->")("lines")
-        ).table_valued("value").alias("line")
-        return exists(select(1).select_from(lines).where(lines.c.value.op("->>")(1) == sku))
-    lines = func.json_each(t.orders.c.doc, "$.lines").table_valued("value").alias("line")
-    return exists(select(1).select_from(lines).where(func.json_extract(lines.c.value, "$[1]") == sku))
+def _has_line_of(_dialect: str, sku: str):
+    """The order has a line of `sku` (order_skus, written with the order)."""
+    return t.orders.c.order_id.in_(select(t.order_skus.c.order_id).where(t.order_skus.c.sku == sku))
+
+
+def _sorting(columns, sort: str, descending: bool) -> list:
+    column = columns[sort]
+    order_by = [column.desc() if descending else column]
+    if sort != "order_id":
+        order_by.append(columns.order_id.desc() if descending else columns.order_id)
+    return order_by
 
 
 def order_query(dialect: str, f: OrderFilter, sort: str = "order_date", descending: bool = False,
                 limit: int | None = None, offset: int = 0):
     """The orders matching `f`, sorted by `sort` (one of ORDER_SORTS) then order id."""
-    column = t.orders.c[sort]
-    order_by = [column.desc() if descending else column]
-    if sort != "order_id":
-        order_by.append(t.orders.c.order_id.desc() if descending else t.orders.c.order_id)
-    query = select(*ORDER_COLUMNS).where(_order_condition(dialect, f)).order_by(*order_by)
+    statuses = ORDER_FILTERS[f.backorder] if f.backorder else None
+    if statuses is not None and len(statuses) > 1:
+        # One part per status, each read in order from the status index, merged. SQLite
+        # merges the parts of a UNION ALL in order as they are; PostgreSQL (15) does only
+        # for parts that are sorted and limited each: a page is among the first offset +
+        # limit of each part.
+        parts = []
+        for status in statuses:
+            part = select(*ORDER_COLUMNS).where(_order_condition(dialect, f, (status,)))
+            if limit and dialect == "postgresql":
+                part = part.order_by(*_sorting(t.orders.c, sort, descending)).limit(offset + limit)
+                part = select(*part.subquery(f"status_{len(parts)}").c)
+            parts.append(part)
+        merged = union_all(*parts).subquery("matching")
+        query = select(*merged.c).order_by(*_sorting(merged.c, sort, descending))
+    else:
+        query = select(*ORDER_COLUMNS).where(_order_condition(dialect, f))
+        query = query.order_by(*_sorting(t.orders.c, sort, descending))
     if limit:
         query = query.limit(limit)
     return query.offset(offset) if offset else query
 
 
 def order_count(dialect: str, f: OrderFilter):
+    if f.sku is not None and f == OrderFilter(sku=f.sku):
+        # Only a SKU: its rows in order_skus, one per order (written with the orders).
+        return select(func.count()).select_from(t.order_skus).where(t.order_skus.c.sku == f.sku)
     return select(func.count()).select_from(t.orders).where(_order_condition(dialect, f))
 
 

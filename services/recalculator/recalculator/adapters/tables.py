@@ -38,6 +38,22 @@ orders = Table(
     # Business time (µs) of the event that closed it (Completed, Cancelled, Void), else null.
     Column("closed_at", BigInteger),
     Index("ix_orders_backorder_status", "backorder_status"),
+    # The searches (adapters/search.py): by status in order-date order, holding every column
+    # a page shows (a page is read from the index alone); by order date; by company.
+    Index("ix_orders_status_date", "backorder_status", "order_date", "order_id", "company_id",
+          "backorder_qty", "qty"),
+    Index("ix_orders_date", "order_date", "order_id"),
+    Index("ix_orders_company", "company_id", "order_date", "order_id"),
+)
+
+# The SKUs each order has a line of (the order search's `sku` filter), written with the
+# order in the same transaction.
+order_skus = Table(
+    "order_skus",
+    metadata,
+    Column("sku", String, primary_key=True),
+    Column("order_id", String, primary_key=True),
+    Index("ix_order_skus_order_id", "order_id"),
 )
 
 stock = Table(

@@ -9,9 +9,13 @@ is the one it was loaded at, so an answer is always the state as it is."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import re
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from typing import Annotated, Literal
 
 from backorder_events.limits import LATEST_TIME, MAX_ID_LENGTH, MAX_SKU_LENGTH
@@ -20,21 +24,26 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from ..adapters.repository import Repository
+from ..adapters import tables as t
+from ..adapters.repository import VERSION_KEY, Repository
 from ..adapters.search import ORDER_FILTERS, ORDER_SORTS, PRODUCT_SORTS, OrderFilter
 from ..adapters.search import order_count, order_query, product_count, product_query
 from ..domain.engine import Engine
 from ..domain.model import to_us
 from . import models
-from .views import iso, order_view, sku_view
+from .reads import StateReads
+from .views import QueueSums, iso, order_view, sku_view
 from .wiring import Services, register_extensions
 
 TITLE = "backorders API"
 VERSION = "1"
 MAX_PAGE = 500
 MAX_QUEUE = 10_000
+API_CONNECTIONS = 8  # kept per server process on PostgreSQL (as many again for a while)
+MAX_TOTALS = 10_000  # totals kept per state version (then counted again)
 MAX_QTY = 2**62  # fits a 64-bit column: larger bounds are refused, not sent to the database
 # Identifiers: the contract's lengths, and no control character (PostgreSQL text cannot hold NUL).
 IDENTIFIER = r"^[^\x00-\x1f\x7f]+$"
@@ -91,8 +100,11 @@ def create_app(url: str, schema: str | None = None, *, services: Services | None
     input log actions are published to, and the readers of the operations routes
     (wiring.py); none given: reads only, actions disabled."""
     services = services or Services()
-    db = make_engine(url, schema)
+    # PostgreSQL: enough connections kept for bursts of requests (a connection opened for
+    # a burst and closed after it costs the requests waiting for it milliseconds).
+    db = make_engine(url, schema, pool_size=API_CONNECTIONS)
     repository = Repository(db, schema)
+    reads = StateReads(db)
     dialect = db.dialect.name
     registry = CollectorRegistry()
     requests = Counter("backorders_api_requests", "HTTP requests answered, by route and status",
@@ -105,6 +117,7 @@ def create_app(url: str, schema: str | None = None, *, services: Services | None
         await services.start()
         yield
         await services.close()
+        reads.dispose()
         await db.dispose()
 
     app = FastAPI(title=TITLE, version=VERSION, lifespan=lifespan, dependencies=[Depends(services.guard.reader)],
@@ -113,15 +126,9 @@ def create_app(url: str, schema: str | None = None, *, services: Services | None
         "its explanation, one SKU's position and queue; the Manage Orders actions, published "
         "to the input log; operations (lag, outbox, dead letters); the web console at /console."))
     app.state.db = db
+    app.state.reads = reads
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "(unmatched)")
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(Measured, requests=requests, latency=latency)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError):
@@ -135,27 +142,59 @@ def create_app(url: str, schema: str | None = None, *, services: Services | None
         return JSONResponse({"detail": "the database is not answering; try again"}, status_code=503)
 
     # The engine loaded at the state's version: a request finding the same version uses it,
-    # one finding another loads the state again (in one snapshot, which gives its version).
+    # one finding another loads the state again (in one snapshot, which gives its version);
+    # one load at a time, the requests arriving meanwhile using what it loaded.
     loaded: dict[str, object] = {}
+    loading = asyncio.Lock()
+    version_query = select(t.meta.c.value).where(t.meta.c.key == VERSION_KEY)
+
+    def read_version(conn) -> str | None:
+        return conn.execute(version_query).scalar()
 
     async def load() -> Engine:
-        version = await repository.version()
+        version = await reads.read(read_version)
         if version is not None and loaded.get("version") == version:
             return loaded["engine"]
-        engine = Engine()
-        version = await repository.load(engine)
-        loaded.update(version=version, engine=engine, loads=loaded.get("loads", 0) + 1)
-        return engine
+        async with loading:
+            if version is not None and loaded.get("version") == version:
+                return loaded["engine"]
+            engine = Engine()
+            version = await repository.load(engine)
+            loaded.update(version=version, engine=engine, sums=QueueSums(), loads=loaded.get("loads", 0) + 1)
+            _out_of_collections()
+            return engine
 
     app.state.loaded = loaded
 
-    async def rows(query) -> list[dict]:
-        async with db.connect() as conn:
-            return [dict(row._mapping) for row in await conn.execute(query)]
+    # Totals counted at the state's version, by search: the same search finds its total
+    # here until the next batch is written (a total counts every match: milliseconds on a
+    # large state, more than the page itself). Reads run on several threads (SQLite): the
+    # version is part of the key, so a total is only ever given for the snapshot it counted.
+    totals: dict[tuple[str, object], int] = {}
+    totals_lock = threading.Lock()
 
-    async def scalar(query) -> int:
-        async with db.connect() as conn:
-            return (await conn.execute(query)).scalar_one()
+    def total_of(conn, version: str | None, search, count) -> int:
+        if version is None:  # a state written before versions existed
+            return conn.execute(count).scalar_one()
+        with totals_lock:
+            total = totals.get((version, search))
+        if total is None:
+            total = conn.execute(count).scalar_one()
+            with totals_lock:
+                if len(totals) >= MAX_TOTALS or any(kept != version for kept, _ in islice(totals, 1)):
+                    totals.clear()
+                totals[(version, search)] = total
+        return total
+
+    async def page(query, count, search) -> tuple[list[dict], int]:
+        """A page and the total over every page, in one snapshot."""
+        def work(conn):
+            version = read_version(conn)
+            result = conn.execute(query)
+            keys = list(result.keys())
+            items = [dict(zip(keys, row)) for row in result]
+            return items, total_of(conn, version, search, count)
+        return await reads.read(work)
 
     register_extensions(app, db, services)
 
@@ -176,17 +215,18 @@ def create_app(url: str, schema: str | None = None, *, services: Services | None
         start, end = _moment("placed_from", placed_from, False), _moment("placed_to", placed_to, True)
         found = OrderFilter(backorder, company_id, sku, start, end)
         column, descending = sort.lstrip("-"), sort.startswith("-")
-        items = await rows(order_query(dialect, found, column, descending, limit, offset))
+        items, total = await page(order_query(dialect, found, column, descending, limit, offset),
+                                  order_count(dialect, found), found)
         for item in items:
             item["order_date"] = iso(item["order_date"])
-        return {"total": await scalar(order_count(dialect, found)), "limit": limit, "offset": offset,
-                "items": items}
+        return {"total": total, "limit": limit, "offset": offset, "items": items}
 
     @app.get("/orders/{order_id}", response_model=models.OrderDetail, tags=["orders"],
              summary="One order: its lines, published backorders, expected dates and why",
              responses={**PROBLEMS, 404: {"model": models.Problem, "description": "no such order in the state"}})
     async def get_order(order_id: Annotated[str, Path(max_length=MAX_ID_LENGTH, pattern=IDENTIFIER)]):
-        view = order_view(await load(), order_id)
+        engine = await load()
+        view = order_view(engine, order_id, loaded["sums"])
         if view is None:
             raise HTTPException(404, f"unknown order {order_id!r}")
         return view
@@ -203,9 +243,10 @@ def create_app(url: str, schema: str | None = None, *, services: Services | None
         if backorder_to is not None and backorder_to < backorder_from:
             raise HTTPException(422, f"backorder_to ({backorder_to}) is below backorder_from ({backorder_from})")
         column, descending = sort.lstrip("-"), sort.startswith("-")
-        items = await rows(product_query(backorder_from, backorder_to, column, descending, limit, offset))
-        return {"total": await scalar(product_count(backorder_from, backorder_to)), "limit": limit,
-                "offset": offset, "items": items}
+        items, total = await page(product_query(backorder_from, backorder_to, column, descending, limit, offset),
+                                  product_count(backorder_from, backorder_to),
+                                  ("products", backorder_from, backorder_to))
+        return {"total": total, "limit": limit, "offset": offset, "items": items}
 
     @app.get("/skus/{sku}", response_model=models.SkuPosition, tags=["products"],
              summary="One SKU's position: stock, available, backordered, on order, and its queue",
@@ -224,6 +265,43 @@ def create_app(url: str, schema: str | None = None, *, services: Services | None
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _out_of_collections() -> None:
+    """Move every object alive now (the engine just loaded) out of the cyclic collector's
+    reach, after collecting the engine it replaced. The engine of the large day is 290,000
+    objects that every full collection would walk, about 170 ms during which no request
+    is answered; frozen, a full collection walks only what requests leave behind."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+class Measured:
+    """Counts and times every request by route (a plain ASGI middleware: Starlette's
+    `BaseHTTPMiddleware` ran each request in a task group of its own, about a tenth of a
+    millisecond each)."""
+
+    def __init__(self, app, requests: Counter, latency: Histogram) -> None:
+        self.app, self.requests, self.latency = app, requests, latency
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = [500]
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "(unmatched)")
+            self.requests.labels(scope["method"], route, str(status[0])).inc()
+            self.latency.labels(route).observe(time.perf_counter() - started)
 
 
 def jsonable_errors(error: RequestValidationError) -> list[dict]:

@@ -4,11 +4,10 @@ no published value (domain/explain.py)."""
 
 from __future__ import annotations
 
-import dataclasses
-from itertools import islice
+from itertools import accumulate, islice
 
 from ..domain.engine import Engine
-from ..domain.explain import explain_order
+from ..domain.explain import LineExplanation, explain_order
 from ..domain.incoming import on_order
 from ..domain.model import from_us
 
@@ -21,11 +20,31 @@ def day(value: int | None) -> str | None:
     return None if value is None else from_us(value).date().isoformat()
 
 
-def order_view(engine: Engine, order_id: str) -> dict | None:
+class QueueSums:
+    """The units queued ahead of each place of each pool's queue, for one loaded engine that
+    no event changes any more (the API's), computed on a pool's first use. Explaining a line
+    sums the units of every line ahead of it, about a millisecond for a thousand lines: once
+    per pool here instead of once per request."""
+
+    def __init__(self) -> None:
+        self._sums: dict[int, tuple[object, list[int]]] = {}
+
+    def ahead(self, pool, index: int) -> int:
+        kept = self._sums.get(id(pool))
+        # The pool itself is kept with its sums (its id stays its own); a queue of another
+        # length (settled at another time) is summed again.
+        if kept is None or kept[0] is not pool or len(kept[1]) != len(pool.queue) + 1:
+            by_key = pool.by_key
+            kept = (pool, list(accumulate((by_key[key].qty for key in pool.queue), initial=0)))
+            self._sums[id(pool)] = kept
+        return kept[1][index]
+
+
+def order_view(engine: Engine, order_id: str, sums: QueueSums | None = None) -> dict | None:
     order = engine.orders.get(order_id)
     if order is None:
         return None
-    lines = explain_order(engine, order_id)
+    lines = explain_order(engine, order_id, ahead_qty=sums.ahead if sums is not None else None)
     return {
         "order_id": order.order_id,
         "company_id": order.company_id,
@@ -41,8 +60,15 @@ def order_view(engine: Engine, order_id: str) -> dict | None:
         "backorder_qty": sum(line.published for line in order.lines.values()),
         "qty": sum(line.qty for line in order.lines.values()),
         "clock": iso(engine.last_time),
-        "lines": [dataclasses.asdict(line) for line in lines],
+        "lines": [_line(line) for line in lines],
     }
+
+
+def _line(explained: LineExplanation) -> dict:
+    """`dataclasses.asdict` without its deep copies (a tenth of a millisecond per line)."""
+    fields = dict(vars(explained))
+    fields["ahead"] = [dict(vars(ahead)) for ahead in explained.ahead]
+    return fields
 
 
 def known_sku(engine: Engine, sku: str) -> bool:

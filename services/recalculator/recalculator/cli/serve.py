@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from backorders_platform.commands import CommandError, database_url
 from backorders_platform.database import make_engine
 
 from ..adapters.repository import Repository
+
+# How `--workers` processes learn which state to serve: each builds its app from these.
+URL_VARIABLE = "BACKORDERS_SERVE_URL"
+SCHEMA_VARIABLE = "BACKORDERS_SERVE_SCHEMA"
 
 
 def register(commands, readers=None) -> None:
@@ -27,6 +32,9 @@ def register(commands, readers=None) -> None:
     parser.add_argument("--apply", action="store_true", help="this server applies --log to the state as it grows "
                         "(the embedded runtime in this process; then no other process may write the state)")
     parser.add_argument("--no-console", action="store_true", help="no web console at /console")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes sharing the port, each with its own loaded engine (default: 1; "
+                             "more than one serves the read-only API: no actions, operations or console)")
     parser.set_defaults(handler=handle, readers=readers)
     return parser
 
@@ -50,6 +58,13 @@ async def prepare(url: str, schema: str | None) -> None:
         await db.dispose()
 
 
+def worker_app():
+    """The app of one `--workers` process (uvicorn's factory)."""
+    from ..api.app import create_app
+
+    return create_app(os.environ[URL_VARIABLE], os.environ.get(SCHEMA_VARIABLE) or None)
+
+
 def handle(args) -> int:
     import uvicorn  # only this command needs the server
 
@@ -57,11 +72,22 @@ def handle(args) -> int:
 
     if not 1 <= args.port <= 65535:
         raise CommandError(f"--port {args.port} is not a port number")
+    if not 1 <= args.workers <= 64:
+        raise CommandError(f"--workers {args.workers} is not between 1 and 64")
     url = state_url(args)
     asyncio.run(prepare(url, args.schema))
-    app = create_app(url, args.schema, services=services(args, url))
+    if args.workers > 1 and (args.apply or args.log):
+        raise CommandError("--workers above 1 serves the read-only API: --log and --apply need one process")
     print(f"backorders API on http://{args.host}:{args.port} (routes: /openapi.json; Ctrl-C stops it)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    options = {"host": args.host, "port": args.port, "log_level": "warning", "access_log": False}
+    if args.workers == 1:
+        uvicorn.run(create_app(url, args.schema, services=services(args, url)), **options)
+        return 0
+    # Each process is started afresh (spawned) and builds its own app: the state's address
+    # goes to them in the environment.
+    os.environ[URL_VARIABLE] = url
+    os.environ[SCHEMA_VARIABLE] = args.schema or ""
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
     return 0
 
 

@@ -3,11 +3,14 @@ and who is ahead of it, and whether it is calculated, frozen or manually set."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from . import policy
 from .engine import Engine
 from .model import Line, Order, from_us
+from .pool import Pool
 
 
 @dataclass
@@ -44,14 +47,17 @@ class LineExplanation:
     reasons: list[str] = field(default_factory=list)
 
 
-def explain_order(engine: Engine, order_id: str, now: int | None = None, show_ahead: int = 5):
+def explain_order(engine: Engine, order_id: str, now: int | None = None, show_ahead: int = 5,
+                  ahead_qty: Callable[[Pool, int], int] | None = None):
     """Explanations for every line of an order, at `now` (default: the last event's time).
-    Settles the pools involved, which changes no published value."""
+    Settles the pools involved, which changes no published value. `ahead_qty(pool, index)`:
+    the units of the first `index` lines of the pool's queue, if the caller keeps them
+    (otherwise summed here, over every line ahead)."""
     order = engine.orders[order_id]
     now = engine.last_time if now is None else now
     explanations = []
     for line in order.lines.values():
-        explained = _explain_line(engine, order, line, now, show_ahead)
+        explained = _explain_line(engine, order, line, now, show_ahead, ahead_qty or _ahead_qty)
         explained.expected_date = _iso(engine.expected_date(line))
         explained.published_expected_date = _iso(line.published_date)
         explanations.append(explained)
@@ -62,7 +68,12 @@ def _iso(value: int | None) -> str | None:
     return None if value is None else from_us(value).isoformat().replace("+00:00", "Z")
 
 
-def _explain_line(engine: Engine, order: Order, line: Line, now: int, show_ahead: int):
+def _ahead_qty(pool: Pool, index: int) -> int:
+    by_key = pool.by_key.__getitem__  # summed without a list of the lines
+    return sum(map(_qty, map(by_key, pool.queue.islice(0, index))))
+
+
+def _explain_line(engine: Engine, order: Order, line: Line, now: int, show_ahead: int, ahead_qty):
     settings = engine.settings
     result = LineExplanation(
         line.line_id, line.sku, line.qty, line.published, line.published, "calculated", line.manual
@@ -90,11 +101,12 @@ def _explain_line(engine: Engine, order: Order, line: Line, now: int, show_ahead
         return _manual_note(result, line)
     index = pool.queue.index(line.key)
     result.position = index + 1
-    ahead_lines = [pool.by_key[key] for key in pool.queue.islice(0, index)]
-    result.ahead_count = len(ahead_lines)
-    result.ahead_qty = sum(other.qty for other in ahead_lines)
+    result.ahead_count = index
+    result.ahead_qty = ahead_qty(pool, index)
+    by_key = pool.by_key.__getitem__
     result.ahead = [
-        Ahead(o.order.order_id, o.line_id, o.qty, o.alloc) for o in ahead_lines[:show_ahead]
+        Ahead(o.order.order_id, o.line_id, o.qty, o.alloc)
+        for o in map(by_key, pool.queue.islice(0, min(index, show_ahead)))
     ]
     result.allocated = line.alloc
     if settings.consider_replacement_sku_qty and line.sku in engine.replacements and now is not None:
@@ -112,6 +124,9 @@ def _explain_line(engine: Engine, order: Order, line: Line, now: int, show_ahead
             f"{result.would_publish}: {line.sku} has not been recalculated since its inputs changed"
         )
     return _manual_note(result, line)
+
+
+_qty = attrgetter("qty")
 
 
 def _manual_note(result: LineExplanation, line: Line) -> LineExplanation:
