@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from backorder_events.topics import InputTopics, OutputTopics
@@ -24,6 +25,7 @@ from backorders_platform.database import make_engine, upsert
 from backorders_platform.kafka_settings import KafkaSettings
 from backorders_platform.partitioned import PartitionedRunner, migrate
 from sqlalchemy import select, text
+from sqlalchemy.exc import ProgrammingError
 
 from ..adapters import tables as t
 from .partitioned import AllocationStage, AssemblyStage, InternalTopics, Relays, migrate_task_schemas, task_schema
@@ -203,3 +205,68 @@ async def _create_topics(admin: AIOKafkaAdminClient, wanted: dict[str, int]) -> 
         if all(count is not None for count in (await _partition_counts(admin, list(wanted))).values()):
             return
         await asyncio.sleep(0.1)
+
+
+def schemas_of(base: str, route: int, allocation: int, assembly: int) -> list[str]:
+    """Every task partition's schema of a layout."""
+    return ([task_schema(base, "sequencer", 0)] + [task_schema(base, "route", p) for p in range(route)]
+            + [task_schema(base, "allocation", q) for q in range(allocation)]
+            + [task_schema(base, "assembly", r) for r in range(assembly)])
+
+
+async def backlog(url: str, base: str, kafka: KafkaSettings, inputs: InputTopics) -> int:
+    """What the partitioned recalculator has still to do: records of every stage's topics
+    not applied, internal records not relayed, global records a route task has not read
+    (a large number while its topics or tables are not made yet)."""
+    stage_topics = {
+        "sequencer": [inputs.commands],
+        "route": [inputs.orders, inputs.inventory, internal_topic(base, "order-commands")],
+        "allocation": [internal_topic(base, "allocation")],
+        "assembly": [internal_topic(base, "partials")],
+    }
+    names = [name for topics in stage_topics.values() for name in topics] + [internal_topic(base, "global")]
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    await admin.start()
+    try:
+        counts = await _partition_counts(admin, names)
+        if any(count is None for count in counts.values()):
+            return 1 << 30
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(**kafka.client_options())
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(name, p) for name in names for p in range(counts[name])])
+    finally:
+        await consumer.stop()
+    db = make_engine(url, base)
+    total = 0
+    try:
+        async with db.connect() as conn:
+            stored = {(row.stage, row.topic, row.partition): row.position for row in
+                      await conn.execute(text("SELECT stage, topic, partition, position FROM partition_owners"))}
+            for stage, topics in stage_topics.items():
+                for tp, end in ends.items():
+                    if tp.topic in topics and end:
+                        position = stored.get((stage, tp.topic, tp.partition))
+                        total += end - (position + 1 if position is not None else 0)
+    except ProgrammingError:
+        return 1 << 30
+    finally:
+        await db.dispose()
+    global_end = ends[TopicPartition(internal_topic(base, "global"), 0)]
+    for schema in schemas_of(base, counts[inputs.orders], counts[internal_topic(base, "allocation")],
+                             counts[internal_topic(base, "partials")]):
+        schema_db = make_engine(url, schema)
+        try:
+            async with schema_db.connect() as conn:
+                rows = dict((await conn.execute(text("SELECT source, position FROM positions"))).all())
+                top = (await conn.execute(text("SELECT max(seq) FROM internal_outbox"))).scalar() or 0
+                total += top - (rows.get("internal-relay") or 0)
+                if "_route" in schema:
+                    total += global_end - 1 - rows.get("applied:global", -1)
+        except ProgrammingError:
+            return 1 << 30
+        finally:
+            await schema_db.dispose()
+    return total
