@@ -91,6 +91,9 @@ class Stage:
         it holds nothing beyond what `apply` gets, by end offsets read now (all False when
         `wants_ends` did not ask)."""
 
+    def committed(self, task: Any, state: Any) -> None:
+        """After a batch's transaction committed (what it wrote can be read now)."""
+
     def drop(self, task: Any, state: Any) -> None:
         """The task is no longer this runner's: forget its state."""
 
@@ -116,6 +119,7 @@ class PartitionedRunner(ConsumerRebalanceListener):
         self.consumer: AIOKafkaConsumer | None = None
         self.owned: dict[Any, Owned] = {}  # task → its claims and state
         self.fenced = 0  # batches refused by the fence
+        self.batches = self.records = 0  # committed, and the records they applied
         # Held while a batch is applied and while partitions are claimed or dropped: the
         # listener (run by aiokafka's coordination task) waits for the batch in flight.
         self._lock = asyncio.Lock()
@@ -215,6 +219,8 @@ class PartitionedRunner(ConsumerRebalanceListener):
                             if self.stage.has_work(task, owned.state):
                                 await self._apply(task, [])
         finally:
+            log.info("runner_stopped", stage=self.stage.name, batches=self.batches, records=self.records,
+                     fenced=self.fenced)
             await self.consumer.stop()
             self.consumer = None
 
@@ -290,6 +296,9 @@ class PartitionedRunner(ConsumerRebalanceListener):
             return
         for tp, offset in last.items():
             owned.next[tp] = offset + 1
+        self.batches += 1
+        self.records += len(records)
+        self.stage.committed(task, owned.state)
 
 
 def _rebalancing(consumer: AIOKafkaConsumer) -> bool:

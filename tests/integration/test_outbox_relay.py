@@ -81,3 +81,32 @@ async def test_relay_publishes_the_outbox_keyed_and_in_order(database):
             if topics.for_type(row.event_type) == topic:
                 committed.setdefault(row.subject.encode(), []).append(row.event_id)
         assert seen == committed
+
+
+async def test_a_relay_told_of_a_commit_reads_at_once_and_otherwise_waits_its_poll(database):
+    """With `wake`, a drained relay reads its outbox again when woken, not only when its
+    (here long) poll comes round: what a partitioned stage commits is relayed at once,
+    without every partition's relay polling its table."""
+    import asyncio
+
+    servers = kafka_bootstrap()
+    topics = await fresh_topics(servers)
+    events = generate_day(5, WorkloadShape(orders=20, skus=5))
+    records = [(n, e.get("__raw__") or to_json(e)) for n, e in enumerate(events, 1)]
+    async with EmbeddedRuntime(database.url, schema=database.schema) as runtime:
+        stop, wake = asyncio.Event(), asyncio.Event()
+        async with OutboxRelay(runtime.repository, KafkaSettings(bootstrap_servers=servers), topics) as relay:
+            running = asyncio.create_task(relay.run(stop, idle_seconds=60, wake=wake))
+            await asyncio.sleep(1.0)  # drained (nothing written yet): waiting
+            await runtime.consume("day", records)
+            await asyncio.sleep(1.0)
+            assert await runtime.repository.position(RELAY_SOURCE) is None  # not woken: not read
+            wake.set()
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if await runtime.repository.position(RELAY_SOURCE):
+                    break
+            outbox = await runtime.repository.outbox_rows(0, 1_000_000)
+            assert outbox and await runtime.repository.position(RELAY_SOURCE) == outbox[-1].seq
+            stop.set()
+            await asyncio.wait_for(running, 5)

@@ -123,3 +123,26 @@ def test_an_input_travels_as_its_own_bytes():
     payload = encode_allocation(envelope, lambda item: raw if item is event else None)
     assert orjson.loads(orjson.loads(payload)["item"]["record"])["event"] == raw.decode()
     assert decode_allocation(payload) == envelope
+
+
+class MemoizedSimulation(Simulation):
+    """Checks, after every step, that an allocation task's state written with the memo of
+    parked envelopes (kept from its previous writes) is the state written without it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.memos = [{} for _ in self.allocation]
+        self.reused = 0
+
+    def stepped(self) -> None:
+        for task, memo in zip(self.allocation, self.memos):
+            before = {key for key, (env, _) in memo.items()}
+            assert allocation_state(task, memo) == allocation_state(task)
+            self.reused += len(before & set(memo))
+
+
+def test_parked_envelopes_written_from_the_memo_as_without_it():
+    events = generated_events(11, 300)
+    simulation, engine, _ = run(events, (3, 6, 3), random.Random(3), MemoizedSimulation)
+    assert_equal(simulation, engine, every_line=False)
+    assert simulation.reused  # envelopes stayed parked across steps and were not encoded again

@@ -193,9 +193,26 @@ def _wait_key(doc: list) -> tuple:
     return tuple(doc)
 
 
-def allocation_state(task: AllocationTask) -> str:
+def allocation_state(task: AllocationTask, memo: dict | None = None) -> str:
     """What an allocation task keeps besides its engine: broadcast copies counted, markers
-    of groups merging, hand-overs received early, the sources waiting and what they parked."""
+    of groups merging, hand-overs received early, the sources waiting and what they parked.
+    `memo` (kept by the caller between calls) holds the documents of parked envelopes: a
+    queue parked behind a hand-over is written with every batch until it is resumed, and
+    encoding it again each time cost more than the batch's own work."""
+    def parked_doc(env: Envelope) -> dict:
+        if memo is None:
+            return envelope_doc(env)
+        kept = memo.get(id(env))
+        if kept is None or kept[0] is not env:
+            kept = (env, envelope_doc(env))
+        current[id(env)] = kept
+        return kept[1]
+
+    current: dict = {}
+    parked = {source: [parked_doc(env) for env in queue] for source, queue in task.parked.items()}
+    if memo is not None:
+        memo.clear()
+        memo.update(current)
     return orjson.dumps({
         "copies": task.copies,
         "releases": [[cause, list(skus), seen] for (cause, skus), seen in task.releases.items()],
@@ -205,7 +222,7 @@ def allocation_state(task: AllocationTask) -> str:
         "line_arrivals": [_line_arrival_doc(arrival) for arrival in task.line_arrivals.values()],
         "orders_arrived": sorted(list(key) for key in task.orders_arrived),
         "waiting": {source: _wait_key_doc(key) for source, key in task.waiting.items()},
-        "parked": {source: [envelope_doc(env) for env in queue] for source, queue in task.parked.items()},
+        "parked": parked,
     }).decode()
 
 

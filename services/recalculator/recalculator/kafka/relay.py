@@ -231,8 +231,9 @@ class OutboxRelay:
         if pruned.outbox or pruned.dead_letters:
             log.info("pruned", outbox=pruned.outbox, dead_letters=pruned.dead_letters)
 
-    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
-        """Relay until `stop` is set, polling the outbox when it is drained, and pruning
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2, wake: asyncio.Event | None = None) -> None:
+        """Relay until `stop` is set, polling the outbox when it is drained (or, with `wake`,
+        reading it again when `wake` is set, polling only every `idle_seconds`), and pruning
         every `prune_every_seconds`. While another relay holds the lock this one waits, as a
         standby, until it can take it or `stop`."""
         loop = asyncio.get_running_loop()
@@ -242,6 +243,8 @@ class OutboxRelay:
         self._stop = stop
         try:
             while not stop.is_set():
+                if wake is not None:
+                    wake.clear()  # before reading: a write after this read sets it again
                 sent = await self._guarded(self._relay_outbox)
                 if loop.time() >= dead_letters_due:
                     sent += await self._guarded(self._relay_dead_letters)
@@ -250,9 +253,18 @@ class OutboxRelay:
                     await self.prune()
                     prune_due = loop.time() + every
                 if not sent:
-                    try:
-                        await asyncio.wait_for(stop.wait(), idle_seconds)
-                    except TimeoutError:
-                        pass
+                    await wait_either(stop, wake, idle_seconds)
         except locks.WaitStopped:
             log.info("relay_stopped_while_waiting_for_lock")
+
+
+async def wait_either(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+    """Until `stop` or `wake` is set, or `seconds` passed."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()

@@ -484,12 +484,13 @@ class ShardStage(_Stage):
         await self._run(lambda: self.step(stop, leave), stop, leave)
 
 
-async def relay_until(relay: OutboxRelay, stop: asyncio.Event) -> None:
+async def relay_until(relay: OutboxRelay, stop: asyncio.Event, wake: asyncio.Event | None = None,
+                      idle_seconds: float = 0.2) -> None:
     """A stage's relay, riding out the database or the broker going away: it resumes from
     its stored position (at least once, ids stable)."""
     while not stop.is_set():
         try:
-            await relay.run(stop)
+            await relay.run(stop, idle_seconds, wake)
         except (SQLAlchemyError, OSError, KafkaError) as error:
             log.warning("relay_failed", error=str(error).splitlines()[0] if str(error) else repr(error))
             with contextlib.suppress(TimeoutError):
