@@ -220,7 +220,7 @@ class PartitionedRunner(ConsumerRebalanceListener):
                                 await self._apply(task, [])
         finally:
             log.info("runner_stopped", stage=self.stage.name, batches=self.batches, records=self.records,
-                     fenced=self.fenced)
+                     fenced=self.fenced, skipped=getattr(self.stage, "skipped", None))
             await self.consumer.stop()
             self.consumer = None
 
