@@ -12,10 +12,14 @@ import uuid
 from datetime import datetime, timedelta
 
 import httpx
+from sqlalchemy import update
 from backorders_platform.kafka_settings import KafkaSettings
 from backorders_workload import WorkloadShape
 from integration.conftest import _drop_schema, consume_all, day_and_expected, kafka_bootstrap, postgres_url
+from recalculator.adapters import tables as t
+from recalculator.adapters.codec import order_row
 from recalculator.api.app import create_app
+from recalculator.api.audit import audit
 from recalculator.api.auth import Guard
 from recalculator.api.input_log import KafkaInputLog
 from recalculator.api.wiring import Services
@@ -48,7 +52,8 @@ async def test_an_action_reaches_the_topic_the_worker_applies_it_and_the_api_sho
         finally:
             await consumer.stop()
 
-    services = Services(guard=Guard(TOKEN.encode()), input_log=KafkaInputLog(kafka, topics), lag=broker_lag)
+    services = Services(guard=Guard(TOKEN.encode()), input_log=KafkaInputLog(kafka, topics), lag=broker_lag,
+                        audit=lambda: audit(url, schema, kafka=True, kafka_settings=kafka, topics=topics))
     app = create_app(url, schema, services=services)
     try:
         await produce(lines, kafka, topics)
@@ -94,6 +99,21 @@ async def test_an_action_reaches_the_topic_the_worker_applies_it_and_the_api_sho
                     assert all(x["manual"] for x in view["lines"])
                     status = (await http.get("/operations/status")).json()
                     assert not any(status["lag"].values()), status["lag"]
+
+                    # The consistency page replays the topics into a schema of its own: the
+                    # live state is that replay; then one order written behind the log's back
+                    # is listed.
+                    page = await http.get("/console/consistency", params={"run": "1"})
+                    assert page.status_code == 200 and 'id="consistent"' in page.text, page.text[-2000:]
+                    order = expected.orders[several[0]]
+                    for line in order.lines.values():
+                        line.published = 0
+                    order.published_status = "None"
+                    async with app.state.db.begin() as conn:
+                        await conn.execute(update(t.orders).where(t.orders.c.order_id == order.order_id)
+                                           .values(**order_row(order)))
+                    page = await http.get("/console/consistency", params={"run": "1"})
+                    assert "1 orders differ" in page.text and f"/console/orders/{order.order_id}" in page.text
     finally:
         await app.state.db.dispose()
         await _drop_schema(url, schema)

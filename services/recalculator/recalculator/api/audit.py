@@ -17,7 +17,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from backorder_events.topics import InputTopics
 from backorders_platform.database import make_engine
+from backorders_platform.kafka_settings import KafkaSettings
 
 from ..adapters.repository import DEAD_LETTER_RELAY_SOURCE, OUTBOX_RELAY_SOURCE, Repository
 from ..domain.engine import Engine
@@ -36,20 +38,24 @@ def read_file_source(source: str) -> Iterable[tuple[int, bytes]] | None:
 
 
 async def audit(url: str, schema: str | None, *, log_file: Path | None = None, kafka: bool = False,
-                read_source: SourceReader = read_file_source) -> dict:
+                read_source: SourceReader = read_file_source, kafka_settings: KafkaSettings | None = None,
+                topics: InputTopics | None = None) -> dict:
+    """With `kafka` (and no log file): the input topics (`topics`, default from the
+    environment) replayed against the live state; else the embedded runtime's logs."""
     if kafka and log_file is None:
-        return await _audit_topics(url, schema)
+        return await _audit_topics(url, schema, kafka_settings, topics)
     return await _audit_logs(url, schema, read_source)
 
 
-async def _audit_topics(url: str, schema: str | None) -> dict:
+async def _audit_topics(url: str, schema: str | None, kafka: KafkaSettings | None,
+                        topics: InputTopics | None) -> dict:
     from backorders_platform.migrations import drop_schema
 
     from ..kafka.replay import replay_topics
 
     into = f"audit_{uuid.uuid4().hex[:12]}"
     try:
-        found = await replay_topics(url, into, schema)
+        found = await replay_topics(url, into, schema, kafka, topics)
     finally:
         await drop_schema(url, into)
     return {"replayed_from": ["the input topics"], "not_replayable": [],
