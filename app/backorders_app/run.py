@@ -109,8 +109,9 @@ def handle(args) -> int:
         console.print(
             f"Explore it: {command} search orders --backorder full --db {path}\n"
             f"            {command} explain ORDER_ID --db {path}\n"
-            f"Open the API on it: {command} serve --db {path}\n"
-            f"            then http://127.0.0.1:8000/orders?backorder=full (every route: /docs, /openapi.json)",
+            f"Open the console on it: {command} serve --db {path}\n"
+            f"            then http://127.0.0.1:8000/console in a browser (the API: "
+            f"http://127.0.0.1:8000/orders?backorder=full, every route at /docs)",
             soft_wrap=True,
         )
     return 0

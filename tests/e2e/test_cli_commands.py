@@ -43,7 +43,7 @@ def test_run_generates_a_day_and_prints_the_summary(tmp_path):
     for heading in ("Orders by backorder status", "Most backordered SKUs", "events/s"):
         assert heading in out
     assert (tmp_path / "demo.sqlite").exists()
-    assert f"serve --db {tmp_path / 'demo.sqlite'}" in out  # how to open the API on it
+    assert f"serve --db {tmp_path / 'demo.sqlite'}" in out and "http://127.0.0.1:8000/console" in out  # how to open the console
     # The demo database is searchable afterwards, and a second run starts afresh.
     full = backorders("search", "orders", "--backorder", "full-or-partial", "--jsonl",
                       "--db", str(tmp_path / "demo.sqlite"))
