@@ -4,14 +4,18 @@ Actions and re-submissions need the bearer token of the configuration
 (`BACKORDERS_API_TOKEN`, or a file holding it, `BACKORDERS_API_TOKEN_FILE`): no
 `Authorization: Bearer …` header gives a 401, another token a 403. With
 `BACKORDERS_API_READ_REQUIRES_TOKEN=true` the reads need it too, or the console's session
-cookie (given by its sign-in form, good for reads only: a cross-site form can make a
-browser send a cookie, never a header, so nothing that changes the log accepts a cookie).
+cookie (given by its sign-in form, signed with the token, good for reads only and for
+`SESSION_SECONDS`: a cross-site form can make a browser send a cookie, never a header, so
+nothing that changes the log accepts a cookie).
 Tokens are compared in constant time and never logged, rendered or echoed."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import HTTPException, Request
@@ -19,7 +23,7 @@ from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SESSION_COOKIE = "backorders_session"
-MAX_SESSIONS = 10_000  # sessions kept in memory; the oldest go first
+SESSION_SECONDS = 12 * 3600  # how long a console sign-in lasts
 
 
 class ApiSettings(BaseSettings):
@@ -59,10 +63,11 @@ class ApiSettings(BaseSettings):
 class Guard:
     """The checks the routes depend on (FastAPI dependencies)."""
 
-    def __init__(self, secret: bytes | None, read_requires_token: bool = False) -> None:
+    def __init__(self, secret: bytes | None, read_requires_token: bool = False, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self._secret = secret
         self.read_requires_token = read_requires_token
-        self._sessions: dict[str, None] = {}  # session ids given by the console's sign-in, in order
+        self._clock = clock
 
     @property
     def actions_enabled(self) -> bool:
@@ -104,16 +109,23 @@ class Guard:
             return
         await self.writer(request)
 
+    # A session is signed with the token rather than kept in memory: every process of
+    # `serve --workers N` (each with its own memory) accepts the others' sessions, and a
+    # restart keeps them. `nonce.expiry.mac`, the MAC over `nonce.expiry` keyed by the token.
+
     def has_session(self, request: Request) -> bool:
         session = request.cookies.get(SESSION_COOKIE)
-        return session is not None and session in self._sessions
+        if session is None or self._secret is None:
+            return False
+        body, _, mac = session.rpartition(".")
+        _, _, expires = body.partition(".")
+        return (hmac.compare_digest(mac.encode(), self._session_mac(body).encode())
+                and expires.isdigit() and int(expires) > self._clock())
 
     def open_session(self) -> str:
-        session = secrets.token_urlsafe(32)
-        self._sessions[session] = None
-        while len(self._sessions) > MAX_SESSIONS:
-            del self._sessions[next(iter(self._sessions))]
-        return session
+        body = f"{secrets.token_urlsafe(18)}.{int(self._clock()) + SESSION_SECONDS}"
+        return f"{body}.{self._session_mac(body)}"
 
-    def close_session(self, request: Request) -> None:
-        self._sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+    def _session_mac(self, body: str) -> str:
+        return hmac.new(b"console-session\x00" + (self._secret or b""), body.encode("utf-8", "surrogatepass"),
+                        hashlib.sha256).hexdigest()

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote, urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ..auth import SESSION_COOKIE
+from ..auth import SESSION_COOKIE, SESSION_SECONDS
 from . import chart
 from .client import Answer, get
 from .static import SCRIPT, STYLE
@@ -136,7 +136,8 @@ def console_app(api, services) -> FastAPI:
         if not guard.matches(token):
             return RedirectResponse("/console/sign-in?failed=1", status_code=303)
         response = RedirectResponse("/console/orders", status_code=303)
-        response.set_cookie(SESSION_COOKIE, guard.open_session(), httponly=True, samesite="strict", path="/")
+        response.set_cookie(SESSION_COOKIE, guard.open_session(), httponly=True, samesite="strict", path="/",
+                            max_age=SESSION_SECONDS)
         return response
 
     @console.middleware("http")
