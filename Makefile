@@ -46,6 +46,7 @@ bench: install
 ## Figures through a real broker and PostgreSQL (started like for the tests).
 bench-kafka: install
 	bash deploy/test-env.sh $(BIN)/python -m bench.kafka_bench
+	bash deploy/test-env.sh $(BIN)/python -m bench.partitioned_bench
 
 ## Regenerate the committed JSON Schema files and the AsyncAPI document from the models, and
 ## the HTTP API's OpenAPI document from its routes.
