@@ -94,6 +94,7 @@ class Simulation:
         self.verdicts: dict[str, list[str]] = {}  # input id → applied, rejected, duplicate
         self.broadcast_verdicts: dict[str, set[str]] = {}
         self.published: list = []  # (id, change)
+        self.refused_transfers: list = []  # (transfer, reason)
         self.routed = self.forwarded = 0
 
     def feed(self, seen) -> None:
@@ -141,6 +142,7 @@ class Simulation:
             self.routed += 1
         for target, transfer in routed.transfers:
             self.transfers[(p, target)].append(transfer)
+        self.refused_transfers.extend(routed.refused_transfers)
         for held, decided in routed.settled:  # sent after what decided them
             self._routed(p, held, decided)
 

@@ -31,6 +31,7 @@ from recalculator.domain.partitioned import Envelope, PartialMessage
 from support import generated_events, parsed
 from test_allocation_properties import event_logs, parse_all
 from test_partitioned_equivalence import SHAPES, partitioned_log, run
+from test_partitioned_tasks import EARLY_TRANSFER, MERGE_THEN_SPLIT, TWO_MOVES, run_log
 
 
 class Encoded(deque):
@@ -113,6 +114,28 @@ def test_a_generated_day_through_the_codecs():
     assert_equal(simulation, engine, every_line=False)
     assert sent(simulation) > 1000
     assert simulation.states_kept  # some state was held, waiting or parked meanwhile
+
+
+class RouteStatesKept(EncodedSimulation):
+    """Which parts of a route task's state were ever kept (written and read back) non-empty."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept = set()
+
+    def stepped(self) -> None:
+        super().stepped()
+        for task in self.route_tasks:
+            self.kept.update(name for name, value in orjson.loads(route_state(task)).items() if value)
+
+
+def test_a_split_off_order_meeting_merges_through_the_codecs():
+    """The scenarios of a split-off order meeting group merges (test_partitioned_tasks.py):
+    transfers held for merges, merges remembered, split times of orders taken in."""
+    kept = set()
+    for log, order in (TWO_MOVES, MERGE_THEN_SPLIT, EARLY_TRANSFER):
+        kept |= run_log(log, order, RouteStatesKept).kept
+    assert {"merges", "moves", "transfers_waiting", "taken_in"} <= kept
 
 
 def test_an_input_travels_as_its_own_bytes():

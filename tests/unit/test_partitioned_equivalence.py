@@ -88,6 +88,7 @@ def run(events, shape, scheduler, simulation_class=Simulation) -> tuple[Simulati
         simulation.run()
     assert simulation.idle(), "a hand-over or an order's parts were left waiting"
     assert simulation.verdicts == verdicts
+    assert not simulation.refused_transfers  # splits never reuse an id here
     assert all(len(decided) == 1 for decided in simulation.broadcast_verdicts.values())
     ids = Counter(key for key, _ in simulation.published)
     assert not [key for key, count in ids.items() if count > 1]

@@ -24,6 +24,7 @@ from ..domain.partitioned import (
     AwaitOrder,
     Envelope,
     LineArrival,
+    Move,
     OrderTransfer,
     PartialMessage,
     Pending,
@@ -162,20 +163,29 @@ def decode_partial_message(payload: bytes | str) -> PartialMessage:
     )
 
 
-def encode_transfer(transfer: OrderTransfer) -> bytes:
+def transfer_doc(transfer: OrderTransfer) -> dict:
     order = transfer.order
-    return orjson.dumps({"cause": transfer.cause_id, "time": transfer.time,
-                         "order": order.order_id, "doc": order_doc(order),
-                         "closed_at": order.closed_at, "known": sorted(transfer.known)})
+    doc = {"cause": transfer.cause_id, "time": transfer.time, "order": order.order_id,
+           "doc": order_doc(order), "closed_at": order.closed_at, "known": sorted(transfer.known)}
+    if transfer.merges:
+        doc["merges"] = transfer.merges
+    return doc
 
 
-def decode_transfer(payload: bytes | str) -> OrderTransfer:
-    doc = orjson.loads(payload)
+def transfer_from_doc(doc: dict) -> OrderTransfer:
     # The order is rebuilt as a stored order is (its lines, the owing ones marked), then
     # taken out of the scratch engine that bookkeeping needs.
     scratch = Engine()
     order = load_order(scratch, doc["order"], doc["doc"], doc["closed_at"])
-    return OrderTransfer(doc["cause"], doc["time"], order, frozenset(doc["known"]))
+    return OrderTransfer(doc["cause"], doc["time"], order, frozenset(doc["known"]), doc.get("merges", 0))
+
+
+def encode_transfer(transfer: OrderTransfer) -> bytes:
+    return orjson.dumps(transfer_doc(transfer))
+
+
+def decode_transfer(payload: bytes | str) -> OrderTransfer:
+    return transfer_from_doc(orjson.loads(payload))
 
 
 # -- protocol state ---------------------------------------------------------------------------
@@ -244,11 +254,17 @@ def load_allocation_state(task: AllocationTask, text: str) -> None:
 
 def route_state(task: RouteTask) -> str:
     """What a route task keeps besides its router: the inputs held for orders not known
-    yet (in arrival order per order, each with whether it was broadcast) and its clock."""
+    yet (in arrival order per order, each with whether it was broadcast), its clock, the
+    group merges it routed and those it remembers, the transfers waiting for merges not
+    routed yet, and the split times of the orders it took in."""
     return orjson.dumps({
         "held": {order_id: [[event.model_dump_json(), broadcast] for event, broadcast in inputs]
                  for order_id, inputs in task.held.items()},
         "clock": task.clock,
+        "merges": task.merges,
+        "moves": [[move.number, move.time, list(move.skus), move.target] for move in task.moves],
+        "transfers_waiting": [transfer_doc(transfer) for transfer in task.transfers_waiting],
+        "taken_in": task.taken_in,
     }).decode()
 
 
@@ -257,6 +273,11 @@ def load_route_state(task: RouteTask, text: str) -> None:
     task.held = {order_id: [(parse_event(event), broadcast) for event, broadcast in inputs]
                  for order_id, inputs in doc["held"].items()}
     task.clock = doc["clock"]
+    # A state saved before merges were counted has none of these.
+    task.merges = doc.get("merges", 0)
+    task.moves = [Move(number, time, tuple(skus), target) for number, time, skus, target in doc.get("moves", ())]
+    task.transfers_waiting = [transfer_from_doc(item) for item in doc.get("transfers_waiting", ())]
+    task.taken_in = dict(doc.get("taken_in", {}))
 
 
 def assembly_state(task: AssemblyTask) -> str:

@@ -85,10 +85,16 @@ def encode_handoff(handoff) -> str:
             "sku": export.sku, "known": export.known, "stock": export.stock,
             "total": export.total, "position": export.position, "held_total": export.held_total,
             "incoming": None if export.incoming is None else incoming_doc(export.incoming),
-            "lines": [[_plain(getattr(moved, f.name)) for f in fields(MovedLine)] for moved in export.lines],
+            "lines": [_row(moved) for moved in export.lines],
+            **({"orders": [_row(header) for header in export.orders]} if export.orders else {}),
         }
         for export in handoff
     ]})
+
+
+def _row(item) -> list:
+    """A dataclass's fields in order (a moved line, an order's header)."""
+    return [_plain(getattr(item, f.name)) for f in fields(item)]
 
 
 def decode_handoff(payload: str):
@@ -104,6 +110,7 @@ def decode_handoff(payload: str):
             tuple(item["position"]) if item["position"] is not None else None,
             item["held_total"],
             None if item.get("incoming") is None else incoming_from_doc(item["incoming"]),
+            tuple(IntroduceOrder(*(_typed(value) for value in header)) for header in item.get("orders", ())),
         )
         for item in body["skus"]
     )

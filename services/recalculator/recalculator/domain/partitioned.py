@@ -30,7 +30,7 @@ from backorder_events.topics import ORDER_COMMAND_TYPES, ORDER_TYPES
 from .assembler import Assembler
 from .engine import COMMAND_TYPES, reason_of
 from .model import to_us
-from .results import APPLIED, HELD, REJECTED, OrderBackorderChange, OrderPartial, PartialLine
+from .results import APPLIED, HELD, REJECTED, OrderBackorderChange, OrderPartial, PartialLine, Rejected
 from .router import Router
 from .shard_engine import ShardEngine
 from .sharded import apply_record
@@ -151,19 +151,36 @@ class PartialMessage:
 @dataclass(frozen=True, slots=True)
 class OrderTransfer:
     """A split-off order whose id another route task owns, handed to it by the route task
-    that split it (on a topic keyed by the new order's id)."""
+    that split it (on a topic keyed by the new order's id). `merges`: how many group merges
+    moving SKUs between partitions the splitting task had routed (every route task routes
+    the same ones, in one order)."""
 
     cause_id: str
     time: int  # the split's time, in µs
     order: Any  # model.Order, with its lines
     known: frozenset[int]  # the allocation partitions holding its header
+    merges: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A group merge that moved SKUs to another partition, as a route task routed it: the
+    `number`th such merge, at `time` (µs)."""
+
+    number: int
+    time: int
+    skus: tuple[str, ...]
+    target: int
 
 
 @dataclass(slots=True)
 class Routed:
-    """What a route task made of one input (status HELD: kept until its order arrives).
+    """What a route task made of one input (status HELD: kept until its order arrives) or of
+    one transfer (HELD: kept until this task has routed the merges its sender had).
     `transfers`: orders for other route tasks; `settled`: held inputs decided meanwhile,
-    each with its own `Routed`, to be sent after this one's envelopes."""
+    each with its own `Routed`, to be sent after this one's envelopes (a held transfer
+    taken in meanwhile has None for its input); `refused_transfers`: transfers refused,
+    each with why."""
 
     status: str
     reason: str | None = None
@@ -171,6 +188,7 @@ class Routed:
     evicted: list[str] = field(default_factory=list)
     transfers: list[tuple[int, OrderTransfer]] = field(default_factory=list)
     settled: list[tuple[Any, Routed]] = field(default_factory=list)
+    refused_transfers: list[tuple[OrderTransfer, str]] = field(default_factory=list)
 
 
 # -- route ------------------------------------------------------------------------------------
@@ -201,7 +219,9 @@ class RouteTask:
     """`task_of(order id)`: the route task owning an order's id (the partition its key lands
     on); without it there is one route task. `hold_wait` (µs of event time): how long an
     input naming an order not known here waits for it (it may be split off elsewhere, or
-    its creation be on its way); None: refused at once, as the one-process engine does."""
+    its creation be on its way); None: refused at once, as the one-process engine does.
+    What a task remembers of the past (the group merges it routed, the split times of the
+    orders it took in) it keeps for as long as `hold_wait`, or always without one."""
 
     def __init__(self, task: int, route_tasks: int, partitions: int, settings=None, *,
                  task_of: Callable[[str], int] | None = None, hold_wait: int | None = None,
@@ -214,9 +234,13 @@ class RouteTask:
         self.hold_wait = hold_wait
         self.held: dict[str, list[tuple[Any, bool]]] = {}  # order id → inputs waiting for it
         self.clock: int | None = None
+        self.merges = 0  # group merges routed that moved SKUs to another partition
+        self.moves: list[Move] = []  # those merges, as far back as `hold_wait`
+        self.transfers_waiting: list[OrderTransfer] = []  # for merges not routed here yet
+        self.taken_in: dict[str, int] = {}  # order taken in → the time of its split
 
     def idle(self) -> bool:
-        return not self.held
+        return not self.held and not self.transfers_waiting
 
     def route(self, event, *, broadcast: bool = False) -> Routed:
         """`broadcast`: the input reaches every route task (reference data, commands on every
@@ -224,31 +248,71 @@ class RouteTask:
         partition applies its first copy."""
         now = to_us(event.time)
         self.clock = now if self.clock is None else max(self.clock, now)
+        self._forget_past()
         expired = self._expire()
         needed = _needed_order(event)
-        if (self.hold_wait is not None and needed is not None
+        if needed is not None and now < self.taken_in.get(needed, now):
+            # Taken in from a route task further on in time: split off after this input.
+            routed = Routed(REJECTED, f"unknown order {needed!r}")
+        elif (self.hold_wait is not None and needed is not None
                 and needed not in self.router.engine.orders
                 and now >= self.clock - self.hold_wait):
             self.held.setdefault(needed, []).append((event, broadcast))
             return Routed(HELD, settled=expired)
-        routed = self._route(event, broadcast)
+        else:
+            routed = self._route(event, broadcast)
         routed.settled[:0] = expired
         return routed
 
     def adopt(self, transfer: OrderTransfer) -> Routed:
         """Take in an order split off by another route task: its partitions are told to
         wait for the split before this task's records about it, and the inputs held for
-        it are decided (`settled`)."""
-        order_id = transfer.order.order_id
-        self.router.engine.take_in(transfer.order)
-        self.router.known[order_id] = set(transfer.known)
+        it are decided (`settled`). Held (nothing to send yet) while this task has routed
+        fewer group merges than the splitting task had: the order is taken in once it has
+        (with the merge that completes them). Refused when its id is taken here."""
+        if transfer.merges > self.merges:
+            self.transfers_waiting.append(transfer)
+            return Routed(HELD)
+        return self._take_in(transfer)
+
+    def _take_in(self, transfer: OrderTransfer) -> Routed:
+        order = transfer.order
+        order_id = order.order_id
+        try:
+            self.router.engine.take_in(order)
+        except Rejected as refusal:
+            return Routed(REJECTED, refusal.reason, refused_transfers=[(transfer, refusal.reason)])
+        self.router.known[order_id] = set(transfer.known) | self._moved_to(order, transfer.merges)
         self.router.changed_orders.add(order_id)
+        self.taken_in[order_id] = transfer.time
         envelopes = [
             (partition, Envelope(self.source, transfer.cause_id, "OrderSplit", transfer.time, True,
                                  AwaitOrder(transfer.cause_id, order_id)))
             for partition in sorted(transfer.known)
         ]
         return Routed(APPLIED, None, envelopes, settled=self._release(order_id, transfer.time))
+
+    def _moved_to(self, order, since: int) -> set[int]:
+        """The partitions of the order's lines, and those their SKUs passed through in the
+        merges after the `since`th: each merge's hand-over took the order's header along
+        (the route task that split it off had not routed the merge, this one had not taken
+        it in yet, so neither introduced it there)."""
+        skus = {line.sku for line in order.lines.values()}
+        partitions = {self.router.shard_of(sku) for sku in skus}
+        partitions.update(move.target for move in self.moves
+                          if move.number > since and not skus.isdisjoint(move.skus))
+        return partitions
+
+    def _forget_past(self) -> None:
+        """Merges and split times older than the hold wait: a transfer or an input that old
+        comes from a partition lagging more than the wait (docs/sharding.md)."""
+        if self.hold_wait is None:
+            return
+        horizon = self.clock - self.hold_wait
+        while self.moves and self.moves[0].time < horizon:
+            self.moves.pop(0)
+        if any(time < horizon for time in self.taken_in.values()):
+            self.taken_in = {order_id: time for order_id, time in self.taken_in.items() if time >= horizon}
 
     def _route(self, event, broadcast: bool) -> Routed:
         routed = self.router.route(event)
@@ -285,13 +349,29 @@ class RouteTask:
                 order = self.router.engine.give_away(created)
                 known = frozenset(self.router.known.pop(created, ()))
                 self.router.changed_orders.add(created)
-                result.transfers.append((owner, OrderTransfer(event.id, now, order, known)))
+                result.transfers.append((owner, OrderTransfer(event.id, now, order, known, self.merges)))
                 result.envelopes = [(partition, replace(envelope, hands_over=created))
                                     for partition, envelope in result.envelopes]
                 created = None
         if created is not None:
             result.settled.extend(self._release(created, now))
+        moved = [(partition, item.skus) for partition, item in records if isinstance(item, AcquireSkus)]
+        if moved:
+            self._merged(now, moved, result)
         return result
+
+    def _merged(self, now: int, moved: list, result: Routed) -> None:
+        """A group merge moved SKUs: the transfers that waited for it are taken in after it."""
+        for target, skus in moved:
+            self.merges += 1
+            self.moves.append(Move(self.merges, now, skus, target))
+        ready = [transfer for transfer in self.transfers_waiting if transfer.merges <= self.merges]
+        self.transfers_waiting = [transfer for transfer in self.transfers_waiting if transfer.merges > self.merges]
+        for transfer in ready:
+            taken = self._take_in(transfer)
+            if taken.status == APPLIED:
+                result.settled.append((None, taken))
+            result.refused_transfers.extend(taken.refused_transfers)
 
     def _release(self, order_id: str, created_at: int) -> list[tuple[Any, Routed]]:
         """The inputs held for an order that now exists: those dated before it was created

@@ -22,11 +22,11 @@ from .sharding import (
     ArriveLine,
     DepartLine,
     EvictOrder,
-    IntroduceOrder,
     ReleaseSkus,
     Restricted,
     Routed,
     SkuGroups,
+    introduce,
     stable_shard,
 )
 
@@ -147,11 +147,7 @@ class Router:
             return
         self._stage(order_id, known | {shard})
         order = self.engine.orders[order_id]
-        records.append((shard, IntroduceOrder(
-            cause_type, order.order_id, order.company_id, order.order_date, order.order_status,
-            order.payment_status, order.payment_date, order.rush, order.picked,
-            order.ship_from_warehouse_id, order.channel, order.customer,
-        )))
+        records.append((shard, introduce(cause_type, order)))
 
     # -- planners, by event type --------------------------------------------------------------
 

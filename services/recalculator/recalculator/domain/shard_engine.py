@@ -13,7 +13,7 @@ from .base import EventScope
 from .model import Line, Order
 from .recalculation import AllocatingEngine
 from .results import OrderPartial, Outcome, PartialLine, Rejected
-from .sharding import LineHandoff, MovedLine, SkuExport
+from .sharding import LineHandoff, MovedLine, SkuExport, introduce
 
 
 class ShardEngine(AllocatingEngine):
@@ -118,9 +118,10 @@ class ShardEngine(AllocatingEngine):
             lines = sorted(
                 self.lines_by_sku.pop(sku, ()), key=lambda l: (l.order.order_id, l.line_id)
             )
-            moved = []
+            moved, orders = [], {}
             for line in lines:
                 self._touch(line.order)
+                orders.setdefault(line.order.order_id, line.order)
                 moved.append(MovedLine(
                     line.order.order_id, line.line_id, line.qty, line.name, line.unit_price,
                     line.published, line.manual,
@@ -142,7 +143,8 @@ class ShardEngine(AllocatingEngine):
             self.changes.positions.add(sku)
             self.changes.held = self.changes.held or held is not None
             exports.append(
-                SkuExport(sku, known, tuple(moved), stock, total, position, held, incoming)
+                SkuExport(sku, known, tuple(moved), stock, total, position, held, incoming,
+                          tuple(introduce(op.cause_type, order) for order in orders.values()))
             )
         self._handoff = tuple(exports)
 
@@ -183,7 +185,12 @@ class ShardEngine(AllocatingEngine):
                 self._acquire_incoming(sku, export.incoming)
             if export.known:
                 self.lines_by_sku[sku]  # noqa: B018 - a defaultdict: the SKU is known here now
+            headers = {header.order_id: header for header in export.orders}
             for moved in export.lines:
+                if moved.order_id not in self.orders and moved.order_id in headers:
+                    # No router introduced the order here: it was in transit between two
+                    # route tasks when its SKUs' group merge was routed (docs/sharding.md).
+                    self._op_IntroduceOrder(headers[moved.order_id], now)
                 order = self._order(moved.order_id)
                 self._touch(order)
                 line = Line(order, moved.line_id, sku, moved.qty, moved.name, moved.unit_price,

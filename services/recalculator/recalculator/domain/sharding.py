@@ -87,6 +87,15 @@ class IntroduceOrder:
     customer: bytes | None
 
 
+def introduce(cause_type: str, order) -> IntroduceOrder:
+    """The order's header, for a shard that has not seen it."""
+    return IntroduceOrder(
+        cause_type, order.order_id, order.company_id, order.order_date, order.order_status,
+        order.payment_status, order.payment_date, order.rush, order.picked,
+        order.ship_from_warehouse_id, order.channel, order.customer,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DepartLine:
     """ItemReplaced to a SKU of another shard, on the line's old shard: the line leaves."""
@@ -141,6 +150,9 @@ class SkuExport:
     position: tuple[int, int] | None
     held_total: int | None
     incoming: SkuIncoming | None = None  # its supply on its way
+    # The headers of its lines' orders: the new shard introduces an order it does not know
+    # (one in transit between two route tasks of the partitioned recalculator).
+    orders: tuple[IntroduceOrder, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

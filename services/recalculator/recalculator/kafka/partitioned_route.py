@@ -11,7 +11,9 @@
   orders, inventory and order-commands topics, which have the same partition count. Each
   also reads the global topic whole, from the offset it stored. It validates, dead-letters
   what it refuses, and writes envelopes to the allocation topic and split-off orders to the
-  order-commands partition of their new id.
+  order-commands partition of their new id. A split-off order received before the task has
+  routed the group merges its sender had waits in the task's state, and a refused one is
+  dead-lettered.
 
 Both keep their state in a schema per task (`<base>_sequencer0`, `<base>_route<p>`), their
 internal records in the internal outbox with their own sequence, and their positions in
@@ -325,7 +327,9 @@ class RouteStage(TaskStage):
                 return
             doc = orjson.loads(record.value)
             if "specversion" not in doc:
-                handle(None, route.adopt(decode_transfer(record.value)), None, place)
+                routed = route.adopt(decode_transfer(record.value))
+                if routed.status != HELD:  # held: taken in with a later merge, sent then
+                    handle(None, routed, None, place)
                 return
             event = parse_event(record.value)
         else:
@@ -353,17 +357,21 @@ class RouteStage(TaskStage):
             internal.append({"seq": state.sent, "topic": topic, "partition": target, "key": key,
                              "time": None, "payload": payload})
 
-        def refuse(event, raw, reason: str, topic: str, partition: int | None, offset: int | None) -> None:
-            dead.append(dead_letter(raw if raw is not None else event.model_dump_json(), reason, topic, offset,
-                                    event_id=event.id, event_type=event.type, partition=partition))
+        def refuse(raw, reason: str, event_id: str, event_type: str,
+                   topic: str, partition: int | None, offset: int | None) -> None:
+            dead.append(dead_letter(raw, reason, topic, offset, event_id=event_id, event_type=event_type,
+                                    partition=partition))
             log.warning("dead_lettered", source=topic, partition=partition, position=offset,
-                        event_id=event.id, reason=reason)
+                        event_id=event_id, reason=reason)
 
         def handle(event, routed, raw, place, *, letters: bool = True) -> None:
             if event is not None:
                 raws[id(event)] = raw
             if routed.status == REJECTED and event is not None and letters:
-                refuse(event, raw, routed.reason, *place)
+                refuse(raw if raw is not None else event.model_dump_json(), routed.reason, event.id, event.type,
+                       *place)
+            for transfer, reason in routed.refused_transfers:  # this task's own, whatever `letters`
+                refuse(encode_transfer(transfer), reason, transfer.cause_id, "OrderSplit", *place)
             for partition, envelope in routed.envelopes:
                 send(topics.allocation, partition, envelope.cause_id, encode_allocation(envelope, raw_of))
             for target, transfer in routed.transfers:
