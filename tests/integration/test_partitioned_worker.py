@@ -148,3 +148,60 @@ async def test_a_worker_refuses_other_partition_counts_than_the_state_was_built_
     await deployment.worker().prepare()
     with pytest.raises(LayoutChanged, match="rebuild"):
         await deployment.worker(allocation=ALLOCATION + 1).prepare()
+
+
+async def test_inputs_held_for_their_order_are_dead_lettered_under_their_own_place(deployment):
+    """An input naming an order its route task does not know waits for it (`hold_wait`).
+    Refused when it is released (dated before the order's creation) or when its wait ends
+    (here with a global record, which every route task routes): either way the dead letter
+    is written by the route task that read it, under the place it was read from."""
+    from integration.conftest import consume_all
+
+    from recalculator.adapters import tables as t
+    from recalculator.kafka.partitioned import task_schema
+    from backorders_platform.database import make_engine
+    from sqlalchemy import select
+    from partitioned_worker_support import ROUTE
+
+    created_late, never = (next(f"{name}-{i}" for i in range(100) if key_partition(f"{name}-{i}", ROUTE) != 0)
+                           for name in ("late", "never"))
+
+    def event(event_id: str, kind: str, seconds: int, data: dict) -> bytes:
+        time = f"2030-01-01T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}Z"
+        return to_json({"specversion": "1.0", "id": event_id, "source": "/tests", "type": kind, "time": time,
+                        "data": data}).encode()
+
+    lines = [
+        event("before-its-order", "OrderStatusChanged", 1, {"order_id": created_late, "rush": True}),
+        event("for-no-order", "OrderStatusChanged", 2, {"order_id": never, "rush": True}),
+        event("the-order", "OrderCreated", 5, {"order_id": created_late, "order_date": "2030-01-01T00:00:05Z",
+                                              "payment_status": "Charged",
+                                              "lines": [{"line_id": "1", "sku": "A", "qty": 1}]}),
+        event("after-the-wait", "WarehouseUpserted", 3600, {"warehouse_id": "W9", "type": "Sellable"}),
+    ]
+    stop = asyncio.Event()
+    run = asyncio.create_task(deployment.worker(hold_wait=60_000_000).run(stop))
+    try:
+        await produce(lines, deployment.kafka, deployment.inputs)
+        await settle(deployment.url, deployment.base, deployment.servers, deployment.inputs)
+    finally:
+        stop.set()
+        await run
+    read_at = {json.loads(r.value)["id"]: (r.topic, r.partition, r.offset)
+               for r in await consume_all(deployment.servers, [deployment.inputs.orders], 3)}
+    letters = {}
+    for p in range(ROUTE):
+        db = make_engine(deployment.url, task_schema(deployment.base, "route", p))
+        try:
+            async with db.connect() as conn:
+                for row in await conn.execute(select(t.dead_letters)):
+                    letters[row.event_id] = (p, row.source, row.partition, row.position, row.reason)
+        finally:
+            await db.dispose()
+    assert set(letters) == {"before-its-order", "for-no-order"}, (letters, await state(deployment.url, deployment.base))
+    for event_id, order_id in (("before-its-order", created_late), ("for-no-order", never)):
+        task, *place, reason = letters[event_id]
+        assert tuple(place) == read_at[event_id] and task == read_at[event_id][1] != 0
+        assert "unknown order" in reason and order_id in reason
+    _, _, _, _, busy = await state(deployment.url, deployment.base)
+    assert busy == 0

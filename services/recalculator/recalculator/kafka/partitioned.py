@@ -134,6 +134,7 @@ class TaskPartition:
     stop: asyncio.Event = field(default_factory=asyncio.Event)  # ends its relays
     wake: Wake = field(default_factory=lambda: Wake())  # set once a batch committed
     memo: dict = field(default_factory=dict)  # the codec's documents of parked records
+    held_places: dict = field(default_factory=dict)  # route: event id → [topic, partition, offset] read at
 
 
 class TaskStage(Stage):

@@ -43,6 +43,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..adapters import pipeline_tables as pt
+from ..adapters import tables as t
 from ..adapters.partitioned_codec import (
     decode_transfer,
     encode_allocation,
@@ -62,6 +63,7 @@ from .partitioned import TaskPartition, TaskStage, applied_rows, headers_of, use
 
 log = logs.get("recalculator.partitioned")
 
+HELD_PLACES = "route-held-places"  # meta key: where each input held for its order was read
 GLOBAL = "global"  # `applied:global`: the last offset of the global topic a route task applied
 REFERENCE = "reference:"  # `applied:reference:<partition>`: the sequencer's reference positions
 # Default wait, in event time, for an order a route task does not know yet (a split-off on
@@ -302,6 +304,12 @@ class RouteStage(TaskStage):
     def load_protocol(self, task: RouteTask, text: str) -> None:
         load_route_state(task, text)
 
+    async def load(self, partition, conn: AsyncConnection) -> TaskPartition:
+        state = await super().load(partition, conn)
+        stored = (await conn.execute(select(t.meta.c.value).where(t.meta.c.key == HELD_PLACES))).scalar()
+        state.held_places = orjson.loads(stored) if stored else {}
+        return state
+
     def has_work(self, task, state: TaskPartition) -> bool:
         """Global records to route, and every lane at its end (else the lane's records,
         when they come, bring the global records along)."""
@@ -340,7 +348,11 @@ class RouteStage(TaskStage):
                             position=record.offset, reason=event.reason)
                 return
         routed = route.route(event)
-        if routed.status != HELD:
+        if routed.status == HELD:
+            # Where it was read, for its dead letter if it is refused when released.
+            state.held_places.setdefault(event.id, []).append(list(place))
+            handle(None, routed, None, place)  # what the time it brought settled
+        else:
             handle(event, routed, record.value, place)
 
     async def apply(self, task, state: TaskPartition, records: list, conn: AsyncConnection) -> None:
@@ -377,7 +389,16 @@ class RouteStage(TaskStage):
             for target, transfer in routed.transfers:
                 send(topics.order_commands, target, transfer.order.order_id, encode_transfer(transfer))
             for held, decided in routed.settled:  # sent after what decided them
-                handle(held, decided, None, place, letters=letters)
+                if held is None:  # an order taken in: its own refusals are this task's
+                    handle(None, decided, None, place, letters=letters)
+                    continue
+                # A held input is this task's own (a broadcast input never waits for an
+                # order): dead-lettered here, under the place it was read from.
+                places = state.held_places.get(held.id)
+                own = tuple(places.pop(0)) if places else place
+                if places == []:
+                    del state.held_places[held.id]
+                handle(held, decided, None, own)
             if event is not None:
                 raws.pop(id(event), None)
 
@@ -421,6 +442,7 @@ class RouteStage(TaskStage):
         router = route.router
         rows = Repository.batch_rows(router.engine, router.engine.take_changes(), [], dead)
         rows.meta.append({"key": self.name, "value": route_state(route)})
+        rows.meta.append({"key": HELD_PLACES, "value": orjson.dumps(state.held_places).decode()})
         rows.positions = applied_rows(state.applied)
         known = [{"order_id": o, "shards": ",".join(map(str, sorted(router.known[o])))}
                  for o in sorted(router.changed_orders) if o in router.known]
