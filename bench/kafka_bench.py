@@ -76,20 +76,24 @@ SOAK_RETENTION = {"BACKORDERS_DEDUPE_WINDOW": "P2D", "BACKORDERS_CLOSED_ORDER_RE
                   "BACKORDERS_PRUNE_EVERY_SECONDS": "1"}
 
 
-async def fresh_topics(servers: str) -> tuple[InputTopics, OutputTopics]:
+async def fresh_topics(servers: str, prefix: str = "bench", orders: int = 4, inventory: int = 1,
+                       commands: int = 2) -> tuple[InputTopics, OutputTopics]:
+    """Input and output topics of their own (`orders`, `inventory`, `commands`: partition
+    counts)."""
     suffix = uuid.uuid4().hex[:8]
-    inputs = InputTopics(orders=f"bench.orders.{suffix}", inventory=f"bench.inventory.{suffix}",
-                         reference=f"bench.reference.{suffix}", commands=f"bench.commands.{suffix}")
-    outputs = OutputTopics(backorder_changed=f"bench.bc.{suffix}", product_backorder_changed=f"bench.pbc.{suffix}",
-                           sku_position_changed=f"bench.pos.{suffix}", dead_letters=f"bench.dlq.{suffix}")
+    inputs = InputTopics(orders=f"{prefix}.orders.{suffix}", inventory=f"{prefix}.inventory.{suffix}",
+                         reference=f"{prefix}.reference.{suffix}", commands=f"{prefix}.commands.{suffix}")
+    outputs = OutputTopics(backorder_changed=f"{prefix}.bc.{suffix}",
+                           product_backorder_changed=f"{prefix}.pbc.{suffix}",
+                           sku_position_changed=f"{prefix}.pos.{suffix}", dead_letters=f"{prefix}.dlq.{suffix}")
     admin = AIOKafkaAdminClient(bootstrap_servers=servers)
     await admin.start()
     try:
         await admin.create_topics([
-            NewTopic(inputs.orders, 4, 1), NewTopic(inputs.inventory, 1, 1), NewTopic(inputs.reference, 1, 1),
-            NewTopic(inputs.commands, 2, 1), NewTopic(outputs.backorder_changed, 4, 1),
-            NewTopic(outputs.product_backorder_changed, 4, 1), NewTopic(outputs.sku_position_changed, 4, 1),
-            NewTopic(outputs.dead_letters, 1, 1),
+            NewTopic(inputs.orders, orders, 1), NewTopic(inputs.inventory, inventory, 1),
+            NewTopic(inputs.reference, 1, 1), NewTopic(inputs.commands, commands, 1),
+            NewTopic(outputs.backorder_changed, 4, 1), NewTopic(outputs.product_backorder_changed, 4, 1),
+            NewTopic(outputs.sku_position_changed, 4, 1), NewTopic(outputs.dead_letters, 1, 1),
         ])
     finally:
         await admin.close()

@@ -20,8 +20,6 @@ import sys
 import time
 import uuid
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from backorder_events.topics import InputTopics, OutputTopics
 from backorders_platform import logs
 from backorders_platform.kafka_settings import KafkaSettings
 from backorders_platform.migrations import drop_schema
@@ -32,7 +30,7 @@ from recalculator.kafka.topic_admin import delete_topics, topic_names
 from recalculator.publishing import to_json
 
 from bench.cpu_budget import CpuBudget, unavailable
-from bench.kafka_bench import BACKORDERS, _scalar, process_cpu_seconds, stop_all, topics_env
+from bench.kafka_bench import BACKORDERS, _scalar, fresh_topics, process_cpu_seconds, stop_all, topics_env
 
 PARTITIONS = 6
 BUDGET = 0.3
@@ -61,25 +59,9 @@ def shaped_lines(orders: int) -> list[bytes]:
     return [line.encode() for line in lines]
 
 
-async def fresh_topics(servers: str) -> tuple[InputTopics, OutputTopics]:
-    suffix = uuid.uuid4().hex[:8]
-    inputs = InputTopics(orders=f"pbench.orders.{suffix}", inventory=f"pbench.inventory.{suffix}",
-                         reference=f"pbench.reference.{suffix}", commands=f"pbench.commands.{suffix}")
-    outputs = OutputTopics(backorder_changed=f"pbench.bc.{suffix}", product_backorder_changed=f"pbench.pbc.{suffix}",
-                           sku_position_changed=f"pbench.pos.{suffix}", dead_letters=f"pbench.dlq.{suffix}")
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(inputs.orders, PARTITIONS, 1), NewTopic(inputs.inventory, PARTITIONS, 1),
-                                   NewTopic(inputs.reference, 1, 1), NewTopic(inputs.commands, 1, 1)])
-    finally:
-        await admin.close()
-    return inputs, outputs
-
-
 async def run(servers: str, url: str, lines: list[bytes], *, partitioned: bool, workers: int = 1,
               budget: float | None = None) -> dict:
-    inputs, outputs = await fresh_topics(servers)
+    inputs, outputs = await fresh_topics(servers, "pbench", orders=PARTITIONS, inventory=PARTITIONS, commands=1)
     base = f"pb_{uuid.uuid4().hex[:8]}"
     command = [*BACKORDERS, "worker", "recalculator", "--db", url, "--schema", base, "--metrics-port", "0",
                "--recalc-every-minutes", "0", "--batch-size", "500"]
