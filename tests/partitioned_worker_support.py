@@ -13,13 +13,11 @@ import sys
 import uuid
 from datetime import datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from backorder_events.topics import InputTopics, OutputTopics
 from backorders_platform.database import make_engine
 from backorders_platform.kafka_settings import KafkaSettings
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy import func, select
 
 ROUTE, ALLOCATION, ASSEMBLY = 3, 6, 3
 LAST_BEHIND: dict = {}  # what was behind at the last look, for the failure message
@@ -97,79 +95,23 @@ def output_topics() -> OutputTopics:
 
 
 def stage_schemas(base: str) -> list[str]:
-    from recalculator.kafka.partitioned import task_schema
+    from recalculator.kafka.partitioned_worker import schemas_of
 
-    return ([task_schema(base, "sequencer", 0)]
-            + [task_schema(base, "route", p) for p in range(ROUTE)]
-            + [task_schema(base, "allocation", q) for q in range(ALLOCATION)]
-            + [task_schema(base, "assembly", r) for r in range(ASSEMBLY)])
+    return schemas_of(base, ROUTE, ALLOCATION, ASSEMBLY)
 
 
 async def behind(url: str, base: str, servers: str, inputs: InputTopics) -> int:
     """Records not yet applied by their stage, over every topic of every stage, plus
-    internal records not yet relayed and global records a route task has not read."""
-    try:
-        return await _behind(url, base, servers, inputs)
-    except ProgrammingError:
-        return 1 << 30  # the worker has not made its tables yet
+    internal records not yet relayed and global records a route task has not read
+    (`backlog_parts`; where they are in `LAST_BEHIND`)."""
+    from recalculator.kafka.partitioned_worker import NOT_READY, backlog_parts
 
-
-async def _behind(url: str, base: str, servers: str, inputs: InputTopics) -> int:
-    from recalculator.kafka.partitioned_worker import _partition_counts, internal_topic
-
-    stage_topics = {
-        "sequencer": [inputs.commands],
-        "route": [inputs.orders, inputs.inventory, internal_topic(base, "order-commands")],
-        "allocation": [internal_topic(base, "allocation")],
-        "assembly": [internal_topic(base, "partials")],
-    }
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers)
-    await consumer.start()
-    db = make_engine(url, base)
-    try:
-        names = [name for topics in stage_topics.values() for name in topics] + [internal_topic(base, "global")]
-        admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-        await admin.start()
-        try:
-            counts = await _partition_counts(admin, names)
-        finally:
-            await admin.close()
-        if any(count is None for count in counts.values()):
-            return 1 << 30  # internal topics not created yet
-        partitions = [TopicPartition(name, p) for name in names for p in range(counts[name])]
-        ends = await consumer.end_offsets(partitions)
-        total, parts = 0, {}
-        async with db.connect() as conn:
-            stored = {(row.stage, row.topic, row.partition): row.position
-                      for row in await conn.execute(text("SELECT stage, topic, partition, position FROM partition_owners"))}
-            for stage, topics in stage_topics.items():
-                for tp in partitions:
-                    if tp.topic in topics and ends[tp]:
-                        position = stored.get((stage, tp.topic, tp.partition))
-                        left = ends[tp] - (position + 1 if position is not None else 0)
-                        total += left
-                        if left:
-                            parts[f"{stage} {tp.topic}:{tp.partition}"] = left
-        global_end = ends[TopicPartition(internal_topic(base, "global"), 0)]
-        for schema in stage_schemas(base):
-            schema_db = make_engine(url, schema)
-            try:
-                async with schema_db.connect() as conn:
-                    rows = dict((await conn.execute(text("SELECT source, position FROM positions"))).all())
-                    top = (await conn.execute(text("SELECT max(seq) FROM internal_outbox"))).scalar() or 0
-                    unsent = top - (rows.get("internal-relay") or 0)
-                    unread = global_end - 1 - rows.get("applied:global", -1) if "_route" in schema else 0
-                    total += unsent + unread
-                    if unsent or unread:
-                        parts[schema] = (unsent, unread)
-            finally:
-                await schema_db.dispose()
-        LAST_BEHIND.clear()
-        LAST_BEHIND.update(parts)
-        return total
-    finally:
-        await consumer.stop()
-        await db.dispose()
+    parts = await backlog_parts(url, base, KafkaSettings(bootstrap_servers=servers), inputs)
+    if parts is None:
+        return NOT_READY  # the worker has not made its topics or tables yet
+    LAST_BEHIND.clear()
+    LAST_BEHIND.update(parts)
+    return sum(parts.values())
 
 
 async def settle(url: str, base: str, servers: str, inputs: InputTopics, deadline: float = 240.0) -> None:

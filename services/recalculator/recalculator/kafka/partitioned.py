@@ -132,7 +132,7 @@ class TaskPartition:
     applied: dict[str, int] = field(default_factory=dict)
     sent: int = 0
     stop: asyncio.Event = field(default_factory=asyncio.Event)  # ends its relays
-    wake: Wake = field(default_factory=lambda: Wake())  # set once a batch committed
+    wake: Wake = field(default_factory=Wake)  # set once a batch committed
     memo: dict = field(default_factory=dict)  # the codec's documents of parked records
     held_places: dict = field(default_factory=dict)  # route: event id → [topic, partition, offset] read at
 

@@ -214,10 +214,19 @@ def schemas_of(base: str, route: int, allocation: int, assembly: int) -> list[st
             + [task_schema(base, "assembly", r) for r in range(assembly)])
 
 
+NOT_READY = 1 << 30  # what `backlog` says while topics or tables are not made yet
+
+
 async def backlog(url: str, base: str, kafka: KafkaSettings, inputs: InputTopics) -> int:
-    """What the partitioned recalculator has still to do: records of every stage's topics
-    not applied, internal records not relayed, global records a route task has not read
-    (a large number while its topics or tables are not made yet)."""
+    """What the partitioned recalculator has still to do (`backlog_parts`, summed)."""
+    parts = await backlog_parts(url, base, kafka, inputs)
+    return NOT_READY if parts is None else sum(parts.values())
+
+
+async def backlog_parts(url: str, base: str, kafka: KafkaSettings, inputs: InputTopics) -> dict[str, int] | None:
+    """Where the partitioned recalculator has work left, and how much: records of a stage's
+    topic partition not applied, internal records of a task not relayed, global records a
+    route task has not read. None while its topics or tables are not made yet."""
     stage_topics = {
         "sequencer": [inputs.commands],
         "route": [inputs.orders, inputs.inventory, internal_topic(base, "order-commands")],
@@ -230,7 +239,7 @@ async def backlog(url: str, base: str, kafka: KafkaSettings, inputs: InputTopics
     try:
         counts = await _partition_counts(admin, names)
         if any(count is None for count in counts.values()):
-            return 1 << 30
+            return None
     finally:
         await admin.close()
     consumer = AIOKafkaConsumer(**kafka.client_options())
@@ -239,34 +248,28 @@ async def backlog(url: str, base: str, kafka: KafkaSettings, inputs: InputTopics
         ends = await consumer.end_offsets([TopicPartition(name, p) for name in names for p in range(counts[name])])
     finally:
         await consumer.stop()
+    global_end = ends[TopicPartition(internal_topic(base, "global"), 0)]
+    schemas = schemas_of(base, counts[inputs.orders], counts[internal_topic(base, "allocation")],
+                         counts[internal_topic(base, "partials")])
+    parts: dict[str, int] = {}
     db = make_engine(url, base)
-    total = 0
     try:
-        async with db.connect() as conn:
+        async with db.connect() as conn:  # one connection, the task schemas named in the queries
             stored = {(row.stage, row.topic, row.partition): row.position for row in
                       await conn.execute(text("SELECT stage, topic, partition, position FROM partition_owners"))}
             for stage, topics in stage_topics.items():
                 for tp, end in ends.items():
                     if tp.topic in topics and end:
                         position = stored.get((stage, tp.topic, tp.partition))
-                        total += end - (position + 1 if position is not None else 0)
+                        parts[f"{stage} {tp.topic}:{tp.partition}"] = end - (position + 1 if position is not None else 0)
+            for schema in schemas:
+                rows = dict((await conn.execute(text(f'SELECT source, position FROM "{schema}".positions'))).all())
+                top = (await conn.execute(text(f'SELECT max(seq) FROM "{schema}".internal_outbox'))).scalar() or 0
+                parts[f"{schema} not relayed"] = top - (rows.get("internal-relay") or 0)
+                if "_route" in schema:
+                    parts[f"{schema} global not read"] = global_end - 1 - rows.get("applied:global", -1)
     except ProgrammingError:
-        return 1 << 30
+        return None
     finally:
         await db.dispose()
-    global_end = ends[TopicPartition(internal_topic(base, "global"), 0)]
-    for schema in schemas_of(base, counts[inputs.orders], counts[internal_topic(base, "allocation")],
-                             counts[internal_topic(base, "partials")]):
-        schema_db = make_engine(url, schema)
-        try:
-            async with schema_db.connect() as conn:
-                rows = dict((await conn.execute(text("SELECT source, position FROM positions"))).all())
-                top = (await conn.execute(text("SELECT max(seq) FROM internal_outbox"))).scalar() or 0
-                total += top - (rows.get("internal-relay") or 0)
-                if "_route" in schema:
-                    total += global_end - 1 - rows.get("applied:global", -1)
-        except ProgrammingError:
-            return 1 << 30
-        finally:
-            await schema_db.dispose()
-    return total
+    return {where: left for where, left in parts.items() if left}
